@@ -1,0 +1,48 @@
+// Lint: typescript-eslint's recommended rules plus the layer rule of DESIGN.md §2:
+// imports point down the list oci → storage → metadata → auth → registry → gateway → sync →
+// management → client → server → cli, never up.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const layers = ['oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'server', 'cli'];
+// client/ talks HTTP and only needs oci/; config/ is plain data read by server/ and cli/.
+const allowedBelow = {
+  oci: [],
+  storage: ['oci'],
+  metadata: ['oci'],
+  auth: ['oci', 'metadata'],
+  registry: ['oci', 'storage', 'metadata', 'auth'],
+  gateway: ['oci', 'storage', 'metadata', 'auth', 'registry'],
+  client: ['oci'],
+  sync: ['oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
+  management: ['oci', 'storage', 'metadata', 'auth'],
+  config: ['oci'],
+  server: ['oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
+  cli: ['oci', 'client', 'config', 'server'],
+};
+const allFolders = [...new Set([...layers, 'client', 'config'])];
+
+const layerRules = Object.entries(allowedBelow).map(([folder, allowed]) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: allFolders
+        .filter((other) => other !== folder && !allowed.includes(other))
+        .map((other) => ({ group: [`../${other}/*`, `../../${other}/*`], message: `${folder}/ must not import ${other}/ (DESIGN.md §2)` })),
+    }],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.bench/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/ban-ts-comment': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  ...layerRules,
+);

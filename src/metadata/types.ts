@@ -1,0 +1,110 @@
+/**
+ * The metadata store: repositories, tags, manifests and what they reference, referrers, the
+ * repository blob links, and the change log. Every method is asynchronous and runs as ONE
+ * transaction: either all of its effects (including its change-log rows) are committed or none.
+ * SQLite is the embedded implementation; PostgreSQL follows for scale-out with the same contract.
+ */
+export interface MetadataStore {
+  // --- repositories -------------------------------------------------------------------------
+  // A repository exists while it holds at least one manifest or blob link: linkBlob and
+  // putManifest create it, and the unlinkBlob or deleteManifest that empties it removes it
+  // (without a `repository-delete` change; the `manifest-delete` rows already say it all).
+  /** Repository names in lexical order, after `last` (exclusive), at most `limit`. */
+  listRepositories(options: { last?: string; limit: number }): Promise<string[]>;
+  repositoryExists(repository: string): Promise<boolean>;
+  /** Deletes a repository with its tags, manifests and blob links; appends one `repository-delete`. Returns false when absent. */
+  deleteRepository(repository: string): Promise<boolean>;
+
+  // --- blobs linked to repositories ---------------------------------------------------------
+  /** Records that `repository` holds blob `digest` (idempotent). Creates the repository row. */
+  linkBlob(repository: string, digest: string, size: number): Promise<void>;
+  /** The blob's size if it is linked to the repository, else null. */
+  getBlobLink(repository: string, digest: string): Promise<{ size: number } | null>;
+  /** Removes the link; returns false when there was none. */
+  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+  /** The blob's size when any repository links it (a mount without `from`), else null. */
+  blobExistsAnywhere(digest: string): Promise<{ size: number } | null>;
+
+  // --- manifests and tags -------------------------------------------------------------------
+  /**
+   * Stores a manifest in a repository: the manifest row, its blob and child-manifest references,
+   * its referrer entry (when it has a subject) and, with `tag`, the tag. Throws RegistryError
+   * MANIFEST_BLOB_UNKNOWN (detail lists the digests) when a referenced blob is not linked to the
+   * repository or a child manifest is not in it. Appends a `manifest` change, and a `tag`
+   * change when the tag is new or moved. Idempotent for the same content.
+   */
+  putManifest(input: PutManifestInput): Promise<void>;
+  getManifest(repository: string, digest: string): Promise<ManifestRecord | null>;
+  /** The digest a tag points to, or null. */
+  resolveTag(repository: string, tag: string): Promise<string | null>;
+  /** Tags in lexical order after `last` (exclusive), at most `limit`. Null when the repository does not exist. */
+  listTags(repository: string, options: { last?: string; limit: number }): Promise<string[] | null>;
+  /** Deletes one tag (the manifest stays); appends `tag-delete`. False when absent. */
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /**
+   * Deletes a manifest, every tag pointing at it and its referrer entry; appends ONE
+   * `manifest-delete` (no `tag-delete` rows: consumers drop the manifest's tags with it).
+   * A manifest that an index in the repository references may be deleted (as in distribution);
+   * the index then refers to a missing child. False when absent.
+   */
+  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  /** Manifests in the repository whose subject is `subject`, optionally of one artifactType. */
+  listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRecord[]>;
+
+  // --- change log ---------------------------------------------------------------------------
+  /** Changes with `seq > after`, in order, at most `limit`. */
+  changesSince(after: number, limit: number): Promise<Change[]>;
+  /** The newest sequence number (0 when empty). */
+  lastChangeSeq(): Promise<number>;
+
+  // --- garbage collection -------------------------------------------------------------------
+  /**
+   * Every digest the metadata still needs in the blob store: manifests themselves (their bytes are
+   * blobs), the blobs manifests reference, and blobs linked to repositories. One consistent snapshot.
+   */
+  referencedBlobDigests(): Promise<Set<string>>;
+
+  close(): Promise<void>;
+}
+
+export interface PutManifestInput {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  subject: string | null;
+  /** Annotations of the manifest, kept for the referrers API. */
+  annotations: Record<string, string> | null;
+  /** Digests of config and layer blobs that must be linked to the repository. */
+  blobs: string[];
+  /** Digests of child manifests (an index) that must already be in the repository. */
+  manifests: string[];
+  tag?: string;
+}
+
+export interface ManifestRecord {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  subject: string | null;
+  annotations: Record<string, string> | null;
+  createdAt: Date;
+}
+
+export type ChangeKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete';
+
+export interface Change {
+  seq: number;
+  repository: string;
+  kind: ChangeKind;
+  /** The tag for tag and tag-delete changes. */
+  tag: string | null;
+  /** The manifest digest for manifest, tag and manifest-delete changes. */
+  digest: string | null;
+  /** Media type of the manifest for manifest and tag changes. */
+  mediaType: string | null;
+  at: Date;
+}

@@ -1,0 +1,36 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { BlobStore, UploadStore } from '../storage/types.js';
+import type { MetadataStore } from '../metadata/types.js';
+import type { ManifestService } from './manifest-service.js';
+import type { RepositoryAction, V2Route } from './route.js';
+
+/** Everything the /v2 handlers need, built once by the composition root. */
+export interface RegistryDeps {
+  blobs: BlobStore;
+  uploads: UploadStore;
+  metadata: MetadataStore;
+  manifests: ManifestService;
+  logger: Logger;
+  /**
+   * Runs once before every /v2 route (the authorization seam of DESIGN.md §4). Throws a
+   * RegistryError (UNAUTHORIZED, DENIED) to refuse. `repository` and `action` are null for `/v2/`
+   * and the catalog. Returns a predicate telling which repositories the caller may list.
+   */
+  authorize?: (request: FastifyRequest, repository: string | null, action: RepositoryAction | null) => Promise<RepositoryFilter>;
+}
+
+export type RepositoryFilter = (repository: string) => boolean;
+
+/** One parsed /v2 request. */
+export interface V2Context<R extends V2Route = V2Route> {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  route: R;
+  query: URLSearchParams;
+  deps: RegistryDeps;
+  /** Which repositories the caller may see (catalog filtering). */
+  canList: RepositoryFilter;
+}
+
+export type V2Handler<R extends V2Route> = (ctx: V2Context<R>) => Promise<void>;

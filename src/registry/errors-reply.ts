@@ -1,0 +1,43 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { RegistryError, errorBody, isRegistryError } from '../oci/index.js';
+
+/** Fastify's own errors that are the client's fault, by their stable code. */
+const CLIENT_ERRORS: Record<string, RegistryError> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: new RegistryError('SIZE_INVALID', 'request body too large'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: new RegistryError('SIZE_INVALID', 'Content-Length does not match the body'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: new RegistryError('UNSUPPORTED', 'unsupported media type'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: new RegistryError('REQUEST_INVALID', 'empty JSON body'),
+  FST_ERR_CTP_INVALID_JSON_BODY: new RegistryError('REQUEST_INVALID', 'body is not valid JSON'),
+  FST_ERR_BAD_URL: new RegistryError('REQUEST_INVALID', 'malformed URL'),
+  ERR_STREAM_PREMATURE_CLOSE: new RegistryError('BLOB_UPLOAD_INVALID', 'the client closed the request early'),
+  ECONNRESET: new RegistryError('BLOB_UPLOAD_INVALID', 'the client closed the request early'),
+};
+
+/** Turns any thrown value into a RegistryError: known client errors keep a 4xx, the rest is INTERNAL. */
+export function toRegistryError(err: unknown, logger: Logger): RegistryError {
+  if (isRegistryError(err)) return err;
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  const known = CLIENT_ERRORS[code];
+  if (known) return known;
+  const status = typeof err === 'object' && err !== null && 'statusCode' in err ? Number((err as { statusCode: unknown }).statusCode) : 500;
+  if (status >= 400 && status < 500) return new RegistryError('REQUEST_INVALID', err instanceof Error ? err.message : 'bad request');
+  logger.error({ err }, 'internal error');
+  return new RegistryError('INTERNAL', 'internal error');
+}
+
+/** The one serializer of errors: OCI error JSON with the code's status (no body for HEAD). */
+export async function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown, logger: Logger): Promise<void> {
+  const error = toRegistryError(err, logger);
+  if (reply.sent || reply.raw.headersSent) {
+    // Too late for a proper answer (a stream failed mid-body): end the connection so the client sees a failure, not a short body.
+    reply.raw.destroy();
+    return;
+  }
+  reply.code(error.status).headers(error.headers);
+  if (request.method === 'HEAD') {
+    await reply.header('Content-Length', 0).send();
+    return;
+  }
+  await reply.type('application/json').send(JSON.stringify(errorBody(error)));
+}

@@ -1,0 +1,80 @@
+import type { IncomingMessage } from 'node:http';
+import { RegistryError } from '../oci/index.js';
+
+/** A satisfiable byte range, `end` inclusive. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Parses a single `Range: bytes=…` header against a blob of `size` bytes. Returns null when there
+ * is no header. Throws RANGE_INVALID (416, with `Content-Range: bytes * /size`) for a malformed,
+ * multi-part or unsatisfiable range.
+ */
+export function parseRangeHeader(header: string | undefined, size: number): ByteRange | null {
+  if (header === undefined) return null;
+  const unsatisfiable = (why: string): RegistryError =>
+    new RegistryError('RANGE_INVALID', why, { range: header.slice(0, 100), size }, { 'Content-Range': `bytes */${size}` });
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) throw unsatisfiable('only a single range of the form bytes=start-end is supported');
+  const [, first, last] = match as unknown as [string, string, string];
+  if (first === '' && last === '') throw unsatisfiable('empty range');
+  let start: number;
+  let end: number;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0) throw unsatisfiable('empty suffix range');
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(first);
+    end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+    if (last !== '' && Number(last) < start) throw unsatisfiable('range end before start');
+  }
+  if (!Number.isSafeInteger(start) || start >= size || end < start) throw unsatisfiable('range not satisfiable');
+  return { start, end };
+}
+
+/**
+ * Parses an upload `Content-Range: <start>-<end>` header (the spec's form, without `bytes`; a
+ * `bytes ` prefix is tolerated). Returns null when absent; throws RANGE_INVALID when malformed.
+ */
+export function parseUploadContentRange(header: string | undefined): ByteRange | null {
+  if (header === undefined) return null;
+  const match = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!match) throw new RegistryError('RANGE_INVALID', 'malformed Content-Range', { contentRange: header.slice(0, 100) });
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  if (end < start) throw new RegistryError('RANGE_INVALID', 'Content-Range end before start', { contentRange: header });
+  return { start, end };
+}
+
+/** Reads a request body into memory, refusing more than `limit` bytes with `tooLarge`. For manifests only. */
+export async function readBody(request: IncomingMessage, limit: number, tooLarge: () => RegistryError): Promise<Buffer> {
+  const declared = request.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    request.resume();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      request.resume();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** `n` and `last` of a paginated list. `n` absent means "all" up to `maxPage`. */
+export function parsePagination(query: URLSearchParams, maxPage: number): { limit: number; last: string | undefined; explicit: boolean } {
+  const n = query.get('n');
+  const last = query.get('last') ?? undefined;
+  if (n === null || n === '') return { limit: maxPage, last, explicit: false };
+  if (!/^\d+$/.test(n)) throw new RegistryError('PAGINATION_INVALID', 'n must be a non-negative integer', { n: n.slice(0, 50) });
+  return { limit: Math.min(Number(n), maxPage), last, explicit: true };
+}

@@ -1,0 +1,60 @@
+import { RegistryError, assertRepositoryName } from '../oci/index.js';
+
+/** What a `/v2/...` path addresses. Parsed once per request, before any handler runs. */
+export type V2Route =
+  | { kind: 'base' }
+  | { kind: 'catalog' }
+  | { kind: 'tags'; name: string }
+  | { kind: 'manifest'; name: string; reference: string }
+  | { kind: 'blob'; name: string; digest: string }
+  | { kind: 'upload-start'; name: string }
+  | { kind: 'upload'; name: string; id: string }
+  | { kind: 'referrers'; name: string; digest: string };
+
+/** What a request wants to do to a repository, for authorization (DESIGN.md §4). */
+export type RepositoryAction = 'pull' | 'push' | 'delete' | 'list';
+
+// Order matters: `uploads` must be tried before the generic blob pattern.
+const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => V2Route]> = [
+  [/^(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1]!, reference: decode(m[2]!) })],
+  [/^(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'upload-start', name: m[1]! })],
+  [/^(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1]!, id: decode(m[2]!) })],
+  [/^(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1]!, digest: decode(m[2]!) })],
+  [/^(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: m[1]! })],
+  [/^(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: decode(m[2]!) })],
+];
+
+function decode(component: string): string {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    throw new RegistryError('REQUEST_INVALID', 'malformed percent-encoding in path');
+  }
+}
+
+/**
+ * Parses the path after `/v2/` (no query string). Throws NAME_INVALID for a repository name
+ * outside the spec's grammar and NOT_FOUND for paths that are not part of the API.
+ */
+export function parseV2Path(path: string): V2Route {
+  if (path === '' || path === '/') return { kind: 'base' };
+  if (path === '_catalog') return { kind: 'catalog' };
+  for (const [pattern, build] of PATTERNS) {
+    const match = pattern.exec(path);
+    if (!match) continue;
+    const route = build(match);
+    if ('name' in route) assertRepositoryName(decode(route.name));
+    return route;
+  }
+  throw new RegistryError('NOT_FOUND', 'no such API endpoint', { path: path.slice(0, 300) });
+}
+
+/** The repository action a method on a route needs, or null for routes without a repository. */
+export function requiredAction(route: V2Route, method: string): RepositoryAction | null {
+  if (route.kind === 'base' || route.kind === 'catalog') return null;
+  if (route.kind === 'tags') return 'list';
+  const reading = method === 'GET' || method === 'HEAD';
+  if (reading) return 'pull';
+  if (method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) return 'delete';
+  return 'push';
+}

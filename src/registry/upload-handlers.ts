@@ -1,0 +1,132 @@
+import { RegistryError, parseDigest, assertRepositoryName } from '../oci/index.js';
+import type { UploadSession } from '../storage/types.js';
+import type { V2Context } from './context.js';
+import type { V2Route } from './route.js';
+import { parseUploadContentRange } from './http-util.js';
+
+type StartRoute = Extract<V2Route, { kind: 'upload-start' }>;
+type UploadRoute = Extract<V2Route, { kind: 'upload' }>;
+
+function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}
+
+/** The spec's `Range: 0-<last byte>` of a session (`0-0` when empty, as distribution answers). */
+function rangeOf(session: UploadSession): string {
+  return `0-${Math.max(0, session.size - 1)}`;
+}
+
+async function replySession(ctx: V2Context, session: UploadSession, status: 202 | 204): Promise<void> {
+  await ctx.reply
+    .code(status)
+    .header('Location', uploadLocation(session.repository, session.id))
+    .header('Range', rangeOf(session))
+    .header('Docker-Upload-UUID', session.id)
+    .header('Content-Length', 0)
+    .send();
+}
+
+async function replyCommitted(ctx: V2Context, name: string, digest: string): Promise<void> {
+  await ctx.reply
+    .code(201)
+    .header('Location', `/v2/${name}/blobs/${digest}`)
+    .header('Docker-Content-Digest', digest)
+    .header('Content-Length', 0)
+    .send();
+}
+
+/**
+ * POST /blobs/uploads/: a cross-repository mount (`mount`, optional `from`), a monolithic upload
+ * (`digest` with the body), or the start of a session (202). A mount of a blob that is not
+ * available falls back to a new session, as the spec requires.
+ */
+export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
+  const { route, query, deps, request } = ctx;
+  const mount = query.get('mount');
+  if (mount !== null) {
+    parseDigest(mount);
+    const from = query.get('from');
+    let source: { size: number } | null;
+    if (from !== null) {
+      assertRepositoryName(from);
+      source = ctx.canList(from) ? await deps.metadata.getBlobLink(from, mount) : null;
+    } else {
+      source = await deps.metadata.blobExistsAnywhere(mount);
+    }
+    if (source && (await deps.blobs.stat(mount))) {
+      await deps.metadata.linkBlob(route.name, mount, source.size);
+      await replyCommitted(ctx, route.name, mount);
+      return;
+    }
+  }
+  const digest = query.get('digest');
+  if (digest !== null) {
+    parseDigest(digest);
+    const stored = await deps.blobs.put(request.raw, digest, declaredLength(ctx));
+    await deps.metadata.linkBlob(route.name, stored.digest, stored.size);
+    await replyCommitted(ctx, route.name, stored.digest);
+    return;
+  }
+  // A POST without digest must not carry data; drain anything sent so the connection stays usable.
+  request.raw.resume();
+  const session = await deps.uploads.create(route.name);
+  await replySession(ctx, session, 202);
+}
+
+function declaredLength(ctx: V2Context): number | undefined {
+  const header = ctx.request.headers['content-length'];
+  return header === undefined ? undefined : Number(header);
+}
+
+async function sessionOf(ctx: V2Context<UploadRoute>): Promise<UploadSession> {
+  const session = await ctx.deps.uploads.get(ctx.route.id);
+  if (session.repository !== ctx.route.name) {
+    throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown to this repository', { id: ctx.route.id });
+  }
+  return session;
+}
+
+/** PATCH: append a chunk. With Content-Range the chunk must start where the session ends (416 otherwise). */
+export async function patchUpload(ctx: V2Context<UploadRoute>): Promise<void> {
+  const session = await sessionOf(ctx);
+  const range = parseUploadContentRange(ctx.request.headers['content-range']);
+  const length = declaredLength(ctx);
+  if (range && length !== undefined && range.end - range.start + 1 !== length) {
+    ctx.request.raw.resume();
+    throw new RegistryError('RANGE_INVALID', 'Content-Range does not match Content-Length', { contentRange: ctx.request.headers['content-range'], length }, { Range: rangeOf(session), Location: uploadLocation(session.repository, session.id) });
+  }
+  const updated = await ctx.deps.uploads.append(session.id, ctx.request.raw, range?.start);
+  await replySession(ctx, updated, 202);
+}
+
+/** PUT: the last (optional) chunk and the digest; commits the blob. */
+export async function completeUpload(ctx: V2Context<UploadRoute>): Promise<void> {
+  const session = await sessionOf(ctx);
+  const digest = ctx.query.get('digest');
+  if (digest === null) {
+    ctx.request.raw.resume();
+    throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
+  }
+  parseDigest(digest);
+  const range = parseUploadContentRange(ctx.request.headers['content-range']);
+  if (range && range.start !== session.size) {
+    ctx.request.raw.resume();
+    throw new RegistryError('RANGE_INVALID', 'chunk does not start where the upload ends', { expected: session.size, got: range.start }, { Range: rangeOf(session), Location: uploadLocation(session.repository, session.id) });
+  }
+  const hasBody = (declaredLength(ctx) ?? 0) > 0 || ctx.request.headers['transfer-encoding'] !== undefined;
+  const stored = await ctx.deps.uploads.complete(session.id, digest, hasBody ? ctx.request.raw : undefined);
+  await ctx.deps.metadata.linkBlob(ctx.route.name, stored.digest, stored.size);
+  await replyCommitted(ctx, ctx.route.name, stored.digest);
+}
+
+/** GET: where the session is (204 with Range and Location). */
+export async function uploadStatus(ctx: V2Context<UploadRoute>): Promise<void> {
+  await replySession(ctx, await sessionOf(ctx), 204);
+}
+
+/** DELETE: cancel the session. */
+export async function cancelUpload(ctx: V2Context<UploadRoute>): Promise<void> {
+  const session = await sessionOf(ctx);
+  await ctx.deps.uploads.cancel(session.id);
+  await ctx.reply.code(204).send();
+}

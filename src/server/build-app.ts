@@ -1,0 +1,93 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import type { NodeConfig, LogLevel } from '../config/node-config.js';
+import { FilesystemDriver, MemoryDriver, DriverBlobStore, DriverUploadStore } from '../storage/index.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { SqliteMetadataStore } from '../metadata/index.js';
+import type { MetadataStore } from '../metadata/types.js';
+import { ManifestService } from '../registry/manifest-service.js';
+import { registerV2Routes } from '../registry/v2-routes.js';
+import { sendError } from '../registry/errors-reply.js';
+import { RegistryError } from '../oci/index.js';
+
+const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
+  Debug: 'debug',
+  Information: 'info',
+  Warning: 'warn',
+  Error: 'error',
+  None: 'silent',
+};
+
+/** Upload sessions untouched this long are removed (their data only; nothing visible depends on them). */
+const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
+
+export interface OutpostApp {
+  app: FastifyInstance;
+  logger: Logger;
+  metadata: MetadataStore;
+  /** Aborted when the node shuts down; background work listens to it. */
+  shutdown: AbortController;
+  close(): Promise<void>;
+}
+
+export function createLogger(level: LogLevel): Logger {
+  return pino({ level: PINO_LEVELS[level], base: { service: 'outpost' } });
+}
+
+/** The composition root (CONVENTIONS.md): builds every part of a node from its config and wires them. */
+export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel)): Promise<OutpostApp> {
+  await mkdir(config.dataDir, { recursive: true });
+  const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver() : new FilesystemDriver(join(config.dataDir, 'storage'));
+  const blobs = new DriverBlobStore(driver);
+  const uploads = new DriverUploadStore(driver, blobs);
+  const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'));
+  const manifests = new ManifestService(blobs, metadata);
+  const shutdown = new AbortController();
+
+  const https = config.tls
+    ? { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
+    : null;
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    exposeHeadRoutes: false,
+    // Repository names with several levels and digests make long paths; the spec allows 255-char names.
+    maxParamLength: 1024,
+    bodyLimit: 1024 * 1024,
+    keepAliveTimeout: 65_000,
+    ...(https ? { https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async () => {
+    await metadata.lastChangeSeq();
+    return { status: 'ready' };
+  });
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger });
+  app.setNotFoundHandler(async (request, reply) => {
+    await sendError(request, reply, new RegistryError('NOT_FOUND', 'no such endpoint', { path: request.url.slice(0, 300) }), logger);
+  });
+  app.setErrorHandler(async (err, request, reply) => {
+    await sendError(request, reply, err, logger);
+  });
+
+  const purge = setInterval(() => {
+    uploads.purgeStale(STALE_UPLOAD_MS).catch((err: unknown) => logger.warn({ err }, 'purging stale uploads failed'));
+  }, 60 * 60 * 1000);
+  purge.unref();
+  shutdown.signal.addEventListener('abort', () => clearInterval(purge));
+
+  return {
+    app,
+    logger,
+    metadata,
+    shutdown,
+    async close() {
+      shutdown.abort();
+      await app.close();
+      await metadata.close();
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import type { NodeConfig } from '../config/node-config.js';
+import { buildApp, type OutpostApp } from './build-app.js';
+
+export interface RunningNode extends OutpostApp {
+  url: string;
+}
+
+/** Builds and starts a node; logs one line when it is ready. */
+export async function startNode(config: NodeConfig): Promise<RunningNode> {
+  const node = await buildApp(config);
+  await node.app.listen({ host: config.host, port: config.port });
+  const address = node.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const url = `${config.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  node.logger.info({ url, port, dataDir: config.dataDir }, `Outpost listening on ${url}`);
+  return { ...node, url };
+}
+
+/**
+ * Stops the node on SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the
+ * store. A second signal exits at once.
+ */
+export function closeOnSignals(node: RunningNode): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) process.exit(1);
+    closing = true;
+    node.logger.info({ signal }, 'shutting down');
+    node.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        node.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

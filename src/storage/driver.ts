@@ -1,0 +1,93 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * A small, path-keyed storage driver, after distribution's storagedriver. Paths are relative,
+ * `/`-separated, never start with `/` and never contain `.` or `..` segments (callers build them;
+ * drivers reject anything else with `InvalidPathError`). Content addressing lives one level up,
+ * in `BlobStore`; drivers know nothing about digests.
+ *
+ * Every method that names a missing path throws `PathNotFoundError` unless it says otherwise.
+ */
+export interface StorageDriver {
+  /** A short name for logs and metrics (`filesystem`, `memory`, …). */
+  readonly name: string;
+
+  /** Size and modification time of a file, or `null` when there is no file at `path`. */
+  stat(path: string): Promise<FileInfo | null>;
+
+  /** The whole content of a small file. Throws PathNotFoundError. */
+  getContent(path: string): Promise<Buffer>;
+
+  /** Replaces the content of a small file atomically: readers see the old or the new content, never a mix. */
+  putContent(path: string, content: Uint8Array): Promise<void>;
+
+  /**
+   * A stream of the file's bytes from `offset` (inclusive) to `end` (inclusive; default: end of file).
+   * Throws PathNotFoundError; a range beyond the file yields what exists (callers check ranges first).
+   */
+  reader(path: string, offset?: number, end?: number): Promise<Readable>;
+
+  /**
+   * A writer for a file. With `append` it continues an existing file (creating it if absent);
+   * without, it truncates. Bytes are not guaranteed durable until `commit()` resolves.
+   */
+  writer(path: string, options?: { append?: boolean }): Promise<FileWriter>;
+
+  /**
+   * Moves a file, replacing any file at `to`, atomically where the medium allows (rename on a
+   * filesystem). Throws PathNotFoundError when `from` is missing.
+   */
+  move(from: string, to: string): Promise<void>;
+
+  /** Deletes a file or a whole folder (recursively). Missing paths are not an error. */
+  delete(path: string): Promise<void>;
+
+  /** Names (not full paths) of the direct children of a folder, sorted; `[]` when the folder is absent. */
+  list(path: string): Promise<string[]>;
+}
+
+export interface FileInfo {
+  size: number;
+  modifiedAt: Date;
+  isDirectory: boolean;
+}
+
+/** An open file being written. Exactly one of `commit` or `cancel` ends it. */
+export interface FileWriter {
+  /** Bytes in the file so far, including what existed before an append. */
+  readonly size: number;
+  /** Appends a chunk; resolves when the driver has taken it (back-pressure). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes everything written durable (fsync on a filesystem) and closes the writer. */
+  commit(): Promise<void>;
+  /** Closes the writer, keeping what was written so far but without a durability promise. */
+  close(): Promise<void>;
+  /** Closes the writer and deletes the file. */
+  cancel(): Promise<void>;
+}
+
+export class PathNotFoundError extends Error {
+  readonly code = 'PATH_NOT_FOUND';
+  constructor(readonly path: string) {
+    super(`path not found: ${path}`);
+    this.name = 'PathNotFoundError';
+  }
+}
+
+export class InvalidPathError extends Error {
+  readonly code = 'PATH_INVALID';
+  constructor(readonly path: string) {
+    super(`invalid storage path: ${path}`);
+    this.name = 'InvalidPathError';
+  }
+}
+
+/** Throws InvalidPathError unless `path` is a clean relative path (the check every driver runs first). */
+export function assertCleanPath(path: string): void {
+  if (path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('\\') || path.includes('\0')) {
+    throw new InvalidPathError(path);
+  }
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') throw new InvalidPathError(path);
+  }
+}

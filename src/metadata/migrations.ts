@@ -1,0 +1,130 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * One schema step. Versions are 1, 2, 3, … in order; a released migration is never edited, only
+ * followed by a new one, because databases in the field have already applied it.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The SQLite schema, oldest first. Tables are STRICT so a wrong type (a fractional size, a
+ * number where a digest belongs) fails the statement instead of being stored silently.
+ * Text columns use SQLite's default BINARY collation, so ORDER BY and `>` are byte order, which
+ * is the lexical order the distribution spec asks for in tag and catalog pagination.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE repositories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE repository_blobs (
+        repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+      ) STRICT, WITHOUT ROWID;
+      -- Cross-repository mounts without 'from' look a digest up in every repository.
+      CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest);
+
+      CREATE TABLE manifests (
+        repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+        digest TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        artifact_type TEXT,
+        subject TEXT,
+        annotations TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+      ) STRICT;
+      -- Referrers API; most manifests have no subject, so the index only holds those that do.
+      CREATE INDEX manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
+
+      CREATE TABLE manifest_blobs (
+        repository_id INTEGER NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        blob_digest TEXT NOT NULL,
+        PRIMARY KEY (repository_id, manifest_digest, blob_digest),
+        FOREIGN KEY (repository_id, manifest_digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
+      ) STRICT, WITHOUT ROWID;
+      -- Garbage collection asks whether any manifest still references a blob.
+      CREATE INDEX manifest_blobs_by_blob ON manifest_blobs (blob_digest);
+
+      -- No foreign key on child_digest: deleting a manifest that an index references is allowed
+      -- (as in distribution), which leaves the index pointing at a missing child.
+      CREATE TABLE manifest_children (
+        repository_id INTEGER NOT NULL,
+        parent_digest TEXT NOT NULL,
+        child_digest TEXT NOT NULL,
+        PRIMARY KEY (repository_id, parent_digest, child_digest),
+        FOREIGN KEY (repository_id, parent_digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX manifest_children_by_child ON manifest_children (repository_id, child_digest);
+
+      -- A tag cannot outlive its manifest: the foreign key deletes it with the manifest.
+      CREATE TABLE tags (
+        repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, name),
+        FOREIGN KEY (repository_id, digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
+      ) STRICT, WITHOUT ROWID;
+      -- Without it every manifest delete would scan the repository's tags for the cascade.
+      CREATE INDEX tags_by_digest ON tags (repository_id, digest);
+
+      -- AUTOINCREMENT so a sequence number is never reused, even after old rows are pruned:
+      -- children hold cursors into this log.
+      CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        repository TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('manifest', 'tag', 'tag-delete', 'manifest-delete', 'repository-delete')),
+        tag TEXT,
+        digest TEXT,
+        media_type TEXT,
+        at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+/**
+ * Brings the database up to the newest migration, recording the version in `PRAGMA user_version`.
+ * All pending migrations run in one IMMEDIATE transaction, so a crash or a failing step leaves the
+ * previous version intact, and two processes opening the same file at once cannot both apply them
+ * (the second waits on the write lock, then sees the new version and does nothing).
+ * Throws when the file was written by a newer Outpost (a version this code does not know).
+ * Returns the version the database is at afterwards.
+ */
+export function runMigrations(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${m.name} has version ${m.version}, expected ${i + 1}`);
+  });
+  const apply = db.transaction((): number => {
+    const current = db.pragma('user_version', { simple: true });
+    if (typeof current !== 'number') throw new Error('PRAGMA user_version did not return a number');
+    if (current > latest) {
+      throw new Error(`metadata database is at schema version ${current}, newer than this Outpost knows (${latest})`);
+    }
+    for (const migration of migrations) {
+      if (migration.version <= current) continue;
+      db.exec(migration.sql);
+    }
+    // PRAGMA does not take bound parameters; the value is an integer we computed.
+    if (latest > current) db.pragma(`user_version = ${latest}`);
+    return latest;
+  });
+  return apply.immediate();
+}

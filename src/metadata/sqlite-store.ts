@@ -1,0 +1,397 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { RegistryError } from '../oci/errors.js';
+import { runMigrations } from './migrations.js';
+import type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput } from './types.js';
+
+/** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+interface ManifestRow {
+  repository: string;
+  digest: string;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  subject: string | null;
+  annotations: string | null;
+  created_at: number;
+}
+
+interface ChangeRow {
+  seq: number;
+  repository: string;
+  kind: ChangeKind;
+  tag: string | null;
+  digest: string | null;
+  media_type: string | null;
+  at: number;
+}
+
+const MANIFEST_COLUMNS = `r.name AS repository, m.digest, m.media_type, m.size, m.artifact_type, m.subject,
+  m.annotations, m.created_at`;
+
+/**
+ * The embedded MetadataStore on one SQLite file.
+ *
+ * Durability: WAL with `synchronous=FULL`, so a transaction is fsynced before its method
+ * resolves; with NORMAL a power cut can lose the last acknowledged commits, which would let a
+ * client believe a push succeeded that the registry (and its change log) then forgets.
+ *
+ * Transactions: every method that runs more than one statement is one better-sqlite3
+ * transaction (IMMEDIATE for writes, so two processes on the same file queue on the write lock
+ * instead of failing on a lock upgrade). Reads that are one statement run without BEGIN/COMMIT:
+ * SQLite already makes a single statement atomic and consistent, and the hot paths (resolveTag,
+ * getManifest, getBlobLink) save two round trips through the engine.
+ *
+ * better-sqlite3 is synchronous; the methods are `async` only to share the contract with the
+ * PostgreSQL store. Errors therefore surface as rejected promises, never as synchronous throws.
+ */
+export class SqliteMetadataStore implements MetadataStore {
+  private readonly db: Database.Database;
+  private readonly stmt: Statements;
+  private readonly tx: Transactions;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.stmt = prepareStatements(db);
+    this.tx = prepareTransactions(db, this.stmt);
+  }
+
+  /**
+   * Opens (creating when missing, with its parent folder) the database at `filePath` and brings
+   * its schema up to date. `':memory:'` gives a private in-memory database for tests.
+   */
+  static async open(filePath: string): Promise<SqliteMetadataStore> {
+    if (filePath !== ':memory:') mkdirSync(dirname(filePath), { recursive: true });
+    const db = new Database(filePath);
+    try {
+      // journal_mode answers 'memory' for ':memory:', which has no WAL; anything else is a failure.
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal' && filePath !== ':memory:') throw new Error(`cannot enable WAL on ${filePath} (got ${String(mode)})`);
+      db.pragma('synchronous = FULL');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('foreign_keys = ON');
+      // The cascades that keep tags and references consistent depend on this; fail loudly if the
+      // SQLite build ignores it.
+      if (db.pragma('foreign_keys', { simple: true }) !== 1) throw new Error('SQLite foreign keys are unavailable');
+      runMigrations(db);
+      return new SqliteMetadataStore(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  // --- repositories -------------------------------------------------------------------------
+
+  async listRepositories(options: { last?: string; limit: number }): Promise<string[]> {
+    const limit = pageLimit(options.limit);
+    if (limit === 0) return [];
+    return this.stmt.listRepositories.all(options.last ?? '', limit);
+  }
+
+  async repositoryExists(repository: string): Promise<boolean> {
+    return this.stmt.repositoryId.get(repository) !== undefined;
+  }
+
+  async deleteRepository(repository: string): Promise<boolean> {
+    return this.tx.deleteRepository.immediate(repository);
+  }
+
+  // --- blobs linked to repositories ---------------------------------------------------------
+
+  async linkBlob(repository: string, digest: string, size: number): Promise<void> {
+    this.tx.linkBlob.immediate(repository, digest, size);
+  }
+
+  async getBlobLink(repository: string, digest: string): Promise<{ size: number } | null> {
+    const size = this.stmt.blobLinkSize.get(repository, digest);
+    return size === undefined ? null : { size };
+  }
+
+  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
+    return this.tx.unlinkBlob.immediate(repository, digest);
+  }
+
+  async blobExistsAnywhere(digest: string): Promise<{ size: number } | null> {
+    const size = this.stmt.blobSizeAnywhere.get(digest);
+    return size === undefined ? null : { size };
+  }
+
+  // --- manifests and tags -------------------------------------------------------------------
+
+  async putManifest(input: PutManifestInput): Promise<void> {
+    this.tx.putManifest.immediate(input);
+  }
+
+  async getManifest(repository: string, digest: string): Promise<ManifestRecord | null> {
+    const row = this.stmt.getManifest.get(repository, digest);
+    return row === undefined ? null : toManifestRecord(row);
+  }
+
+  async resolveTag(repository: string, tag: string): Promise<string | null> {
+    return this.stmt.resolveTag.get(repository, tag) ?? null;
+  }
+
+  async listTags(repository: string, options: { last?: string; limit: number }): Promise<string[] | null> {
+    return this.tx.listTags.deferred(repository, options.last ?? '', pageLimit(options.limit));
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    return this.tx.deleteTag.immediate(repository, tag);
+  }
+
+  async deleteManifest(repository: string, digest: string): Promise<boolean> {
+    return this.tx.deleteManifest.immediate(repository, digest);
+  }
+
+  async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRecord[]> {
+    // artifact_type holds what the registry computed when the manifest was pushed (the spec's
+    // artifactType, falling back to the config media type), so the filter is a plain equality.
+    const rows = artifactType === undefined
+      ? this.stmt.listReferrers.all(repository, subject)
+      : this.stmt.listReferrersOfType.all(repository, subject, artifactType);
+    return rows.map(toManifestRecord);
+  }
+
+  // --- change log ---------------------------------------------------------------------------
+
+  async changesSince(after: number, limit: number): Promise<Change[]> {
+    const pageSize = pageLimit(limit);
+    if (pageSize === 0) return [];
+    return this.stmt.changesSince.all(after, pageSize).map(toChange);
+  }
+
+  async lastChangeSeq(): Promise<number> {
+    return this.stmt.lastChangeSeq.get() ?? 0;
+  }
+
+  // --- garbage collection -------------------------------------------------------------------
+
+  async referencedBlobDigests(): Promise<Set<string>> {
+    // One statement, so one snapshot: a manifest deleted halfway through cannot be half counted.
+    return new Set(this.stmt.referencedDigests.all());
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+type Transactions = ReturnType<typeof prepareTransactions>;
+
+/** The write (and multi-statement read) transactions, built once over the prepared statements. */
+function prepareTransactions(db: Database.Database, stmt: Statements) {
+
+  const appendChange = (repository: string, kind: ChangeKind, tag: string | null, digest: string | null,
+    mediaType: string | null, at: number): void => {
+    stmt.appendChange.run(repository, kind, tag, digest, mediaType, at);
+  };
+
+  const ensureRepository = (repository: string, now: number): number => {
+    const id = stmt.repositoryId.get(repository);
+    if (id !== undefined) return id;
+    return Number(stmt.insertRepository.run(repository, now).lastInsertRowid);
+  };
+
+  const putManifest = db.transaction((input: PutManifestInput): void => {
+    const now = Date.now();
+    const blobs = [...new Set(input.blobs)];
+    const children = [...new Set(input.manifests)];
+    const existingId = stmt.repositoryId.get(input.repository);
+
+    // Check every reference before writing anything, so a rejected push leaves no trace even
+    // before the rollback; the error lists all missing digests at once, blobs first.
+    const missing = existingId === undefined
+      ? [...blobs, ...children]
+      : [
+        ...(blobs.length > 0 ? stmt.missingBlobs.all(JSON.stringify(blobs), existingId) : []),
+        ...(children.length > 0 ? stmt.missingManifests.all(JSON.stringify(children), existingId) : []),
+      ];
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN',
+        `manifest ${input.digest} references ${missing.length} blob(s) or manifest(s) unknown to repository ${input.repository}`,
+        { missing });
+    }
+
+    const repositoryId = existingId ?? ensureRepository(input.repository, now);
+    const inserted = stmt.insertManifest.run(repositoryId, input.digest, input.mediaType, input.size,
+      input.artifactType, input.subject, input.annotations === null ? null : JSON.stringify(input.annotations), now);
+
+    let mediaType = input.mediaType;
+    if (inserted.changes === 1) {
+      for (const blob of blobs) stmt.insertManifestBlob.run(repositoryId, input.digest, blob);
+      for (const child of children) stmt.insertManifestChild.run(repositoryId, input.digest, child);
+      appendChange(input.repository, 'manifest', null, input.digest, mediaType, now);
+    } else {
+      // Same digest means same bytes; the first row stays, and the tag change reports its type.
+      mediaType = stmt.manifestMediaType.get(repositoryId, input.digest) ?? mediaType;
+    }
+
+    if (input.tag !== undefined && stmt.tagDigest.get(repositoryId, input.tag) !== input.digest) {
+      stmt.upsertTag.run(repositoryId, input.tag, input.digest, now);
+      appendChange(input.repository, 'tag', input.tag, input.digest, mediaType, now);
+    }
+  });
+
+  const linkBlob = db.transaction((repository: string, digest: string, size: number): void => {
+    const now = Date.now();
+    stmt.insertBlobLink.run(ensureRepository(repository, now), digest, size, now);
+  });
+
+  const unlinkBlob = db.transaction((repository: string, digest: string): boolean => {
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return false;
+    if (stmt.deleteBlobLink.run(id, digest).changes === 0) return false;
+    stmt.deleteRepositoryIfEmpty.run(id);
+    return true;
+  });
+
+  const listTags = db.transaction((repository: string, last: string, limit: number): string[] | null => {
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return null;
+    return limit === 0 ? [] : stmt.listTags.all(id, last, limit);
+  });
+
+  const deleteTag = db.transaction((repository: string, tag: string): boolean => {
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return false;
+    if (stmt.deleteTag.run(id, tag).changes === 0) return false;
+    appendChange(repository, 'tag-delete', tag, null, null, Date.now());
+    return true;
+  });
+
+  const deleteManifest = db.transaction((repository: string, digest: string): boolean => {
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return false;
+    // Foreign keys cascade to the manifest's tags, blob references and child references; its
+    // referrer entry is its own subject column, gone with the row.
+    if (stmt.deleteManifest.run(id, digest).changes === 0) return false;
+    appendChange(repository, 'manifest-delete', null, digest, null, Date.now());
+    stmt.deleteRepositoryIfEmpty.run(id);
+    return true;
+  });
+
+  const deleteRepository = db.transaction((repository: string): boolean => {
+    // Cascades to blob links, manifests and through them to tags and references.
+    if (stmt.deleteRepository.run(repository).changes === 0) return false;
+    appendChange(repository, 'repository-delete', null, null, null, Date.now());
+    return true;
+  });
+
+  return { putManifest, linkBlob, unlinkBlob, listTags, deleteTag, deleteManifest, deleteRepository };
+}
+
+/** Every statement, prepared once per connection. Result types are declared per statement. */
+function prepareStatements(db: Database.Database) {
+  return {
+    repositoryId: db.prepare<[string], number>('SELECT id FROM repositories WHERE name = ?').pluck(),
+    insertRepository: db.prepare<[string, number], void>('INSERT INTO repositories (name, created_at) VALUES (?, ?)'),
+    listRepositories: db.prepare<[string, number], string>(
+      'SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?').pluck(),
+    deleteRepository: db.prepare<[string], void>('DELETE FROM repositories WHERE name = ?'),
+    deleteRepositoryIfEmpty: db.prepare<[number], void>(`DELETE FROM repositories WHERE id = ?
+      AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = repositories.id)
+      AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_id = repositories.id)`),
+
+    insertBlobLink: db.prepare<[number, string, number, number], void>(`INSERT INTO repository_blobs
+      (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    blobLinkSize: db.prepare<[string, string], number>(`SELECT b.size FROM repository_blobs b
+      JOIN repositories r ON r.id = b.repository_id WHERE r.name = ? AND b.digest = ?`).pluck(),
+    blobSizeAnywhere: db.prepare<[string], number>('SELECT size FROM repository_blobs WHERE digest = ? LIMIT 1').pluck(),
+    deleteBlobLink: db.prepare<[number, string], void>('DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?'),
+
+    // The digests arrive as one JSON array so the check is one statement however many layers;
+    // ORDER BY key keeps the caller's order in the error detail.
+    missingBlobs: db.prepare<[string, number], string>(`SELECT j.value FROM json_each(?) j
+      WHERE NOT EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository_id = ? AND b.digest = j.value)
+      ORDER BY j.key`).pluck(),
+    missingManifests: db.prepare<[string, number], string>(`SELECT j.value FROM json_each(?) j
+      WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = ? AND m.digest = j.value)
+      ORDER BY j.key`).pluck(),
+    insertManifest: db.prepare<[number, string, string, number, string | null, string | null, string | null, number], void>(
+      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    insertManifestBlob: db.prepare<[number, string, string], void>(
+      'INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest) VALUES (?, ?, ?)'),
+    insertManifestChild: db.prepare<[number, string, string], void>(
+      'INSERT INTO manifest_children (repository_id, parent_digest, child_digest) VALUES (?, ?, ?)'),
+    manifestMediaType: db.prepare<[number, string], string>(
+      'SELECT media_type FROM manifests WHERE repository_id = ? AND digest = ?').pluck(),
+    getManifest: db.prepare<[string, string], ManifestRow>(`SELECT ${MANIFEST_COLUMNS} FROM manifests m
+      JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?`),
+    deleteManifest: db.prepare<[number, string], void>('DELETE FROM manifests WHERE repository_id = ? AND digest = ?'),
+    listReferrers: db.prepare<[string, string], ManifestRow>(`SELECT ${MANIFEST_COLUMNS} FROM manifests m
+      JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.subject = ?
+      ORDER BY m.created_at, m.digest`),
+    listReferrersOfType: db.prepare<[string, string, string], ManifestRow>(`SELECT ${MANIFEST_COLUMNS} FROM manifests m
+      JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.subject = ? AND m.artifact_type = ?
+      ORDER BY m.created_at, m.digest`),
+
+    resolveTag: db.prepare<[string, string], string>(`SELECT t.digest FROM tags t
+      JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?`).pluck(),
+    tagDigest: db.prepare<[number, string], string>('SELECT digest FROM tags WHERE repository_id = ? AND name = ?').pluck(),
+    upsertTag: db.prepare<[number, string, string, number], void>(`INSERT INTO tags (repository_id, name, digest, updated_at)
+      VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`),
+    listTags: db.prepare<[number, string, number], string>(
+      'SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
+    deleteTag: db.prepare<[number, string], void>('DELETE FROM tags WHERE repository_id = ? AND name = ?'),
+
+    appendChange: db.prepare<[string, ChangeKind, string | null, string | null, string | null, number], void>(
+      'INSERT INTO changes (repository, kind, tag, digest, media_type, at) VALUES (?, ?, ?, ?, ?, ?)'),
+    changesSince: db.prepare<[number, number], ChangeRow>(
+      'SELECT seq, repository, kind, tag, digest, media_type, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
+    // sqlite_sequence remembers the highest seq ever handed out, even once old rows are pruned.
+    lastChangeSeq: db.prepare<[], number>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").pluck(),
+
+    referencedDigests: db.prepare<[], string>(`SELECT digest FROM manifests
+      UNION SELECT blob_digest FROM manifest_blobs
+      UNION SELECT digest FROM repository_blobs`).pluck(),
+  };
+}
+
+/** A page size as SQLite needs it: LIMIT with a negative value would mean "no limit". */
+function pageLimit(limit: number): number {
+  return Number.isFinite(limit) && limit > 0 ? Math.floor(limit) : 0;
+}
+
+function toManifestRecord(row: ManifestRow): ManifestRecord {
+  return {
+    repository: row.repository,
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: row.size,
+    artifactType: row.artifact_type,
+    subject: row.subject,
+    annotations: row.annotations === null ? null : parseAnnotations(row.annotations),
+    createdAt: new Date(row.created_at),
+  };
+}
+
+function parseAnnotations(text: string): Record<string, string> {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error('stored manifest annotations are not a JSON object');
+  }
+  const annotations: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (typeof entry === 'string') annotations[key] = entry;
+  }
+  return annotations;
+}
+
+function toChange(row: ChangeRow): Change {
+  return {
+    seq: row.seq,
+    repository: row.repository,
+    kind: row.kind,
+    tag: row.tag,
+    digest: row.digest,
+    mediaType: row.media_type,
+    at: new Date(row.at),
+  };
+}

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { createDigester, DIGEST_ALGORITHMS, parseDigest, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { copyInto, SizeLimitExceededError } from './copy-stream.js';
+import { PathNotFoundError, type StorageDriver } from './driver.js';
+import type { BlobStore } from './types.js';
+
+/** Folder for blobs being written. Names are random, so a crash's leftovers never collide with later writes. */
+export const BLOB_TEMP_DIR = '_tmp';
+
+/**
+ * A BlobStore that can also take over a file already written, verified and fsynced elsewhere in
+ * the same driver (an upload session's data), by moving it into place instead of copying it.
+ */
+export interface AdoptingBlobStore extends BlobStore {
+  /**
+   * Publishes the file at `path` as the blob `digest` of `size` bytes, by rename. The caller
+   * guarantees the content matches `digest` and is durable. If the blob already exists the file
+   * is deleted instead. Throws DIGEST_INVALID for a malformed digest, PathNotFoundError when
+   * `path` is missing.
+   */
+  adopt(path: string, digest: string, size: number): Promise<{ digest: string; size: number }>;
+}
+
+/** Where a blob lives: `blobs/<alg>/<first 2 hex>/<hex>`, so no folder grows past 256 entries per level. */
+function blobPath(parsed: ParsedDigest): string {
+  return `blobs/${parsed.algorithm}/${parsed.hex.slice(0, 2)}/${parsed.hex}`;
+}
+
+/** Content-addressed blobs on any StorageDriver: stream to a temp file, hash, fsync, rename. */
+export class DriverBlobStore implements AdoptingBlobStore {
+  constructor(readonly driver: StorageDriver) {}
+
+  async stat(digest: string): Promise<{ size: number } | null> {
+    const info = await this.driver.stat(blobPath(parseDigest(digest)));
+    return info && !info.isDirectory ? { size: info.size } : null;
+  }
+
+  /**
+   * Throws BLOB_UNKNOWN when absent, and RANGE_INVALID (with a `Content-Range: bytes *\/<size>`
+   * header, as HTTP 416 wants) when the range does not fit inside the blob.
+   */
+  async open(digest: string, range?: { start: number; end: number }): Promise<Readable> {
+    const path = blobPath(parseDigest(digest));
+    if (range) {
+      const info = await this.stat(digest);
+      if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) &&
+        range.start >= 0 && range.start <= range.end && range.end < info.size;
+      if (!valid) {
+        throw new RegistryError('RANGE_INVALID', `range ${range.start}-${range.end} is outside the blob`,
+          { digest, size: info.size }, { 'Content-Range': `bytes */${info.size}` });
+      }
+    }
+    try {
+      return await this.driver.reader(path, range?.start ?? 0, range?.end);
+    } catch (err) {
+      // Also covers a blob deleted (by GC) between the stat above and the read.
+      if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      throw err;
+    }
+  }
+
+  async get(digest: string): Promise<Buffer> {
+    try {
+      return await this.driver.getContent(blobPath(parseDigest(digest)));
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      throw err;
+    }
+  }
+
+  async put(content: Readable | Buffer, expectedDigest: string, expectedSize?: number): Promise<{ digest: string; size: number }> {
+    const parsed = parseDigest(expectedDigest);
+    const temp = `${BLOB_TEMP_DIR}/${randomUUID()}`;
+    const writer = await this.driver.writer(temp);
+    const hash = createDigester(parsed.algorithm);
+    let size: number;
+    try {
+      try {
+        size = await copyInto(content, writer, hash, expectedSize);
+      } catch (err) {
+        if (err instanceof SizeLimitExceededError) {
+          throw new RegistryError('SIZE_INVALID', `content is longer than the expected ${expectedSize} bytes`,
+            { digest: expectedDigest, expectedSize });
+        }
+        throw err;
+      }
+      if (expectedSize !== undefined && size !== expectedSize) {
+        throw new RegistryError('SIZE_INVALID', `content is ${size} bytes, expected ${expectedSize}`,
+          { digest: expectedDigest, expectedSize, size });
+      }
+      const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
+      if (actual !== parsed.digest) {
+        throw new RegistryError('DIGEST_INVALID', undefined, { expected: parsed.digest, actual });
+      }
+      await writer.commit();
+    } catch (err) {
+      // Nothing was published: the temp file is the only trace, and it goes too.
+      await writer.cancel();
+      throw err;
+    }
+    return this.adopt(temp, parsed.digest, size);
+  }
+
+  async adopt(path: string, digest: string, size: number): Promise<{ digest: string; size: number }> {
+    const parsed = parseDigest(digest);
+    if (await this.stat(digest)) {
+      // Content addressing: the existing blob is byte-identical, so keep it and drop the copy.
+      await this.driver.delete(path);
+    } else {
+      await this.driver.move(path, blobPath(parsed));
+    }
+    return { digest: parsed.digest, size };
+  }
+
+  async delete(digest: string): Promise<void> {
+    await this.driver.delete(blobPath(parseDigest(digest)));
+  }
+
+  async *list(): AsyncIterable<string> {
+    for (const algorithm of await this.driver.list('blobs')) {
+      if (!(algorithm in DIGEST_ALGORITHMS)) continue;
+      const hexLength = DIGEST_ALGORITHMS[algorithm as DigestAlgorithm];
+      for (const prefix of await this.driver.list(`blobs/${algorithm}`)) {
+        for (const hex of await this.driver.list(`blobs/${algorithm}/${prefix}`)) {
+          // Skip anything that is not a well-formed blob name (stray files left by hand or by tools).
+          if (hex.length === hexLength && hex.startsWith(prefix) && /^[a-f0-9]+$/.test(hex)) yield `${algorithm}:${hex}`;
+        }
+      }
+    }
+  }
+
+  /**
+   * Deletes temporary files older than `olderThanMs` (left by crashes or aborted puts) and returns
+   * how many went. They never block anything; this only frees space. Keep the limit well above
+   * the longest upload, since a put in progress also lives in `_tmp/`.
+   */
+  async purgeTemp(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    let purged = 0;
+    for (const name of await this.driver.list(BLOB_TEMP_DIR)) {
+      const path = `${BLOB_TEMP_DIR}/${name}`;
+      const info = await this.driver.stat(path);
+      if (info && info.modifiedAt.getTime() < cutoff) {
+        await this.driver.delete(path);
+        purged++;
+      }
+    }
+    return purged;
+  }
+}

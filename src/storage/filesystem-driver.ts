@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+
+/** Big reads mean fewer syscalls and event-loop turns per blob; 1 MiB is a good throughput/latency balance. */
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Where putContent stages its temporary files: outside every driver path callers can name (it is
+ * joined below the root directly), on the same filesystem so the final rename is atomic.
+ * Leftovers from a crash have unique names and are never read, so they only cost space.
+ */
+const STAGING_DIR = '.staging';
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** ENOENT and ENOTDIR both mean "nothing there" for a path-keyed store. */
+function isMissing(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Fsyncs a directory so that a rename or create inside it survives a power loss. Some platforms
+ * cannot open or sync directories; there the rename is as durable as the OS makes it, so we go on.
+ */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** A StorageDriver on a local folder. Atomicity comes from write-to-temp + fsync + rename. */
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+
+  constructor(readonly root: string) {}
+
+  /** Validates `path` (InvalidPathError) and turns it into an absolute filesystem path. */
+  #resolve(path: string): string {
+    assertCleanPath(path);
+    return join(this.root, ...path.split('/'));
+  }
+
+  async stat(path: string): Promise<FileInfo | null> {
+    const full = this.#resolve(path);
+    try {
+      const info = await stat(full);
+      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory() };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    const full = this.#resolve(path);
+    try {
+      return await readFile(full);
+    } catch (err) {
+      if (isMissing(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+  }
+
+  async putContent(path: string, content: Uint8Array): Promise<void> {
+    const full = this.#resolve(path);
+    const stagingDir = join(this.root, STAGING_DIR);
+    const temp = join(stagingDir, randomUUID());
+    await mkdir(stagingDir, { recursive: true });
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await handle.close();
+    try {
+      await mkdir(dirname(full), { recursive: true });
+      await rename(temp, full);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await syncDirectory(dirname(full));
+  }
+
+  async reader(path: string, offset = 0, end?: number): Promise<Readable> {
+    const full = this.#resolve(path);
+    let handle: FileHandle;
+    try {
+      // Opening first turns a missing file into a thrown error now rather than a stream error later.
+      handle = await open(full, 'r');
+    } catch (err) {
+      if (isMissing(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+    return createReadStream('', {
+      fd: handle,
+      start: offset,
+      ...(end === undefined ? {} : { end }),
+      highWaterMark: READ_CHUNK,
+      autoClose: true,
+    });
+  }
+
+  async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
+    const full = this.#resolve(path);
+    await mkdir(dirname(full), { recursive: true });
+    const handle = await open(full, options.append ? 'a' : 'w');
+    let size = 0;
+    try {
+      if (options.append) size = (await handle.stat()).size;
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    return new FilesystemFileWriter(handle, full, size);
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const fullFrom = this.#resolve(from);
+    const fullTo = this.#resolve(to);
+    await mkdir(dirname(fullTo), { recursive: true });
+    try {
+      await rename(fullFrom, fullTo);
+    } catch (err) {
+      if (isMissing(err)) throw new PathNotFoundError(from);
+      throw err;
+    }
+    await syncDirectory(dirname(fullTo));
+  }
+
+  async delete(path: string): Promise<void> {
+    await rm(this.#resolve(path), { recursive: true, force: true });
+  }
+
+  async list(path: string): Promise<string[]> {
+    const full = this.#resolve(path);
+    try {
+      // Plain code-unit order, so every driver sorts the same way regardless of locale.
+      return (await readdir(full)).sort();
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw err;
+    }
+  }
+}
+
+/** Writes go straight to an open file handle; each `write` resolves once the OS has the bytes. */
+class FilesystemFileWriter implements FileWriter {
+  #size: number;
+  #open = true;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly fullPath: string,
+    size: number,
+  ) {
+    this.#size = size;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (!this.#open) throw new Error(`writer for ${this.fullPath} is closed`);
+    let offset = 0;
+    // A single write may be partial (signals, full disks reporting late); loop until all of it is taken.
+    while (offset < chunk.length) {
+      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+      offset += bytesWritten;
+      this.#size += bytesWritten;
+    }
+  }
+
+  async commit(): Promise<void> {
+    if (!this.#open) throw new Error(`writer for ${this.fullPath} is closed`);
+    this.#open = false;
+    try {
+      await this.handle.sync();
+    } finally {
+      await this.handle.close();
+    }
+  }
+
+  /** Idempotent, so error paths can call it without tracking whether commit already closed the file. */
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    await this.handle.close();
+  }
+
+  /** Idempotent as well: cleaning up after a failed commit must still remove the file. */
+  async cancel(): Promise<void> {
+    await this.close();
+    try {
+      await unlink(this.fullPath);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+  }
+}

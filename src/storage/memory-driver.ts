@@ -1,0 +1,145 @@
+import { Readable } from 'node:stream';
+import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+
+/** One stored file. Chunks are kept as written so appends never copy what is already there. */
+interface MemoryFile {
+  chunks: Buffer[];
+  size: number;
+  modifiedAt: Date;
+}
+
+/**
+ * A StorageDriver held in a Map, for tests and throw-away nodes. Folders are implicit: a folder
+ * exists while some file lives below it, as on object stores. Everything is atomic because nothing
+ * here yields between reading and updating the map.
+ */
+export class MemoryDriver implements StorageDriver {
+  readonly name = 'memory';
+  readonly #files = new Map<string, MemoryFile>();
+
+  async stat(path: string): Promise<FileInfo | null> {
+    assertCleanPath(path);
+    const file = this.#files.get(path);
+    if (file) return { size: file.size, modifiedAt: file.modifiedAt, isDirectory: false };
+    let newest: Date | undefined;
+    for (const [key, child] of this.#files) {
+      if (key.startsWith(`${path}/`) && (!newest || child.modifiedAt > newest)) newest = child.modifiedAt;
+    }
+    return newest ? { size: 0, modifiedAt: newest, isDirectory: true } : null;
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    return Buffer.concat(this.#get(path).chunks);
+  }
+
+  async putContent(path: string, content: Uint8Array): Promise<void> {
+    assertCleanPath(path);
+    // Copy: the caller may reuse its buffer, and stored files must not change behind our back.
+    const copy = Buffer.from(content);
+    this.#files.set(path, { chunks: [copy], size: copy.length, modifiedAt: new Date() });
+  }
+
+  async reader(path: string, offset = 0, end?: number): Promise<Readable> {
+    const file = this.#get(path);
+    // Snapshot the chunk list so later appends or replacements do not show up mid-read.
+    const chunks = [...file.chunks];
+    const last = Math.min(end ?? Number.POSITIVE_INFINITY, file.size - 1);
+    return Readable.from(sliceChunks(chunks, offset, last), { objectMode: false });
+  }
+
+  async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
+    assertCleanPath(path);
+    let file = options.append ? this.#files.get(path) : undefined;
+    if (!file) {
+      file = { chunks: [], size: 0, modifiedAt: new Date() };
+      this.#files.set(path, file);
+    }
+    return new MemoryFileWriter(this.#files, path, file);
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    assertCleanPath(to);
+    const file = this.#get(from);
+    this.#files.delete(from);
+    this.#files.set(to, file);
+  }
+
+  async delete(path: string): Promise<void> {
+    assertCleanPath(path);
+    this.#files.delete(path);
+    for (const key of [...this.#files.keys()]) {
+      if (key.startsWith(`${path}/`)) this.#files.delete(key);
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    assertCleanPath(path);
+    const names = new Set<string>();
+    const prefix = `${path}/`;
+    for (const key of this.#files.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      const name = key.slice(prefix.length).split('/')[0];
+      if (name) names.add(name);
+    }
+    return [...names].sort();
+  }
+
+  #get(path: string): MemoryFile {
+    assertCleanPath(path);
+    const file = this.#files.get(path);
+    if (!file) throw new PathNotFoundError(path);
+    return file;
+  }
+}
+
+/** Yields the bytes from `first` to `last` (inclusive) without copying whole chunks. */
+function* sliceChunks(chunks: Buffer[], first: number, last: number): Generator<Buffer> {
+  let position = 0;
+  for (const chunk of chunks) {
+    const chunkEnd = position + chunk.length;
+    if (chunkEnd > first && position <= last) {
+      const from = Math.max(first - position, 0);
+      const to = Math.min(last - position + 1, chunk.length);
+      if (to > from) yield chunk.subarray(from, to);
+    }
+    position = chunkEnd;
+    if (position > last) return;
+  }
+}
+
+class MemoryFileWriter implements FileWriter {
+  #open = true;
+
+  constructor(
+    private readonly files: Map<string, MemoryFile>,
+    private readonly path: string,
+    private readonly file: MemoryFile,
+  ) {}
+
+  get size(): number {
+    return this.file.size;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (!this.#open) throw new Error(`writer for ${this.path} is closed`);
+    const copy = Buffer.from(chunk);
+    this.file.chunks.push(copy);
+    this.file.size += copy.length;
+    this.file.modifiedAt = new Date();
+  }
+
+  async commit(): Promise<void> {
+    if (!this.#open) throw new Error(`writer for ${this.path} is closed`);
+    this.#open = false;
+  }
+
+  async close(): Promise<void> {
+    this.#open = false;
+  }
+
+  async cancel(): Promise<void> {
+    this.#open = false;
+    // Only remove the file if it is still ours: it may have been moved or replaced meanwhile.
+    if (this.files.get(this.path) === this.file) this.files.delete(this.path);
+  }
+}

@@ -1,0 +1,235 @@
+import { randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { createDigester, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import type { AdoptingBlobStore } from './blob-store.js';
+import { copyInto } from './copy-stream.js';
+import { PathNotFoundError, type StorageDriver } from './driver.js';
+import type { UploadSession, UploadStore } from './types.js';
+
+/** Only ids we minted (lower-case v4-style UUIDs) are ever turned into a path. */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The running hash of a session's data as appended in this process, so completing needs no re-read. */
+interface HashState {
+  algorithm: DigestAlgorithm;
+  hash: Hash;
+  size: number;
+}
+
+/** What `uploads/<id>/info.json` holds. */
+interface SessionInfo {
+  repository: string;
+  startedAt: string;
+}
+
+/**
+ * The `Range` header a 416 carries: what the session holds, inclusive (`0-<size-1>`). An empty
+ * session has no range to name; like distribution and zot we answer `0-0`, which clients of those
+ * registries already read as "start from 0". The exact size is in the error detail as well.
+ */
+function rangeHeader(size: number): string {
+  return size > 0 ? `0-${size - 1}` : '0-0';
+}
+
+/**
+ * Upload sessions in a StorageDriver: `uploads/<id>/data` (the bytes so far) and
+ * `uploads/<id>/info.json` (repository, start time). The session size is the data file's size, so
+ * sessions survive a restart. Completing moves the data file into the blob store (no second copy),
+ * so `blobs` must sit on the same driver.
+ *
+ * Calls on one session are serialized within this process; the same session used from two
+ * processes at once is not supported (the HTTP layer routes a session to one node).
+ */
+export class DriverUploadStore implements UploadStore {
+  /** Running sha256 per session (the algorithm nearly every client uses); sha512 uploads re-hash on complete. */
+  readonly #hashes = new Map<string, HashState>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    readonly driver: StorageDriver,
+    readonly blobs: AdoptingBlobStore,
+  ) {}
+
+  async create(repository: string): Promise<UploadSession> {
+    const id = randomUUID();
+    const startedAt = new Date();
+    // Data first, info last: a session exists once info.json does, and then its data file does too.
+    await this.driver.putContent(dataPath(id), new Uint8Array(0));
+    const info: SessionInfo = { repository, startedAt: startedAt.toISOString() };
+    await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
+    this.#hashes.set(id, { algorithm: 'sha256', hash: createDigester('sha256'), size: 0 });
+    return { id, repository, size: 0, startedAt };
+  }
+
+  async get(id: string): Promise<UploadSession> {
+    return this.#load(id);
+  }
+
+  async append(id: string, chunk: Readable, startOffset?: number): Promise<UploadSession> {
+    checkId(id);
+    return this.#locked(id, async () => {
+      const session = await this.#load(id);
+      if (startOffset !== undefined && startOffset !== session.size) {
+        throw new RegistryError('RANGE_INVALID', `chunk starts at ${startOffset} but the upload holds ${session.size} bytes`,
+          { size: session.size, startOffset }, { Range: rangeHeader(session.size) });
+      }
+      const state = this.#cachedState(id, session.size, 'sha256');
+      // Without a valid running hash (e.g. after a restart) we do not hash now; complete() re-reads once.
+      this.#hashes.delete(id);
+      const writer = await this.driver.writer(dataPath(id), { append: true });
+      try {
+        const copied = await copyInto(chunk, writer, state?.hash);
+        // Fsync per chunk: the size we report back (Range) is then what a crash would leave too.
+        await writer.commit();
+        if (state) this.#hashes.set(id, { ...state, size: state.size + copied });
+        return { ...session, size: writer.size };
+      } catch (err) {
+        // Whatever part of the chunk reached the file stays (the client can ask for the range and resume).
+        await writer.close();
+        throw err;
+      }
+    });
+  }
+
+  async complete(id: string, digest: string, finalChunk?: Readable): Promise<{ digest: string; size: number }> {
+    checkId(id);
+    const parsed = parseDigest(digest);
+    return this.#locked(id, async () => {
+      const session = await this.#load(id);
+      const path = dataPath(id);
+      // Common paths need no re-read: an empty session (monolithic upload) starts a fresh hash of
+      // the right algorithm, and PATCH-then-PUT in this process has the running hash.
+      const state = this.#cachedState(id, session.size, parsed.algorithm) ?? (await this.#rehash(path, parsed.algorithm));
+      this.#hashes.delete(id);
+      const writer = await this.driver.writer(path, { append: true });
+      try {
+        if (writer.size !== state.size) throw new Error(`upload ${id} changed while it was being completed`);
+        if (finalChunk) state.size += await copyInto(finalChunk, writer, state.hash);
+        // Makes the data durable before the rename publishes it (cheap when appends already synced).
+        await writer.commit();
+      } catch (err) {
+        await writer.close();
+        throw err;
+      }
+      // copy(): the session stays usable after a mismatch, so the running hash must not be finalized.
+      const actual = `${parsed.algorithm}:${state.hash.copy().digest('hex')}`;
+      if (actual !== parsed.digest) {
+        this.#hashes.set(id, state);
+        throw new RegistryError('DIGEST_INVALID', undefined, { expected: parsed.digest, actual, size: state.size });
+      }
+      const result = await this.blobs.adopt(path, parsed.digest, state.size);
+      await this.driver.delete(sessionDir(id));
+      return result;
+    });
+  }
+
+  async cancel(id: string): Promise<void> {
+    checkId(id);
+    await this.#locked(id, async () => {
+      if (!(await this.driver.stat(infoPath(id)))) throw unknownSession(id);
+      this.#hashes.delete(id);
+      await this.driver.delete(sessionDir(id));
+    });
+  }
+
+  async purgeStale(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    let purged = 0;
+    for (const name of await this.driver.list('uploads')) {
+      // A session with a call in flight is in use, however old its files look.
+      if (this.#locks.has(name)) continue;
+      const dir = `uploads/${name}`;
+      const stats = SESSION_ID.test(name)
+        ? [await this.driver.stat(`${dir}/data`), await this.driver.stat(`${dir}/info.json`)]
+        : [];
+      // Half-created sessions and stray entries fall back to the folder's own time.
+      const times = stats.filter((s) => s !== null).map((s) => s.modifiedAt.getTime());
+      if (times.length === 0) {
+        const folder = await this.driver.stat(dir);
+        if (folder) times.push(folder.modifiedAt.getTime());
+      }
+      if (times.length === 0 || Math.max(...times) < cutoff) {
+        this.#hashes.delete(name);
+        await this.driver.delete(dir);
+        purged++;
+      }
+    }
+    return purged;
+  }
+
+  /** Reads a session from the driver. Throws BLOB_UPLOAD_UNKNOWN for malformed ids and absent sessions. */
+  async #load(id: string): Promise<UploadSession> {
+    checkId(id);
+    let info: SessionInfo;
+    try {
+      info = parseInfo(await this.driver.getContent(infoPath(id)));
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw unknownSession(id);
+      throw err;
+    }
+    const data = await this.driver.stat(dataPath(id));
+    if (!data) throw unknownSession(id);
+    return { id, repository: info.repository, size: data.size, startedAt: new Date(info.startedAt) };
+  }
+
+  /** The running hash, when it is for `algorithm` and covers exactly the `size` bytes the file holds. */
+  #cachedState(id: string, size: number, algorithm: DigestAlgorithm): HashState | undefined {
+    if (size === 0) return { algorithm, hash: createDigester(algorithm), size: 0 };
+    const state = this.#hashes.get(id);
+    return state && state.algorithm === algorithm && state.size === size ? state : undefined;
+  }
+
+  /** Hashes the data file by streaming it: the fallback after a restart or for a non-sha256 digest. */
+  async #rehash(path: string, algorithm: DigestAlgorithm): Promise<HashState> {
+    const hash = createDigester(algorithm);
+    let size = 0;
+    for await (const chunk of (await this.driver.reader(path)) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    return { algorithm, hash, size };
+  }
+
+  /** Runs `task` after every earlier task on the same session, so appends never interleave. */
+  async #locked<T>(id: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(id) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(task);
+    this.#locks.set(id, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(id) === run) this.#locks.delete(id);
+    }
+  }
+}
+
+function sessionDir(id: string): string {
+  return `uploads/${id}`;
+}
+
+function dataPath(id: string): string {
+  return `uploads/${id}/data`;
+}
+
+function infoPath(id: string): string {
+  return `uploads/${id}/info.json`;
+}
+
+function unknownSession(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: id.slice(0, 100) });
+}
+
+/** Throws BLOB_UPLOAD_UNKNOWN unless `id` is one we could have minted, so it can never steer a path. */
+function checkId(id: string): void {
+  if (!SESSION_ID.test(id)) throw unknownSession(id);
+}
+
+function parseInfo(raw: Buffer): SessionInfo {
+  const value: unknown = JSON.parse(raw.toString('utf8'));
+  if (typeof value === 'object' && value !== null && 'repository' in value && 'startedAt' in value &&
+      typeof value.repository === 'string' && typeof value.startedAt === 'string') {
+    return { repository: value.repository, startedAt: value.startedAt };
+  }
+  throw new Error('malformed upload session info');
+}

@@ -1,0 +1,191 @@
+// The figures. Each figure runs against one registry at a time and returns rows
+// { id, label, unit, better, value, detail }; main.mjs puts the registries side by side.
+import { pushBlob, pushManifest, getAndCheck, OCI_MANIFEST } from './oci.mjs';
+import { openBlob } from './blobs.mjs';
+import { runWrk } from './wrk.mjs';
+import { downloadBlob, newClient, uploadBlob } from './transfer.mjs';
+import { startRssSampler, rssNow } from './rss.mjs';
+import { MB, log, median, round, sleep } from './util.mjs';
+
+const mbps = ({ bytes, ms }) => bytes / MB / (ms / 1000);
+
+/** Push a large file-backed blob once per registry (several figures share them). */
+async function ensureLargeBlob(reg, ctx, repo, blob) {
+  const key = `${reg.name} ${repo} ${blob.digest}`;
+  if (ctx.pushed.has(key)) return;
+  const client = newClient(reg.url);
+  try {
+    await pushBlob(reg.url, repo, { digest: blob.digest, size: blob.size, body: openBlob(blob) }, client);
+  } finally {
+    await client.close();
+  }
+  ctx.pushed.add(key);
+}
+
+async function wrkFigure(reg, ctx, { url, connections, headers }) {
+  const { seconds, warmup } = ctx.opts;
+  if (warmup > 0) await runWrk({ url, connections, seconds: warmup, headers });
+  const r = await runWrk({ url, connections, seconds, headers });
+  if (r.errors > 0) log(`  warning: ${reg.name}: ${r.errors} errors ${JSON.stringify(r.errorDetail)}`);
+  return r;
+}
+
+function wrkDetail(r) {
+  const { rps, ...rest } = r;
+  return { ...rest, rps: round(rps, 5), mbps: round(r.mbps, 4) };
+}
+
+export const FIGURES = [
+  {
+    id: 'blob-get-rps',
+    title: '1 MiB blob GETs/s, 16 connections (wrk)',
+    async run(reg, ctx) {
+      const repo = 'bench/small';
+      const blob = ctx.data.small;
+      await pushBlob(reg.url, repo, blob);
+      const url = `${reg.url}/v2/${repo}/blobs/${blob.digest}`;
+      await getAndCheck(url, { size: blob.size });
+      const r = await wrkFigure(reg, ctx, { url, connections: 16 });
+      return [
+        {
+          id: 'blob-get-1m-rps',
+          label: '1 MiB blob GET, 16 conns',
+          unit: 'req/s',
+          better: 'higher',
+          value: r.rps,
+          detail: wrkDetail(r),
+        },
+      ];
+    },
+  },
+  {
+    id: 'manifest-get-rps',
+    title: 'Manifest GETs/s by tag, 64 connections (wrk)',
+    async run(reg, ctx) {
+      const repo = 'bench/image';
+      const tag = 'v1';
+      const img = ctx.data.image;
+      for (const b of img.blobs) await pushBlob(reg.url, repo, b);
+      await pushManifest(reg.url, repo, tag, img.manifest);
+      const url = `${reg.url}/v2/${repo}/manifests/${tag}`;
+      const headers = { Accept: OCI_MANIFEST };
+      const check = await getAndCheck(url, { headers, size: img.manifest.length });
+      const got = check.headers['docker-content-digest'];
+      if (got && got !== img.manifestDigest) {
+        log(`  warning: ${reg.name}: Docker-Content-Digest ${got} != ${img.manifestDigest}`);
+      }
+      const r = await wrkFigure(reg, ctx, { url, connections: 64, headers });
+      return [
+        {
+          id: 'manifest-get-rps',
+          label: 'manifest GET (tag), 64 conns',
+          unit: 'req/s',
+          better: 'higher',
+          value: r.rps,
+          detail: wrkDetail(r),
+        },
+      ];
+    },
+  },
+  {
+    id: 'blob-get-mbps',
+    title: 'Large blob GET throughput, single stream',
+    async run(reg, ctx) {
+      const rows = [];
+      const repo = 'bench/large';
+      for (const sizeMiB of ctx.opts.largeSizes) {
+        const blob = ctx.data.getBlobs[sizeMiB];
+        const reps = ctx.opts.reps[sizeMiB] ?? ctx.opts.reps.default;
+        await ensureLargeBlob(reg, ctx, repo, blob);
+        const client = newClient(reg.url);
+        const runs = [];
+        try {
+          await downloadBlob(client, repo, blob); // warm-up, not counted
+          for (let i = 0; i < reps; i++) runs.push(mbps(await downloadBlob(client, repo, blob)));
+        } finally {
+          await client.close();
+        }
+        rows.push({
+          id: `blob-get-${sizeMiB}m-mbps`,
+          label: `${sizeMiB} MiB blob GET, 1 stream`,
+          unit: 'MB/s',
+          better: 'higher',
+          value: median(runs),
+          detail: { reps, runs: runs.map((v) => round(v, 4)), best: round(Math.max(...runs), 4) },
+        });
+      }
+      return rows;
+    },
+  },
+  {
+    id: 'push-mbps',
+    title: 'Large blob monolithic push throughput (POST + single PUT ?digest=)',
+    async run(reg, ctx) {
+      const rows = [];
+      const repo = 'bench/push';
+      for (const sizeMiB of ctx.opts.largeSizes) {
+        const runs = [];
+        for (const blob of ctx.data.pushBlobs[sizeMiB]) {
+          runs.push(mbps(await uploadBlob(reg.url, repo, blob)));
+        }
+        rows.push({
+          id: `push-${sizeMiB}m-mbps`,
+          label: `${sizeMiB} MiB monolithic push`,
+          unit: 'MB/s',
+          better: 'higher',
+          value: median(runs),
+          detail: { reps: runs.length, runs: runs.map((v) => round(v, 4)), best: round(Math.max(...runs), 4) },
+        });
+      }
+      return rows;
+    },
+  },
+  {
+    id: 'rss',
+    title: 'Peak RSS while N clients download one large blob at once',
+    async run(reg, ctx) {
+      const { rssClients, rssSize } = ctx.opts;
+      const repo = 'bench/large';
+      const blob = ctx.data.rssBlob;
+      await ensureLargeBlob(reg, ctx, repo, blob);
+      const baselineKiB = await rssNow(reg.pid);
+      const sampler = startRssSampler(reg.pid, 100);
+      await sleep(300);
+      const clients = Array.from({ length: rssClients }, () => newClient(reg.url));
+      const t0 = performance.now();
+      try {
+        await Promise.all(clients.map((c) => downloadBlob(c, repo, blob)));
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+      const ms = performance.now() - t0;
+      await sleep(300);
+      const s = await sampler.stop();
+      const kib2mb = (k) => (k * 1024) / MB;
+      return [
+        {
+          id: 'rss-peak-mb',
+          label: `peak RSS, ${rssClients}x${rssSize} MiB GET`,
+          unit: 'MB',
+          better: 'lower',
+          value: kib2mb(s.peakKiB),
+          detail: {
+            baselineMB: round(kib2mb(baselineKiB), 4),
+            peakMB: round(kib2mb(s.peakKiB), 4),
+            afterMB: round(kib2mb(s.lastKiB), 4),
+            samples: s.samples,
+            pids: s.pids,
+          },
+        },
+        {
+          id: 'rss-aggregate-mbps',
+          label: `  (aggregate MB/s of those GETs)`,
+          unit: 'MB/s',
+          better: 'higher',
+          value: mbps({ bytes: blob.size * rssClients, ms }),
+          detail: { seconds: round(ms / 1000, 4) },
+        },
+      ];
+    },
+  },
+];

@@ -1,0 +1,439 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { isRegistryError } from '../../src/oci/errors.js';
+import type { ChangeKind, MetadataStore, PutManifestInput } from '../../src/metadata/types.js';
+
+/** What an implementation hands the suite: a fresh, empty store and how to throw it away. */
+export interface OpenedStore {
+  store: MetadataStore;
+  cleanup(): Promise<void>;
+}
+
+const IMAGE = 'application/vnd.oci.image.manifest.v1+json';
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+
+/** A well-formed sha256 digest made from a short label, so tests read as names, not hex. */
+export function digestOf(label: string): string {
+  const hex = Buffer.from(label).toString('hex');
+  return `sha256:${hex.padStart(64, '0').slice(-64)}`;
+}
+
+/** A PutManifestInput with sensible defaults; tests override what they care about. */
+export function manifestInput(repository: string, label: string, overrides: Partial<PutManifestInput> = {}): PutManifestInput {
+  return {
+    repository,
+    digest: digestOf(label),
+    mediaType: IMAGE,
+    size: 100 + label.length,
+    artifactType: null,
+    subject: null,
+    annotations: null,
+    blobs: [],
+    manifests: [],
+    ...overrides,
+  };
+}
+
+async function kinds(store: MetadataStore): Promise<ChangeKind[]> {
+  return (await store.changesSince(0, 1000)).map((c) => c.kind);
+}
+
+/** Pushes a small image: two linked blobs, then the manifest referencing them. */
+async function pushImage(store: MetadataStore, repository: string, label: string, tag?: string): Promise<string> {
+  const config = digestOf(`${label}-config`);
+  const layer = digestOf(`${label}-layer`);
+  await store.linkBlob(repository, config, 10);
+  await store.linkBlob(repository, layer, 20);
+  const input = manifestInput(repository, label, { blobs: [config, layer], ...(tag !== undefined ? { tag } : {}) });
+  await store.putManifest(input);
+  return input.digest;
+}
+
+/**
+ * The MetadataStore contract as tests. Every implementation (SQLite, PostgreSQL) runs it; `open`
+ * must give an empty store each time.
+ */
+export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    let store: MetadataStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await open());
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('starts empty', async () => {
+      assert.deepEqual(await store.listRepositories({ limit: 10 }), []);
+      assert.equal(await store.repositoryExists('a'), false);
+      assert.equal(await store.listTags('a', { limit: 10 }), null);
+      assert.equal(await store.resolveTag('a', 'latest'), null);
+      assert.equal(await store.getManifest('a', digestOf('m')), null);
+      assert.equal(await store.getBlobLink('a', digestOf('b')), null);
+      assert.equal(await store.blobExistsAnywhere(digestOf('b')), null);
+      assert.deepEqual(await store.listReferrers('a', digestOf('m')), []);
+      assert.deepEqual(await store.changesSince(0, 10), []);
+      assert.equal(await store.lastChangeSeq(), 0);
+      assert.deepEqual(await store.referencedBlobDigests(), new Set());
+    });
+
+    describe('blob links', () => {
+      it('linkBlob creates the repository and is idempotent', async () => {
+        await store.linkBlob('team/app', digestOf('b1'), 42);
+        await store.linkBlob('team/app', digestOf('b1'), 42);
+        assert.equal(await store.repositoryExists('team/app'), true);
+        assert.deepEqual(await store.getBlobLink('team/app', digestOf('b1')), { size: 42 });
+        assert.deepEqual(await store.listRepositories({ limit: 10 }), ['team/app']);
+        assert.deepEqual(await store.listTags('team/app', { limit: 10 }), [], 'exists without tags');
+        assert.deepEqual(await store.changesSince(0, 10), [], 'blob links are not repository changes');
+      });
+
+      it('links are per repository; blobExistsAnywhere looks in all of them', async () => {
+        await store.linkBlob('a', digestOf('b1'), 7);
+        assert.equal(await store.getBlobLink('b', digestOf('b1')), null);
+        assert.deepEqual(await store.blobExistsAnywhere(digestOf('b1')), { size: 7 });
+        assert.equal(await store.blobExistsAnywhere(digestOf('b2')), null);
+      });
+
+      it('unlinkBlob removes the link once, and the repository with its last content', async () => {
+        await store.linkBlob('a', digestOf('b1'), 1);
+        await store.linkBlob('a', digestOf('b2'), 2);
+        assert.equal(await store.unlinkBlob('a', digestOf('b1')), true);
+        assert.equal(await store.unlinkBlob('a', digestOf('b1')), false);
+        assert.equal(await store.unlinkBlob('nope', digestOf('b1')), false);
+        assert.equal(await store.getBlobLink('a', digestOf('b1')), null);
+        assert.equal(await store.repositoryExists('a'), true);
+        assert.equal(await store.unlinkBlob('a', digestOf('b2')), true);
+        assert.equal(await store.repositoryExists('a'), false);
+        assert.equal(await store.listTags('a', { limit: 10 }), null);
+        assert.deepEqual(await store.listRepositories({ limit: 10 }), []);
+      });
+    });
+
+    describe('putManifest', () => {
+      it('stores the manifest, its tag and one change of each kind', async () => {
+        const before = Date.now();
+        await store.linkBlob('app', digestOf('cfg'), 10);
+        const input = manifestInput('app', 'm1', {
+          blobs: [digestOf('cfg')],
+          artifactType: 'application/vnd.example',
+          annotations: { 'org.opencontainers.image.title': 'hello' },
+          tag: 'latest',
+        });
+        await store.putManifest(input);
+        const record = await store.getManifest('app', input.digest);
+        assert.ok(record);
+        assert.equal(record.repository, 'app');
+        assert.equal(record.digest, input.digest);
+        assert.equal(record.mediaType, IMAGE);
+        assert.equal(record.size, input.size);
+        assert.equal(record.artifactType, 'application/vnd.example');
+        assert.equal(record.subject, null);
+        assert.deepEqual(record.annotations, { 'org.opencontainers.image.title': 'hello' });
+        assert.ok(record.createdAt instanceof Date);
+        assert.ok(record.createdAt.getTime() >= before - 1000 && record.createdAt.getTime() <= Date.now() + 1000);
+        assert.equal(await store.resolveTag('app', 'latest'), input.digest);
+
+        const changes = await store.changesSince(0, 10);
+        assert.equal(changes.length, 2);
+        const [manifest, tag] = changes;
+        assert.ok(manifest && tag);
+        assert.deepEqual({ ...manifest, at: null }, {
+          seq: manifest.seq, repository: 'app', kind: 'manifest', tag: null, digest: input.digest, mediaType: IMAGE, at: null,
+        });
+        assert.deepEqual({ ...tag, at: null }, {
+          seq: tag.seq, repository: 'app', kind: 'tag', tag: 'latest', digest: input.digest, mediaType: IMAGE, at: null,
+        });
+        assert.ok(tag.seq > manifest.seq);
+        assert.ok(manifest.at instanceof Date);
+        assert.equal(await store.lastChangeSeq(), tag.seq);
+      });
+
+      it('rejects unknown blobs and child manifests with MANIFEST_BLOB_UNKNOWN and writes nothing', async () => {
+        await store.linkBlob('other', digestOf('elsewhere'), 1);
+        const input = manifestInput('app', 'm1', {
+          blobs: [digestOf('missing-1'), digestOf('elsewhere')],
+          manifests: [digestOf('missing-child')],
+          tag: 'latest',
+        });
+        await assert.rejects(store.putManifest(input), (err: unknown) => {
+          assert.ok(isRegistryError(err));
+          assert.equal(err.code, 'MANIFEST_BLOB_UNKNOWN');
+          assert.deepEqual(err.detail, { missing: [digestOf('missing-1'), digestOf('elsewhere'), digestOf('missing-child')] });
+          return true;
+        });
+        assert.equal(await store.repositoryExists('app'), false);
+        assert.equal(await store.getManifest('app', input.digest), null);
+        assert.equal(await store.resolveTag('app', 'latest'), null);
+        assert.equal(await store.lastChangeSeq(), 0);
+      });
+
+      it('rejects a partly linked manifest in an existing repository, listing only what is missing', async () => {
+        await store.linkBlob('app', digestOf('cfg'), 1);
+        const input = manifestInput('app', 'm1', { blobs: [digestOf('cfg'), digestOf('layer')], tag: 'v1' });
+        await assert.rejects(store.putManifest(input), (err: unknown) => {
+          assert.ok(isRegistryError(err));
+          assert.equal(err.code, 'MANIFEST_BLOB_UNKNOWN');
+          assert.deepEqual(err.detail, { missing: [digestOf('layer')] });
+          return true;
+        });
+        assert.equal(await store.getManifest('app', input.digest), null);
+        assert.deepEqual(await store.listTags('app', { limit: 10 }), []);
+        assert.deepEqual(await store.changesSince(0, 10), []);
+      });
+
+      it('is idempotent for the same content; tags only log when set or moved', async () => {
+        const m1 = await pushImage(store, 'app', 'm1', 'latest');
+        assert.deepEqual(await kinds(store), ['manifest', 'tag']);
+
+        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')], tag: 'latest' }));
+        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')] }));
+        assert.deepEqual(await kinds(store), ['manifest', 'tag'], 'same manifest, same tag: nothing new');
+
+        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')], tag: 'v1' }));
+        assert.deepEqual(await kinds(store), ['manifest', 'tag', 'tag'], 'existing manifest under a new tag: a tag change only');
+
+        const m2 = await pushImage(store, 'app', 'm2', 'latest');
+        assert.deepEqual(await kinds(store), ['manifest', 'tag', 'tag', 'manifest', 'tag'], 'moving a tag logs it');
+        assert.equal(await store.resolveTag('app', 'latest'), m2);
+        assert.equal(await store.resolveTag('app', 'v1'), m1);
+        const last = (await store.changesSince(0, 10)).at(-1);
+        assert.equal(last?.tag, 'latest');
+        assert.equal(last?.digest, m2);
+      });
+
+      it('stores an index whose children are in the repository', async () => {
+        const child1 = await pushImage(store, 'app', 'amd64');
+        const child2 = await pushImage(store, 'app', 'arm64');
+        const index = manifestInput('app', 'index', { mediaType: INDEX, manifests: [child1, child2], tag: 'multi' });
+        await store.putManifest(index);
+        assert.equal((await store.getManifest('app', index.digest))?.mediaType, INDEX);
+        assert.equal(await store.resolveTag('app', 'multi'), index.digest);
+
+        await assert.rejects(
+          store.putManifest(manifestInput('other', 'index', { mediaType: INDEX, manifests: [child1] })),
+          (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_BLOB_UNKNOWN',
+          'children in another repository do not count',
+        );
+      });
+
+      it('allows deleting a child manifest that an index still references', async () => {
+        const child = await pushImage(store, 'app', 'amd64');
+        const index = manifestInput('app', 'index', { mediaType: INDEX, manifests: [child], tag: 'multi' });
+        await store.putManifest(index);
+        assert.equal(await store.deleteManifest('app', child), true);
+        assert.equal(await store.getManifest('app', child), null);
+        assert.ok(await store.getManifest('app', index.digest));
+        assert.equal(await store.resolveTag('app', 'multi'), index.digest);
+      });
+    });
+
+    describe('tags', () => {
+      it('lists in byte order with last/limit pagination', async () => {
+        const digest = await pushImage(store, 'app', 'm1');
+        const names = ['b', 'a', 'B', 'A', '9', '10', 'a-1', 'a.1', 'a_1', 'latest'];
+        for (const tag of names) await store.putManifest(manifestInput('app', 'm1', { blobs: [], tag }));
+        const sorted = [...names].sort((x, y) => (Buffer.compare(Buffer.from(x), Buffer.from(y))));
+        assert.deepEqual(await store.listTags('app', { limit: 100 }), sorted);
+        assert.deepEqual(sorted.slice(0, 3), ['10', '9', 'A'], 'byte order, not locale order');
+
+        const paged: string[] = [];
+        let last: string | undefined;
+        for (;;) {
+          const page = await store.listTags('app', { limit: 3, ...(last !== undefined ? { last } : {}) });
+          assert.ok(page);
+          if (page.length === 0) break;
+          assert.ok(page.length <= 3);
+          paged.push(...page);
+          last = page.at(-1);
+        }
+        assert.deepEqual(paged, sorted);
+        assert.deepEqual(await store.listTags('app', { limit: 2, last: 'a' }), ['a-1', 'a.1']);
+        assert.deepEqual(await store.listTags('app', { limit: 5, last: 'zzz' }), []);
+        assert.deepEqual(await store.listTags('app', { limit: 0 }), []);
+        assert.equal(await store.resolveTag('app', 'A'), digest);
+      });
+
+      it('deleteTag removes the tag, keeps the manifest and logs tag-delete', async () => {
+        const digest = await pushImage(store, 'app', 'm1', 'latest');
+        assert.equal(await store.deleteTag('app', 'latest'), true);
+        assert.equal(await store.deleteTag('app', 'latest'), false);
+        assert.equal(await store.deleteTag('nope', 'latest'), false);
+        assert.equal(await store.resolveTag('app', 'latest'), null);
+        assert.ok(await store.getManifest('app', digest));
+        assert.deepEqual(await store.listTags('app', { limit: 10 }), []);
+        const last = (await store.changesSince(0, 10)).at(-1);
+        assert.equal(last?.kind, 'tag-delete');
+        assert.equal(last?.tag, 'latest');
+        assert.equal(last?.repository, 'app');
+        assert.deepEqual(await kinds(store), ['manifest', 'tag', 'tag-delete']);
+      });
+    });
+
+    describe('repositories', () => {
+      it('lists in byte order with last/limit pagination', async () => {
+        const names = ['zeta', 'alpha/b', 'alpha', 'alpha-b', 'alpha/a', 'beta', '0x'];
+        for (const name of names) await store.linkBlob(name, digestOf('b'), 1);
+        const sorted = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        assert.deepEqual(await store.listRepositories({ limit: 100 }), sorted);
+        assert.deepEqual(await store.listRepositories({ limit: 2 }), sorted.slice(0, 2));
+        assert.deepEqual(await store.listRepositories({ limit: 2, last: 'alpha' }), ['alpha-b', 'alpha/a']);
+        assert.deepEqual(await store.listRepositories({ limit: 10, last: 'zeta' }), []);
+        assert.deepEqual(await store.listRepositories({ limit: 0 }), []);
+      });
+
+      it('deleteRepository removes everything of it and logs one repository-delete', async () => {
+        const m1 = await pushImage(store, 'app', 'm1', 'latest');
+        await store.putManifest(manifestInput('app', 'sig', { subject: m1, artifactType: 'application/sig', tag: 'sig' }));
+        const kept = await pushImage(store, 'keep', 'm1', 'latest');
+        const seqBefore = await store.lastChangeSeq();
+
+        assert.equal(await store.deleteRepository('app'), true);
+        assert.equal(await store.deleteRepository('app'), false);
+        assert.equal(await store.repositoryExists('app'), false);
+        assert.equal(await store.listTags('app', { limit: 10 }), null);
+        assert.equal(await store.getManifest('app', m1), null);
+        assert.equal(await store.getBlobLink('app', digestOf('m1-config')), null);
+        assert.deepEqual(await store.listReferrers('app', m1), []);
+        assert.deepEqual(await store.listRepositories({ limit: 10 }), ['keep']);
+        assert.equal(await store.resolveTag('keep', 'latest'), kept);
+        assert.deepEqual(await store.getBlobLink('keep', digestOf('m1-config')), { size: 10 });
+
+        const after = await store.changesSince(seqBefore, 10);
+        assert.equal(after.length, 1);
+        assert.equal(after[0]?.kind, 'repository-delete');
+        assert.equal(after[0]?.repository, 'app');
+        assert.equal(after[0]?.digest, null);
+        assert.equal(after[0]?.tag, null);
+      });
+
+      it('a deleted repository can be pushed again from scratch', async () => {
+        await pushImage(store, 'app', 'm1', 'latest');
+        await store.deleteRepository('app');
+        assert.equal(await store.resolveTag('app', 'latest'), null);
+        const digest = await pushImage(store, 'app', 'm1', 'latest');
+        assert.equal(await store.resolveTag('app', 'latest'), digest);
+      });
+    });
+
+    describe('deleteManifest', () => {
+      it('removes the manifest and its tags with one manifest-delete change', async () => {
+        const digest = await pushImage(store, 'app', 'm1', 'latest');
+        await store.putManifest(manifestInput('app', 'm1', { tag: 'v1' }));
+        const other = await pushImage(store, 'app', 'm2', 'stable');
+        const seqBefore = await store.lastChangeSeq();
+
+        assert.equal(await store.deleteManifest('app', digest), true);
+        assert.equal(await store.deleteManifest('app', digest), false);
+        assert.equal(await store.deleteManifest('nope', digest), false);
+        assert.equal(await store.getManifest('app', digest), null);
+        assert.equal(await store.resolveTag('app', 'latest'), null);
+        assert.equal(await store.resolveTag('app', 'v1'), null);
+        assert.deepEqual(await store.listTags('app', { limit: 10 }), ['stable']);
+        assert.equal(await store.resolveTag('app', 'stable'), other);
+        assert.deepEqual(await store.getBlobLink('app', digestOf('m1-config')), { size: 10 }, 'blob links stay');
+
+        const after = await store.changesSince(seqBefore, 10);
+        assert.equal(after.length, 1);
+        assert.deepEqual({ ...after[0], at: null, seq: 0 }, {
+          seq: 0, repository: 'app', kind: 'manifest-delete', tag: null, digest, mediaType: null, at: null,
+        });
+      });
+
+      it('a deleted manifest can be put again and logs a new manifest change', async () => {
+        const digest = await pushImage(store, 'app', 'm1', 'latest');
+        await store.deleteManifest('app', digest);
+        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config')], tag: 'latest' }));
+        assert.equal(await store.resolveTag('app', 'latest'), digest);
+        assert.deepEqual(await kinds(store), ['manifest', 'tag', 'manifest-delete', 'manifest', 'tag']);
+      });
+
+      it('removes the repository when it was its last content', async () => {
+        const digest = manifestInput('app', 'm1').digest;
+        await store.putManifest(manifestInput('app', 'm1', { tag: 'latest' }));
+        assert.equal(await store.repositoryExists('app'), true);
+        assert.equal(await store.deleteManifest('app', digest), true);
+        assert.equal(await store.repositoryExists('app'), false);
+        assert.deepEqual(await store.listRepositories({ limit: 10 }), []);
+      });
+    });
+
+    describe('referrers', () => {
+      it('lists manifests by subject, filtered by artifactType, within one repository', async () => {
+        const subject = await pushImage(store, 'app', 'image', 'latest');
+        const sig = manifestInput('app', 'sig', { subject, artifactType: 'application/vnd.example.sig', annotations: { k: 'v' } });
+        const sbom = manifestInput('app', 'sbom', { subject, artifactType: 'application/spdx+json' });
+        const unrelated = manifestInput('app', 'unrelated', { subject: digestOf('other'), artifactType: 'application/vnd.example.sig' });
+        for (const m of [sig, sbom, unrelated]) await store.putManifest(m);
+        await store.linkBlob('elsewhere', digestOf('x'), 1);
+        await store.putManifest(manifestInput('elsewhere', 'sig2', { subject, artifactType: 'application/vnd.example.sig' }));
+
+        const all = await store.listReferrers('app', subject);
+        assert.deepEqual(all.map((r) => r.digest).sort(), [sig.digest, sbom.digest].sort());
+        const sigs = await store.listReferrers('app', subject, 'application/vnd.example.sig');
+        assert.equal(sigs.length, 1);
+        assert.equal(sigs[0]?.digest, sig.digest);
+        assert.equal(sigs[0]?.subject, subject);
+        assert.equal(sigs[0]?.artifactType, 'application/vnd.example.sig');
+        assert.deepEqual(sigs[0]?.annotations, { k: 'v' });
+        assert.equal(sigs[0]?.size, sig.size);
+        assert.deepEqual(await store.listReferrers('app', subject, 'application/none'), []);
+        assert.deepEqual(await store.listReferrers('nope', subject), []);
+      });
+
+      it('accepts a referrer before its subject, and drops it when the referrer is deleted', async () => {
+        const subject = digestOf('not-yet');
+        const sig = manifestInput('app', 'sig', { subject, artifactType: 'application/sig' });
+        await store.putManifest(sig);
+        assert.equal((await store.listReferrers('app', subject)).length, 1);
+        await store.deleteManifest('app', sig.digest);
+        assert.deepEqual(await store.listReferrers('app', subject), []);
+      });
+    });
+
+    describe('change log', () => {
+      it('pages with after/limit in sequence order', async () => {
+        await pushImage(store, 'a', 'm1', 't1');
+        await pushImage(store, 'b', 'm2', 't2');
+        await store.deleteTag('a', 't1');
+        const all = await store.changesSince(0, 100);
+        assert.equal(all.length, 5);
+        assert.deepEqual(all.map((c) => c.kind), ['manifest', 'tag', 'manifest', 'tag', 'tag-delete']);
+        for (let i = 1; i < all.length; i++) assert.ok((all[i]?.seq ?? 0) > (all[i - 1]?.seq ?? 0));
+
+        const paged = [];
+        let after = 0;
+        for (;;) {
+          const page = await store.changesSince(after, 2);
+          if (page.length === 0) break;
+          assert.ok(page.length <= 2);
+          paged.push(...page);
+          after = page.at(-1)?.seq ?? after;
+        }
+        assert.deepEqual(paged, all);
+        assert.equal(await store.lastChangeSeq(), all.at(-1)?.seq);
+        assert.deepEqual(await store.changesSince(await store.lastChangeSeq(), 10), []);
+        assert.deepEqual(await store.changesSince(0, 0), []);
+      });
+    });
+
+    describe('referencedBlobDigests', () => {
+      it('holds manifests, the blobs they reference and linked blobs, and forgets deleted ones', async () => {
+        const m1 = await pushImage(store, 'app', 'm1', 'latest');
+        await store.linkBlob('app', digestOf('loose'), 5);
+        // Unlinking does not free a blob a manifest still references.
+        await store.unlinkBlob('app', digestOf('m1-layer'));
+        assert.deepEqual(await store.referencedBlobDigests(), new Set([
+          m1, digestOf('m1-config'), digestOf('m1-layer'), digestOf('loose'),
+        ]));
+
+        await store.deleteManifest('app', m1);
+        assert.deepEqual(await store.referencedBlobDigests(), new Set([digestOf('m1-config'), digestOf('loose')]));
+        await store.deleteRepository('app');
+        assert.deepEqual(await store.referencedBlobDigests(), new Set());
+      });
+    });
+  });
+}

@@ -178,7 +178,6 @@ export class SqliteMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
@@ -186,7 +185,6 @@ type Transactions = ReturnType<typeof prepareTransactions>;
 
 /** The write (and multi-statement read) transactions, built once over the prepared statements. */
 function prepareTransactions(db: Database.Database, stmt: Statements) {
-
   const appendChange = (repository: string, kind: ChangeKind, tag: string | null, digest: string | null,
     mediaType: string | null, at: number): void => {
     stmt.appendChange.run(repository, kind, tag, digest, mediaType, at);

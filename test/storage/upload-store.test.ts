@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { digestOf } from '../../src/oci/digest.js';
+import { RegistryError } from '../../src/oci/errors.js';
+import { DriverBlobStore } from '../../src/storage/blob-store.js';
+import { FilesystemDriver } from '../../src/storage/filesystem-driver.js';
+import { MemoryDriver } from '../../src/storage/memory-driver.js';
+import { DriverUploadStore } from '../../src/storage/upload-store.js';
+import type { StorageDriver } from '../../src/storage/driver.js';
+
+function isCode(code: string): (err: unknown) => boolean {
+  return (err) => err instanceof RegistryError && err.code === code;
+}
+
+function chunk(text: string): Readable {
+  return Readable.from([Buffer.from(text)]);
+}
+
+function stores(driver: StorageDriver): { blobs: DriverBlobStore; uploads: DriverUploadStore } {
+  const blobs = new DriverBlobStore(driver);
+  return { blobs, uploads: new DriverUploadStore(driver, blobs) };
+}
+
+describe('DriverUploadStore', () => {
+  let root: string;
+  let driver: FilesystemDriver;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'outpost-uploads-'));
+    driver = new FilesystemDriver(root);
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  it('creates, appends chunks and completes into the blob store, then forgets the session', async () => {
+    const { blobs, uploads } = stores(driver);
+    const session = await uploads.create('library/alpine');
+    assert.match(session.id, /^[0-9a-f-]{36}$/);
+    assert.equal(session.repository, 'library/alpine');
+    assert.equal(session.size, 0);
+    assert.ok(session.startedAt instanceof Date);
+
+    assert.equal((await uploads.append(session.id, chunk('hello '), 0)).size, 6);
+    assert.equal((await uploads.append(session.id, chunk('chunked '))).size, 14);
+    const got = await uploads.get(session.id);
+    assert.equal(got.size, 14);
+    assert.equal(got.repository, 'library/alpine');
+    assert.equal(got.startedAt.getTime(), session.startedAt.getTime());
+
+    const digest = digestOf('hello chunked world');
+    assert.deepEqual(await uploads.complete(session.id, digest, chunk('world')), { digest, size: 19 });
+    assert.equal((await blobs.get(digest)).toString(), 'hello chunked world');
+    await assert.rejects(uploads.get(session.id), isCode('BLOB_UPLOAD_UNKNOWN'));
+    assert.equal(await driver.stat(`uploads/${session.id}`), null);
+  });
+
+  it('completes a monolithic upload (empty session + final chunk), sha256 and sha512', async () => {
+    const { blobs, uploads } = stores(driver);
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      const session = await uploads.create('repo');
+      const digest = digestOf(`monolithic ${algorithm}`, algorithm);
+      const result = await uploads.complete(session.id, digest, chunk(`monolithic ${algorithm}`));
+      assert.equal(result.digest, digest);
+      assert.equal((await blobs.get(digest)).toString(), `monolithic ${algorithm}`);
+    }
+  });
+
+  it('completes an upload whose chunks all came by PATCH (no final chunk), also for sha512', async () => {
+    const { blobs, uploads } = stores(driver);
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      const session = await uploads.create('repo');
+      await uploads.append(session.id, chunk('patched '), 0);
+      await uploads.append(session.id, chunk(algorithm), 8);
+      const digest = digestOf(`patched ${algorithm}`, algorithm);
+      assert.equal((await uploads.complete(session.id, digest)).size, 8 + algorithm.length);
+      assert.equal((await blobs.get(digest)).toString(), `patched ${algorithm}`);
+    }
+  });
+
+  it('rejects an out-of-order chunk with RANGE_INVALID and a Range header of what it holds', async () => {
+    const { uploads } = stores(driver);
+    const session = await uploads.create('repo');
+    await assert.rejects(uploads.append(session.id, chunk('x'), 5), (err: unknown) =>
+      isCode('RANGE_INVALID')(err) && (err as RegistryError).headers.Range === '0-0' && (err as RegistryError).status === 416);
+    await uploads.append(session.id, chunk('abcd'), 0);
+    await assert.rejects(uploads.append(session.id, chunk('x'), 2), (err: unknown) =>
+      isCode('RANGE_INVALID')(err) && (err as RegistryError).headers.Range === '0-3');
+    assert.equal((await uploads.get(session.id)).size, 4);
+    assert.equal((await uploads.append(session.id, chunk('e'), 4)).size, 5);
+  });
+
+  it('keeps the session after a digest mismatch so the client can retry', async () => {
+    const { blobs, uploads } = stores(driver);
+    const session = await uploads.create('repo');
+    await uploads.append(session.id, chunk('right content'));
+    const wrong = digestOf('other content');
+    await assert.rejects(uploads.complete(session.id, wrong), isCode('DIGEST_INVALID'));
+    assert.equal(await blobs.stat(wrong), null);
+    assert.equal((await uploads.get(session.id)).size, 13);
+    const right = digestOf('right content');
+    assert.deepEqual(await uploads.complete(session.id, right), { digest: right, size: 13 });
+    assert.equal((await blobs.get(right)).toString(), 'right content');
+  });
+
+  it('rejects a malformed digest on complete with DIGEST_INVALID and keeps the session', async () => {
+    const { uploads } = stores(driver);
+    const session = await uploads.create('repo');
+    await assert.rejects(uploads.complete(session.id, 'sha256:nothex'), isCode('DIGEST_INVALID'));
+    assert.equal((await uploads.get(session.id)).size, 0);
+  });
+
+  it('survives a restart: a new store on the same folder resumes and completes (re-hashing)', async () => {
+    const first = stores(driver).uploads;
+    const session = await first.create('repo/restart');
+    await first.append(session.id, chunk('before restart, '));
+
+    const restarted = stores(new FilesystemDriver(root));
+    const resumed = await restarted.uploads.get(session.id);
+    assert.equal(resumed.size, 16);
+    assert.equal(resumed.repository, 'repo/restart');
+    await restarted.uploads.append(session.id, chunk('after'), 16);
+    const digest = digestOf('before restart, after!');
+    assert.deepEqual(await restarted.uploads.complete(session.id, digest, chunk('!')), { digest, size: 22 });
+    assert.equal((await restarted.blobs.get(digest)).toString(), 'before restart, after!');
+  });
+
+  it('completes correctly when the running hash is stale (bytes appended by another process)', async () => {
+    const { blobs, uploads } = stores(driver);
+    const session = await uploads.create('repo');
+    await uploads.append(session.id, chunk('one '));
+    // Another store instance (think: a second process) appends; our cached hash no longer covers the file.
+    await stores(driver).uploads.append(session.id, chunk('two'), 4);
+    const digest = digestOf('one two');
+    assert.equal((await uploads.complete(session.id, digest)).size, 7);
+    assert.equal((await blobs.get(digest)).toString(), 'one two');
+  });
+
+  it('completing a blob that already exists drops the duplicate data and the session', async () => {
+    const { blobs, uploads } = stores(driver);
+    const digest = digestOf('dedup me');
+    await blobs.put(Buffer.from('dedup me'), digest);
+    const session = await uploads.create('repo');
+    await uploads.complete(session.id, digest, chunk('dedup me'));
+    assert.equal((await blobs.get(digest)).toString(), 'dedup me');
+    assert.equal(await driver.stat(`uploads/${session.id}`), null);
+  });
+
+  it('cancel deletes the session; a second cancel is BLOB_UPLOAD_UNKNOWN', async () => {
+    const { uploads } = stores(driver);
+    const session = await uploads.create('repo');
+    await uploads.append(session.id, chunk('data'));
+    await uploads.cancel(session.id);
+    await assert.rejects(uploads.get(session.id), isCode('BLOB_UPLOAD_UNKNOWN'));
+    await assert.rejects(uploads.cancel(session.id), isCode('BLOB_UPLOAD_UNKNOWN'));
+    assert.equal(await driver.stat(`uploads/${session.id}`), null);
+  });
+
+  it('unknown and malformed ids are BLOB_UPLOAD_UNKNOWN and never become paths', async () => {
+    const { uploads } = stores(driver);
+    const unknown = '3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
+    for (const id of [unknown, '../../blobs', 'not-a-uuid', '', unknown.toUpperCase(), `${unknown}/../x`]) {
+      await assert.rejects(uploads.get(id), isCode('BLOB_UPLOAD_UNKNOWN'), `get(${id})`);
+      await assert.rejects(uploads.append(id, chunk('x')), isCode('BLOB_UPLOAD_UNKNOWN'), `append(${id})`);
+      await assert.rejects(uploads.complete(id, digestOf('x'), chunk('x')), isCode('BLOB_UPLOAD_UNKNOWN'), `complete(${id})`);
+      await assert.rejects(uploads.cancel(id), isCode('BLOB_UPLOAD_UNKNOWN'), `cancel(${id})`);
+    }
+  });
+
+  it('serializes concurrent appends on one session', async () => {
+    const { uploads } = stores(driver);
+    const session = await uploads.create('repo');
+    const parts = Array.from({ length: 10 }, (_, i) => `part${i};`);
+    await Promise.all(parts.map((part) => uploads.append(session.id, chunk(part))));
+    assert.equal((await uploads.get(session.id)).size, parts.join('').length);
+  });
+
+  it('purgeStale deletes sessions untouched for longer than the limit and keeps fresh ones', async () => {
+    const purgeRoot = await mkdtemp(join(tmpdir(), 'outpost-purge-'));
+    try {
+      const purgeDriver = new FilesystemDriver(purgeRoot);
+      const { uploads } = stores(purgeDriver);
+      const stale = await uploads.create('repo');
+      await uploads.append(stale.id, chunk('old data'));
+      const fresh = await uploads.create('repo');
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      for (const file of ['data', 'info.json']) await utimes(join(purgeRoot, 'uploads', stale.id, file), hourAgo, hourAgo);
+      await purgeDriver.putContent('uploads/stray-entry/junk', Buffer.from('x'));
+      await utimes(join(purgeRoot, 'uploads', 'stray-entry'), hourAgo, hourAgo);
+
+      assert.equal(await uploads.purgeStale(60_000), 2);
+      await assert.rejects(uploads.get(stale.id), isCode('BLOB_UPLOAD_UNKNOWN'));
+      assert.equal((await uploads.get(fresh.id)).size, 0);
+      assert.deepEqual(await purgeDriver.list('uploads'), [fresh.id]);
+    } finally {
+      await rm(purgeRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('works the same on the memory driver', async () => {
+    const memory = new MemoryDriver();
+    const { blobs, uploads } = stores(memory);
+    const session = await uploads.create('repo');
+    await uploads.append(session.id, chunk('in '), 0);
+    await assert.rejects(uploads.append(session.id, chunk('x'), 0), isCode('RANGE_INVALID'));
+    const digest = digestOf('in memory');
+    await uploads.complete(session.id, digest, chunk('memory'));
+    assert.equal((await blobs.get(digest)).toString(), 'in memory');
+    assert.equal(await uploads.purgeStale(0), 0);
+  });
+});

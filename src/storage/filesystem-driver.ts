@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 
 /** Big reads mean fewer syscalls and event-loop turns per blob; 1 MiB is a good throughput/latency balance. */
@@ -109,6 +109,11 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       if (isMissing(err)) throw new PathNotFoundError(path);
       throw err;
+    }
+    if (end !== undefined && end < offset) {
+      // An empty range; createReadStream would throw on it and leak the handle.
+      await handle.close();
+      return Readable.from([]);
     }
     return createReadStream('', {
       fd: handle,

@@ -69,6 +69,7 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
       assert.equal(await readAll(await driver.reader('r', 9, 9)), '9');
       assert.equal(await readAll(await driver.reader('r', 8, 100)), '89');
       assert.equal(await readAll(await driver.reader('r', 20)), '');
+      assert.equal(await readAll(await driver.reader('r', 5, 4)), '');
     }));
 
     it('reader ranges work across several written chunks', withDriver(async (driver) => {

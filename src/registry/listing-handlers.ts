@@ -65,5 +65,5 @@ export async function listReferrers(ctx: V2Context<Extract<V2Route, { kind: 'ref
   await reply
     .code(200)
     .header('Content-Type', MediaType.OciIndex)
-    .send(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
+    .send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests })));
 }

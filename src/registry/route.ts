@@ -43,7 +43,8 @@ export function parseV2Path(path: string): V2Route {
     const match = pattern.exec(path);
     if (!match) continue;
     const route = build(match);
-    if ('name' in route) assertRepositoryName(decode(route.name));
+    // Names are validated as sent: the grammar has no '%', so an encoded name is simply invalid.
+    if ('name' in route) assertRepositoryName(route.name);
     return route;
   }
   throw new RegistryError('NOT_FOUND', 'no such API endpoint', { path: path.slice(0, 300) });

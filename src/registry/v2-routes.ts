@@ -34,31 +34,34 @@ const everything: RepositoryFilter = () => true;
  * Bodies are left unread for the handlers, which stream them (blobs) or read them bounded (manifests).
  */
 export async function registerV2Routes(app: FastifyInstance, deps: RegistryDeps): Promise<void> {
-  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
-
-  const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    reply.header('Docker-Distribution-API-Version', 'registry/2.0');
-    try {
-      const url = request.raw.url ?? '/';
-      const queryStart = url.indexOf('?');
-      const path = (queryStart === -1 ? url : url.slice(0, queryStart)).slice('/v2/'.length);
-      const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
-      const route = parseV2Path(path);
-      const handler = HANDLERS[route.kind][request.method];
-      if (!handler) {
-        throw new RegistryError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, null, {
-          Allow: Object.keys(HANDLERS[route.kind]).join(', '),
-        });
-      }
-      const repository = 'name' in route ? route.name : null;
-      const canList = deps.authorize ? await deps.authorize(request, repository, requiredAction(route, request.method)) : everything;
-      await handler({ request, reply, route, query, deps, canList });
-    } catch (err) {
-      await sendError(request, reply, err, deps.logger);
+  await app.register(async (v2) => {
+    // Every body is the handler's to read, whatever its Content-Type (a text/plain blob included).
+    v2.removeAllContentTypeParsers();
+    v2.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    for (const url of ['/v2', '/v2/', '/v2/*']) {
+      v2.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url, handler: (request, reply) => handle(request, reply, deps) });
     }
-  };
+  });
+}
 
-  for (const url of ['/v2', '/v2/', '/v2/*']) {
-    app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url, handler: handle });
+async function handle(request: FastifyRequest, reply: FastifyReply, deps: RegistryDeps): Promise<void> {
+  reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+  try {
+    const url = request.raw.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const path = (queryStart === -1 ? url : url.slice(0, queryStart)).slice('/v2/'.length);
+    const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
+    const route = parseV2Path(path);
+    const handler = HANDLERS[route.kind][request.method];
+    if (!handler) {
+      throw new RegistryError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, null, {
+        Allow: Object.keys(HANDLERS[route.kind]).join(', '),
+      });
+    }
+    const repository = 'name' in route ? route.name : null;
+    const canList = deps.authorize ? await deps.authorize(request, repository, requiredAction(route, request.method)) : everything;
+    await handler({ request, reply, route, query, deps, canList });
+  } catch (err) {
+    await sendError(request, reply, err, deps.logger);
   }
 }

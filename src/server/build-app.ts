@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { NodeConfig, LogLevel } from '../config/node-config.js';
 import { FilesystemDriver, MemoryDriver, DriverBlobStore, DriverUploadStore } from '../storage/index.js';
@@ -51,10 +51,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     : null;
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // Per-request lines only at Debug: at Information a busy registry would log more than it serves.
+    logController: new LogController({ disableRequestLogging: config.logLevel !== 'Debug' }),
     exposeHeadRoutes: false,
     // Repository names with several levels and digests make long paths; the spec allows 255-char names.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     bodyLimit: 1024 * 1024,
     keepAliveTimeout: 65_000,
     ...(https ? { https } : {}),

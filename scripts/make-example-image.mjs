@@ -2,10 +2,12 @@
 // Writes examples/hello/: a tiny OCI image layout (one layer holding hello.txt) for the README
 // quickstart:  skopeo copy oci:examples/hello:latest docker://localhost:8080/hello:latest
 // Plain Node, no dependencies, deterministic: running it again gives byte-identical files.
+import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import process from 'node:process';
 import { gzipSync } from 'node:zlib';
 
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'hello');

@@ -20,7 +20,7 @@ const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   None: 'silent',
 };
 
-/** Upload sessions untouched this long are removed (their data only; nothing visible depends on them). */
+/** Upload sessions and temporary blob files untouched this long are removed. */
 const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
 
 export interface OutpostApp {
@@ -74,8 +74,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     await sendError(request, reply, err, logger);
   });
 
+  // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
   const purge = setInterval(() => {
-    uploads.purgeStale(STALE_UPLOAD_MS).catch((err: unknown) => logger.warn({ err }, 'purging stale uploads failed'));
+    Promise.all([uploads.purgeStale(STALE_UPLOAD_MS), blobs.purgeTemp(STALE_UPLOAD_MS)]).catch((err: unknown) =>
+      logger.warn({ err }, 'purging stale upload data failed'),
+    );
   }, 60 * 60 * 1000);
   purge.unref();
   shutdown.signal.addEventListener('abort', () => clearInterval(purge));

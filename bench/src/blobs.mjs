@@ -1,5 +1,6 @@
 // Random test data: small blobs in memory, large blobs as pre-generated files
 // whose sha256 is computed while they are written (so push timing excludes hashing).
+import { Buffer } from 'node:buffer';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,5 @@
 // Make sure the external tools the bench needs (Debian packages) are present.
+import process from 'node:process';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,6 @@
 // The figures. Each figure runs against one registry at a time and returns rows
 // { id, label, unit, better, value, detail }; main.mjs puts the registries side by side.
+import { performance } from 'node:perf_hooks';
 import { pushBlob, pushManifest, getAndCheck, OCI_MANIFEST } from './oci.mjs';
 import { openBlob } from './blobs.mjs';
 import { runWrk } from './wrk.mjs';

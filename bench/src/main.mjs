@@ -2,6 +2,9 @@
 // Entry point of `npm run bench`: starts the registries, generates the test data,
 // runs every figure against every registry with the same tools, prints the table
 // and writes results/latest.json. Registries are stopped at the end, even on error.
+import process from 'node:process';
+import console from 'node:console';
+import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +14,7 @@ import { makeImage } from './oci.mjs';
 import { randomBlob, randomBlobFile } from './blobs.mjs';
 import { FIGURES } from './figures.mjs';
 import { launchers, stopAll, killAllSync } from './registries.mjs';
-import { prepareWrk } from './wrk.mjs';
+import { killWrk, prepareWrk } from './wrk.mjs';
 import { computeRatios, renderTable, writeJson } from './report.mjs';
 import { MiB, log, round } from './util.mjs';
 
@@ -29,6 +32,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --reps-large <n>     repetitions for larger sizes            [BENCH_REPS_LARGE, 3]
   --rss-clients <n>    concurrent downloads for the RSS figure [BENCH_RSS_CLIENTS, 16]
   --rss-size <MiB>     blob size for the RSS figure            [BENCH_RSS_SIZE, 256]
+  --outpost-bin <path> Outpost launcher to run               [OUTPOST_BIN, ../bin/outpost]
   --out <file>         JSON output (default: bench/results/latest.json)
   --quick              short smoke run: 3 s wrk, 1 s warm-up, 2/1 reps
   --keep               keep the temp folder (registry data and logs)
@@ -46,6 +50,7 @@ function options() {
       'reps-large': { type: 'string', default: env('BENCH_REPS_LARGE', '3') },
       'rss-clients': { type: 'string', default: env('BENCH_RSS_CLIENTS', '16') },
       'rss-size': { type: 'string', default: env('BENCH_RSS_SIZE', '256') },
+      'outpost-bin': { type: 'string', default: env('OUTPOST_BIN', path.join(repoRoot, 'bin', 'outpost')) },
       out: { type: 'string', default: path.join(benchDir, 'results', 'latest.json') },
       quick: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -82,6 +87,7 @@ function options() {
     rssClients: num(values['rss-clients'], 'rss-clients'),
     rssSize: num(values['rss-size'], 'rss-size'),
     out: path.resolve(values.out),
+    outpostBin: path.resolve(values['outpost-bin']),
     keep: values.keep,
     quick: values.quick,
   };
@@ -118,14 +124,26 @@ async function main() {
   log(`work dir ${workDir}`);
 
   // Stop the registries on any exit path: normal, error, Ctrl-C, SIGTERM.
-  process.on('exit', killAllSync);
+  const removeWorkDir = () => {
+    if (opts.keep) log(`kept ${workDir}`);
+    else fs.rmSync(workDir, { recursive: true, force: true });
+  };
+  process.on('exit', () => {
+    killWrk();
+    killAllSync();
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.once(sig, () => {
+      interrupted = true;
       log(`${sig}: stopping registries`);
-      stopAll().finally(() => process.exit(130));
+      killWrk();
+      stopAll()
+        .then(removeWorkDir)
+        .finally(() => process.exit(130));
     });
   }
 
+  let interrupted = false;
   const regs = [];
   const rows = new Map();
   const errors = [];
@@ -134,7 +152,7 @@ async function main() {
     for (const name of opts.targets) {
       log(`starting ${name}`);
       try {
-        const reg = await launchers[name]({ workDir, repoRoot });
+        const reg = await launchers[name]({ workDir, repoRoot, outpostBin: opts.outpostBin });
         log(`  ${name} pid ${reg.pid} at ${reg.url} (${reg.version ?? '?'})`);
         regs.push(reg);
       } catch (err) {
@@ -150,6 +168,7 @@ async function main() {
       log(`figure: ${fig.title}`);
       // Alternate which registry goes first, so neither always gets the fresher machine.
       for (const reg of i % 2 ? [...regs].reverse() : regs) {
+        if (interrupted) return;
         const t0 = performance.now();
         try {
           for (const row of await fig.run(reg, ctx)) {
@@ -158,6 +177,7 @@ async function main() {
             log(`  ${reg.name.padEnd(12)} ${row.label}: ${round(row.value, 4)} ${row.unit}`);
           }
         } catch (err) {
+          if (interrupted) return;
           errors.push({ target: reg.name, figure: fig.id, error: err.message });
           log(`  ${reg.name}: ${fig.id} FAILED: ${err.message}`);
           if (reg.exited) log(`  ${reg.name} exited; log tail:\n${reg.logTail()}`);
@@ -167,8 +187,7 @@ async function main() {
     }
   } finally {
     await stopAll();
-    if (opts.keep) log(`kept ${workDir}`);
-    else fs.rmSync(workDir, { recursive: true, force: true });
+    removeWorkDir();
   }
 
   const table = [...rows.values()].map(({ value: _v, detail: _d, ...r }) => r);

@@ -1,5 +1,7 @@
 // The slice of the OCI distribution API the bench needs: blob upload (POST + PUT),
 // manifest push, and helpers to build test content.
+import { Buffer } from 'node:buffer';
+import { URL } from 'node:url';
 import crypto from 'node:crypto';
 import { request } from 'undici';
 import { assertLoopback } from './util.mjs';

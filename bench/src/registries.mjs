@@ -1,5 +1,6 @@
 // Launchers for the registries under test. Each one runs on its own free loopback
 // port with a fresh temp data folder, and is always stopped at the end (see stopAll).
+import process from 'node:process';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -140,8 +141,8 @@ export async function startDistribution({ workDir }) {
 }
 
 /** Outpost from this checkout: node <repo>/bin/outpost serve ... */
-export async function startOutpost({ workDir, repoRoot }) {
-  const bin = path.join(repoRoot, 'bin', 'outpost');
+export async function startOutpost({ workDir, repoRoot, outpostBin }) {
+  const bin = outpostBin ?? path.join(repoRoot, 'bin', 'outpost');
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} not found (build Outpost first, or run with --only distribution)`);
   }

@@ -1,6 +1,7 @@
 // Resident-memory sampling of a registry process (and any children it forked).
 // The sampler runs in a worker thread so that a busy bench event loop (e.g. 16
 // concurrent downloads) does not delay the 100 ms samples.
+import { setTimeout } from 'node:timers';
 import { Worker } from 'node:worker_threads';
 
 const WORKER = `

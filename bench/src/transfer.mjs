@@ -1,5 +1,6 @@
 // Streaming transfers for the MB/s figures: the bench process itself reads or
 // writes the bytes with undici, discarding downloaded data.
+import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
 import { openBlob } from './blobs.mjs';
 import { pushBlob } from './oci.mjs';

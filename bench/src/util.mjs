@@ -1,4 +1,7 @@
 // Small helpers shared by the bench modules.
+import process from 'node:process';
+import { URL } from 'node:url';
+import { setTimeout } from 'node:timers';
 import net from 'node:net';
 
 export const MiB = 1024 * 1024;

@@ -18,6 +18,12 @@ end
 
 let wrkBin;
 let luaFile;
+const running = new Set();
+
+/** Kill any wrk still running (used on Ctrl-C). */
+export function killWrk() {
+  for (const child of running) child.kill('SIGKILL');
+}
 
 export function prepareWrk(workDir) {
   wrkBin = ensureBinary('wrk', 'wrk');
@@ -44,12 +50,14 @@ export function runWrk({ url, connections, seconds, threads = 2, headers = {}, t
   args.push(url);
   return new Promise((resolve, reject) => {
     const child = spawn(wrkBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('exit', (code) => {
+      running.delete(child);
       const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
       if (code !== 0 || !line) {
         reject(new Error(`wrk exited ${code}: ${err || out}`));

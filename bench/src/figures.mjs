@@ -149,8 +149,8 @@ export const FIGURES = [
       const repo = 'bench/large';
       const blob = ctx.data.rssBlob;
       await ensureLargeBlob(reg, ctx, repo, blob);
-      const baselineKiB = await rssNow(reg.pid);
-      const sampler = startRssSampler(reg.pid, 100);
+      const baselineKiB = rssNow(reg.pid);
+      const sampler = await startRssSampler(reg.pid, 100);
       await sleep(300);
       const clients = Array.from({ length: rssClients }, () => newClient(reg.url));
       const t0 = performance.now();

@@ -1,4 +1,10 @@
-export type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput } from './types.js';
+export type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
 export type { Migration } from './migrations.js';
+export type { SqliteStoreOptions } from './sqlite-store.js';
+export { SqliteIdentityStore } from './sqlite-identity-store.js';
+export { DEFAULT_IDENTITY_LIMITS } from './identity-types.js';
+export type {
+  IdentityLimits, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
+} from './identity-types.js';

@@ -97,6 +97,47 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'identity: tokens and scope maps',
+    sql: `
+      -- actions: a JSON array of lower-cased action strings (validated by auth/ before they get here).
+      CREATE TABLE scope_maps (
+        name TEXT NOT NULL PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT '',
+        actions TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('UserDefined', 'SystemDefined')),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Passwords are scrypt hashes only; a slot is empty when its hash is NULL.
+      -- A scope map in use cannot be deleted (RESTRICT), so a token never points at nothing.
+      CREATE TABLE tokens (
+        name TEXT NOT NULL PRIMARY KEY,
+        status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled')),
+        scope_map TEXT REFERENCES scope_maps (name) ON DELETE RESTRICT,
+        created_at INTEGER NOT NULL,
+        password1_hash TEXT,
+        password1_created_at INTEGER,
+        password1_expiry INTEGER,
+        password2_hash TEXT,
+        password2_created_at INTEGER,
+        password2_expiry INTEGER
+      ) STRICT;
+      CREATE INDEX tokens_by_scope_map ON tokens (scope_map);
+
+      INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES
+        ('_repositories_admin', 'Can perform all read, write and delete operations on the registry',
+          '["repositories/*/content/read","repositories/*/content/write","repositories/*/content/delete","repositories/*/metadata/read","repositories/*/metadata/write"]',
+          'SystemDefined', CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+        ('_repositories_pull', 'Can pull any repository of the registry',
+          '["repositories/*/content/read","repositories/*/metadata/read"]',
+          'SystemDefined', CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+        ('_repositories_push', 'Can push to any repository of the registry',
+          '["repositories/*/content/read","repositories/*/metadata/read","repositories/*/content/write","repositories/*/metadata/write"]',
+          'SystemDefined', CAST(unixepoch('subsec') * 1000 AS INTEGER));
+    `,
+  },
 ];
 
 /**

@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
 import { runMigrations } from './migrations.js';
-import type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput } from './types.js';
+import type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
+import { SqliteIdentityStore } from './sqlite-identity-store.js';
+import type { IdentityLimits } from './identity-types.js';
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -52,9 +54,12 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly stmt: Statements;
   private readonly tx: Transactions;
+  /** Tokens and scope maps, on the same database (DESIGN.md §4). */
+  readonly identity: SqliteIdentityStore;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
+    this.identity = new SqliteIdentityStore(db, options.identityLimits);
     this.stmt = prepareStatements(db);
     this.tx = prepareTransactions(db, this.stmt);
   }
@@ -63,7 +68,7 @@ export class SqliteMetadataStore implements MetadataStore {
    * Opens (creating when missing, with its parent folder) the database at `filePath` and brings
    * its schema up to date. `':memory:'` gives a private in-memory database for tests.
    */
-  static async open(filePath: string): Promise<SqliteMetadataStore> {
+  static async open(filePath: string, options: SqliteStoreOptions = {}): Promise<SqliteMetadataStore> {
     if (filePath !== ':memory:') mkdirSync(dirname(filePath), { recursive: true });
     const db = new Database(filePath);
     try {
@@ -77,7 +82,7 @@ export class SqliteMetadataStore implements MetadataStore {
       // SQLite build ignores it.
       if (db.pragma('foreign_keys', { simple: true }) !== 1) throw new Error('SQLite foreign keys are unavailable');
       runMigrations(db);
-      return new SqliteMetadataStore(db);
+      return new SqliteMetadataStore(db, options);
     } catch (err) {
       db.close();
       throw err;
@@ -139,6 +144,36 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.tx.listTags.deferred(repository, options.last ?? '', pageLimit(options.limit));
   }
 
+  async listTagDetails(repository: string): Promise<TagDetail[] | null> {
+    return this.db.transaction((): TagDetail[] | null => {
+      const id = this.stmt.repositoryId.get(repository);
+      if (id === undefined) return null;
+      return this.db.prepare<[number], { name: string; digest: string; created_at: number; updated_at: number }>(
+        `SELECT t.name, t.digest, m.created_at, t.updated_at FROM tags t
+        JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
+        WHERE t.repository_id = ? ORDER BY t.name`).all(id)
+        .map((row) => ({ name: row.name, digest: row.digest, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) }));
+    })();
+  }
+
+  async repositoryInfo(repository: string): Promise<RepositoryInfo | null> {
+    const row = this.db.prepare<[string], { created_at: number; tags: number; manifests: number; last: number | null }>(
+      `SELECT r.created_at,
+        (SELECT count(*) FROM tags t WHERE t.repository_id = r.id) AS tags,
+        (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) AS manifests,
+        max((SELECT max(updated_at) FROM tags t WHERE t.repository_id = r.id),
+            (SELECT max(created_at) FROM manifests m WHERE m.repository_id = r.id)) AS last
+      FROM repositories r WHERE r.name = ?`).get(repository);
+    if (!row) return null;
+    return {
+      name: repository,
+      tagCount: row.tags,
+      manifestCount: row.manifests,
+      createdAt: new Date(row.created_at),
+      lastUpdatedAt: new Date(row.last ?? row.created_at),
+    };
+  }
+
   async deleteTag(repository: string, tag: string): Promise<boolean> {
     return this.tx.deleteTag.immediate(repository, tag);
   }
@@ -178,6 +213,11 @@ export class SqliteMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+export interface SqliteStoreOptions {
+  /** Lower limits for tests; the reference's limits otherwise. */
+  identityLimits?: Partial<IdentityLimits>;
 }
 
 type Statements = ReturnType<typeof prepareStatements>;

@@ -39,6 +39,10 @@ export interface MetadataStore {
   resolveTag(repository: string, tag: string): Promise<string | null>;
   /** Tags in lexical order after `last` (exclusive), at most `limit`. Null when the repository does not exist. */
   listTags(repository: string, options: { last?: string; limit: number }): Promise<string[] | null>;
+  /** Every tag with its digest and times, in lexical order (management API). Null when the repository does not exist. */
+  listTagDetails(repository: string): Promise<TagDetail[] | null>;
+  /** Counts and times of a repository (management API), or null when it does not exist. */
+  repositoryInfo(repository: string): Promise<RepositoryInfo | null>;
   /** Deletes one tag (the manifest stays); appends `tag-delete`. False when absent. */
   deleteTag(repository: string, tag: string): Promise<boolean>;
   /**
@@ -107,4 +111,22 @@ export interface Change {
   /** Media type of the manifest for manifest and tag changes. */
   mediaType: string | null;
   at: Date;
+}
+
+export interface TagDetail {
+  name: string;
+  digest: string;
+  /** When the tagged manifest was first stored in the repository. */
+  createdAt: Date;
+  /** When the tag was last set or moved. */
+  updatedAt: Date;
+}
+
+export interface RepositoryInfo {
+  name: string;
+  tagCount: number;
+  manifestCount: number;
+  createdAt: Date;
+  /** The newest of the repository's manifest and tag times (its creation when it has neither). */
+  lastUpdatedAt: Date;
 }

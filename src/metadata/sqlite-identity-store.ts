@@ -1,0 +1,206 @@
+import type Database from 'better-sqlite3';
+import { RegistryError } from '../oci/errors.js';
+import {
+  DEFAULT_IDENTITY_LIMITS,
+  type IdentityLimits,
+  type IdentityStore,
+  type PasswordRecord,
+  type PasswordSlot,
+  type ScopeMapInput,
+  type ScopeMapRecord,
+  type TokenInput,
+  type TokenRecord,
+  type TokenStatus,
+} from './identity-types.js';
+
+interface ScopeMapRow {
+  name: string;
+  description: string;
+  actions: string;
+  type: 'UserDefined' | 'SystemDefined';
+  created_at: number;
+}
+
+interface TokenRow {
+  name: string;
+  status: TokenStatus;
+  scope_map: string | null;
+  created_at: number;
+  password1_hash: string | null;
+  password1_created_at: number | null;
+  password1_expiry: number | null;
+  password2_hash: string | null;
+  password2_created_at: number | null;
+  password2_expiry: number | null;
+}
+
+/**
+ * The IdentityStore on the same SQLite database as SqliteMetadataStore (migration 2 creates its
+ * tables and the three system scope maps). Writes are IMMEDIATE transactions like the rest.
+ */
+export class SqliteIdentityStore implements IdentityStore {
+  private readonly db: Database.Database;
+  private readonly limits: IdentityLimits;
+
+  constructor(db: Database.Database, limits: Partial<IdentityLimits> = {}) {
+    this.db = db;
+    this.limits = { ...DEFAULT_IDENTITY_LIMITS, ...limits };
+  }
+
+  async listScopeMaps(): Promise<ScopeMapRecord[]> {
+    return this.db.prepare<[], ScopeMapRow>('SELECT * FROM scope_maps ORDER BY name').all().map(toScopeMap);
+  }
+
+  async getScopeMap(name: string): Promise<ScopeMapRecord | null> {
+    return this.readScopeMap(name);
+  }
+
+  async createScopeMap(input: ScopeMapInput): Promise<ScopeMapRecord> {
+    return this.db.transaction(() => this.insertScopeMap(input)).immediate();
+  }
+
+  async updateScopeMap(name: string, change: { description?: string; actions?: string[] }): Promise<ScopeMapRecord> {
+    return this.db.transaction(() => {
+      const current = this.mustScopeMap(name);
+      if (current.type === 'SystemDefined') throw new RegistryError('DENIED', `Scope map '${name}' is system defined and cannot be changed.`);
+      const actions = change.actions ?? current.actions;
+      this.checkPermissionLimit(name, actions);
+      this.db.prepare('UPDATE scope_maps SET description = ?, actions = ? WHERE name = ?')
+        .run(change.description ?? current.description, JSON.stringify(actions), name);
+      return this.mustScopeMap(name);
+    }).immediate();
+  }
+
+  async deleteScopeMap(name: string): Promise<void> {
+    this.db.transaction(() => {
+      const current = this.mustScopeMap(name);
+      if (current.type === 'SystemDefined') throw new RegistryError('DENIED', `Scope map '${name}' is system defined and cannot be deleted.`);
+      const users = this.db.prepare<[string], string>('SELECT name FROM tokens WHERE scope_map = ? ORDER BY name LIMIT 10').pluck().all(name);
+      if (users.length > 0) {
+        throw new RegistryError('CONFLICT', `Scope map '${name}' is in use by token(s): ${users.join(', ')}.`, { tokens: users });
+      }
+      this.db.prepare('DELETE FROM scope_maps WHERE name = ?').run(name);
+    }).immediate();
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY name').all().map(toToken);
+  }
+
+  async getToken(name: string): Promise<TokenRecord | null> {
+    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE name = ?').get(name);
+    return row ? toToken(row) : null;
+  }
+
+  async createToken(input: TokenInput): Promise<TokenRecord> {
+    return this.db.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(input.name)) {
+        throw new RegistryError('CONFLICT', `Token '${input.name}' already exists.`);
+      }
+      const count = this.db.prepare<[], number>('SELECT count(*) FROM tokens').pluck().get() ?? 0;
+      if (count >= this.limits.tokens) {
+        throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.limits.tokens} tokens.`);
+      }
+      if (input.newScopeMap) this.insertScopeMap(input.newScopeMap);
+      if (input.scopeMap !== null) this.mustScopeMap(input.scopeMap);
+      const p1 = input.password1 ?? null;
+      const p2 = input.password2 ?? null;
+      this.db.prepare(`INSERT INTO tokens (name, status, scope_map, created_at, password1_hash, password1_created_at,
+        password1_expiry, password2_hash, password2_created_at, password2_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(input.name, input.status, input.scopeMap, Date.now(), ...passwordColumns(p1), ...passwordColumns(p2));
+      return this.mustToken(input.name);
+    }).immediate();
+  }
+
+  async updateToken(name: string, change: { status?: TokenStatus; scopeMap?: string | null }): Promise<TokenRecord> {
+    return this.db.transaction(() => {
+      const current = this.mustToken(name);
+      const scopeMap = change.scopeMap === undefined ? current.scopeMap : change.scopeMap;
+      if (scopeMap !== null) this.mustScopeMap(scopeMap);
+      this.db.prepare('UPDATE tokens SET status = ?, scope_map = ? WHERE name = ?').run(change.status ?? current.status, scopeMap, name);
+      return this.mustToken(name);
+    }).immediate();
+  }
+
+  async setTokenPassword(name: string, slot: PasswordSlot, password: PasswordRecord | null): Promise<TokenRecord> {
+    return this.db.transaction(() => {
+      this.mustToken(name);
+      // slot is one of two literals, never user text, so interpolating the column name is safe.
+      this.db.prepare(`UPDATE tokens SET ${slot}_hash = ?, ${slot}_created_at = ?, ${slot}_expiry = ? WHERE name = ?`)
+        .run(...passwordColumns(password), name);
+      return this.mustToken(name);
+    }).immediate();
+  }
+
+  async deleteToken(name: string): Promise<void> {
+    const deleted = this.db.prepare('DELETE FROM tokens WHERE name = ?').run(name);
+    if (deleted.changes === 0) throw notFoundToken(name);
+  }
+
+  private insertScopeMap(input: ScopeMapInput): ScopeMapRecord {
+    if (this.readScopeMap(input.name)) throw new RegistryError('CONFLICT', `Scope map '${input.name}' already exists.`);
+    const count = this.db.prepare<[], number>("SELECT count(*) FROM scope_maps WHERE type = 'UserDefined'").pluck().get() ?? 0;
+    if (count >= this.limits.scopeMaps) {
+      throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.limits.scopeMaps} scope maps.`);
+    }
+    this.checkPermissionLimit(input.name, input.actions);
+    this.db.prepare("INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?)")
+      .run(input.name, input.description, JSON.stringify(input.actions), Date.now());
+    return this.mustScopeMap(input.name);
+  }
+
+  private checkPermissionLimit(name: string, actions: string[]): void {
+    const repositoryActions = actions.filter((a) => a.startsWith('repositories/')).length;
+    if (repositoryActions > this.limits.repositoryPermissionsPerScopeMap) {
+      throw new RegistryError('TOOMANYREQUESTS',
+        `Scope map '${name}' would have ${repositoryActions} repository permissions; the limit is ${this.limits.repositoryPermissionsPerScopeMap}.`);
+    }
+  }
+
+  private readScopeMap(name: string): ScopeMapRecord | null {
+    const row = this.db.prepare<[string], ScopeMapRow>('SELECT * FROM scope_maps WHERE name = ?').get(name);
+    return row ? toScopeMap(row) : null;
+  }
+
+  private mustScopeMap(name: string): ScopeMapRecord {
+    const found = this.readScopeMap(name);
+    if (!found) throw new RegistryError('NOT_FOUND', `Scope map '${name}' not found.`);
+    return found;
+  }
+
+  private mustToken(name: string): TokenRecord {
+    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE name = ?').get(name);
+    if (!row) throw notFoundToken(name);
+    return toToken(row);
+  }
+}
+
+function notFoundToken(name: string): RegistryError {
+  return new RegistryError('NOT_FOUND', `Token '${name}' not found.`);
+}
+
+function passwordColumns(p: PasswordRecord | null): [string | null, number | null, number | null] {
+  return p ? [p.hash, p.createdAt.getTime(), p.expiry ? p.expiry.getTime() : null] : [null, null, null];
+}
+
+function toScopeMap(row: ScopeMapRow): ScopeMapRecord {
+  const parsed: unknown = JSON.parse(row.actions);
+  const actions = Array.isArray(parsed) ? parsed.filter((a): a is string => typeof a === 'string') : [];
+  return { name: row.name, description: row.description, actions, type: row.type, createdAt: new Date(row.created_at) };
+}
+
+function toPassword(hash: string | null, created: number | null, expiry: number | null): PasswordRecord | null {
+  if (hash === null) return null;
+  return { hash, createdAt: new Date(created ?? 0), expiry: expiry === null ? null : new Date(expiry) };
+}
+
+function toToken(row: TokenRow): TokenRecord {
+  return {
+    name: row.name,
+    status: row.status,
+    scopeMap: row.scope_map,
+    createdAt: new Date(row.created_at),
+    password1: toPassword(row.password1_hash, row.password1_created_at, row.password1_expiry),
+    password2: toPassword(row.password2_hash, row.password2_created_at, row.password2_expiry),
+  };
+}

@@ -275,6 +275,7 @@ describe('crash safety (real process, kill -9)', () => {
     await kill9(victim);
     stop = true;
     await Promise.all(workers);
+    assert.ok([...inFlight.values()].some((d) => d !== undefined), 'some manifest PUTs were in flight at the kill');
 
     proc = await spawnNode(data.path);
     const base = proc.url;

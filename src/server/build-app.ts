@@ -58,6 +58,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     routerOptions: { maxParamLength: 1024 },
     bodyLimit: 1024 * 1024,
     keepAliveTimeout: 65_000,
+    // Errors fastify raises before routing (a malformed URL, a bad Content-Type) get OCI JSON too.
+    frameworkErrors: (err, request, reply) => {
+      void sendError(request, reply, err, logger);
+    },
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -66,13 +70,18 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     await metadata.lastChangeSeq();
     return { status: 'ready' };
   });
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger });
+  // While shutting down, answers tell clients not to reuse the connection.
+  app.addHook('onSend', async (_request, reply) => {
+    if (shutdown.signal.aborted) reply.header('Connection', 'close');
+  });
+  // Set before any plugin is registered: encapsulated plugins inherit the handlers present then.
   app.setNotFoundHandler(async (request, reply) => {
     await sendError(request, reply, new RegistryError('NOT_FOUND', 'no such endpoint', { path: request.url.slice(0, 300) }), logger);
   });
   app.setErrorHandler(async (err, request, reply) => {
     await sendError(request, reply, err, logger);
   });
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger });
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
   const purge = setInterval(() => {
@@ -90,7 +99,14 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     shutdown,
     async close() {
       shutdown.abort();
-      await app.close();
+      // Requests in flight finish; a keep-alive connection is closed as soon as it goes idle
+      // (fastify closes only the connections idle at the moment close() starts).
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(reaper);
+      }
       await metadata.close();
     },
   };

@@ -165,7 +165,9 @@ export class DriverUploadStore implements UploadStore {
     try {
       info = parseInfo(await this.driver.getContent(infoPath(id)));
     } catch (err) {
-      if (err instanceof PathNotFoundError) throw unknownSession(id);
+      // A session whose info file is missing or damaged (a crash while creating it, a disk
+      // fault) is unusable: to the client it does not exist. Its data goes with purgeStale.
+      if (err instanceof PathNotFoundError || err instanceof MalformedSessionError) throw unknownSession(id);
       throw err;
     }
     const data = await this.driver.stat(dataPath(id));
@@ -225,11 +227,18 @@ function checkId(id: string): void {
   if (!SESSION_ID.test(id)) throw unknownSession(id);
 }
 
+class MalformedSessionError extends Error {}
+
 function parseInfo(raw: Buffer): SessionInfo {
-  const value: unknown = JSON.parse(raw.toString('utf8'));
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new MalformedSessionError('upload session info is not JSON');
+  }
   if (typeof value === 'object' && value !== null && 'repository' in value && 'startedAt' in value &&
       typeof value.repository === 'string' && typeof value.startedAt === 'string') {
     return { repository: value.repository, startedAt: value.startedAt };
   }
-  throw new Error('malformed upload session info');
+  throw new MalformedSessionError('malformed upload session info');
 }

@@ -1,5 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { serveCommand } from './serve-command.js';
+import { processContext } from './command-context.js';
+import { registerTokenCommands } from './token-commands.js';
+import { registerScopeMapCommands } from './scope-map-commands.js';
+import { registerRepositoryCommands } from './repository-commands.js';
+import { registerLoginCommands } from './login-command.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 export async function main(argv: string[]): Promise<void> {
@@ -7,7 +12,9 @@ export async function main(argv: string[]): Promise<void> {
     .description('Outpost: a connected container registry for the edge')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    // Commander's own errors ("error: required option …") get the same one-line form as ours.
+    .configureOutput({ outputError: (text, write) => write(`outpost: ${text.replace(/^error: /, '')}`) });
+  const ctx = processContext(argv.slice(2));
 
   program
     .command('serve')
@@ -20,6 +27,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--log-level <level>', 'Debug|Information|Warning|Error|None (env OUTPOST_LOG_LEVEL)')
     .action(serveCommand);
 
+  registerLoginCommands(program, ctx);
+  registerTokenCommands(program, ctx);
+  registerScopeMapCommands(program, ctx);
+  registerRepositoryCommands(program, ctx);
+
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -28,8 +40,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    const message = err instanceof Error ? err.message : String(err);
+    // One line, never a stack: usage errors exit 2 (as az), everything else 1.
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
     process.stderr.write(`outpost: ${message}\n`);
-    process.exitCode = 1;
+    process.exitCode = typeof (err as { exitCode?: unknown }).exitCode === 'number' ? (err as { exitCode: number }).exitCode : 1;
   }
 }

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'commander';
 import { ManagementClient } from '../client/management-client.js';
 import { cliConfigPath, readCliConfig, resolveTarget } from '../config/cli-config.js';
-import { formatOutput, OUTPUT_FORMATS, type TableSpec } from './output.js';
+import { checkQuery, formatOutput, parseOutputFormat, OUTPUT_FORMATS, type TableSpec } from './output.js';
 import { UsageError } from './usage-error.js';
 
 type Env = Record<string, string | undefined>;
@@ -57,7 +57,8 @@ export async function runManaged<O extends CommonFlags>(
   table?: TableSpec,
 ): Promise<void> {
   // Reject a bad -o or --query before anything is changed on the registry.
-  formatOutput(null, { output: flags.output, query: flags.query });
+  parseOutputFormat(flags.output);
+  checkQuery(flags.query);
   const client = await connect(flags, ctx);
   const answer = await run(client, flags);
   ctx.stdout(formatOutput(answer, { output: flags.output, query: flags.query, table }));

@@ -57,8 +57,20 @@ export function applyQuery(data: unknown, query: string): unknown {
     // jmespath's types want JSON values; the answers are plain JSON.
     return jmespath.search(data as Parameters<typeof jmespath.search>[0], query);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new UsageError(`argument --query: invalid JMESPath query '${query}': ${why}`);
+    const why = (err instanceof Error ? err.message : String(err)).replace(/^TypeError: /, '');
+    const syntax = err instanceof Error && (err.name === 'ParserError' || err.name === 'LexerError');
+    throw new UsageError(syntax ? `argument --query: invalid JMESPath query '${query}': ${why}` : `--query '${query}' failed on the answer: ${why}`);
+  }
+}
+
+/** Rejects a `--query` that does not parse, before any request is sent. */
+export function checkQuery(query: string | undefined): void {
+  if (query === undefined) return;
+  try {
+    jmespath.search({}, query);
+  } catch (err) {
+    // Only syntax errors: type errors depend on the data the query will really get.
+    if (err instanceof Error && (err.name === 'ParserError' || err.name === 'LexerError')) applyQuery({}, query);
   }
 }
 

@@ -13,7 +13,7 @@ export async function main(argv: string[]): Promise<void> {
     .version('0.1.0')
     .exitOverride()
     // Commander's own errors ("error: required option …") get the same one-line form as ours.
-    .configureOutput({ outputError: (text, write) => write(`outpost: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({ outputError: (text, write) => write(`outpost: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`) });
   const ctx = processContext(argv.slice(2));
 
   program

@@ -11,6 +11,7 @@ import { ManifestService } from '../registry/manifest-service.js';
 import { registerV2Routes } from '../registry/v2-routes.js';
 import { sendError } from '../registry/errors-reply.js';
 import { RegistryError } from '../oci/index.js';
+import { ConnectionTracker } from './connection-tracker.js';
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -58,12 +59,16 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     routerOptions: { maxParamLength: 1024 },
     bodyLimit: 1024 * 1024,
     keepAliveTimeout: 65_000,
+    // Shutdown is ConnectionTracker's job: fastify's 'idle' mode can truncate a slow download.
+    forceCloseConnections: false,
     // Errors fastify raises before routing (a malformed URL, a bad Content-Type) get OCI JSON too.
     frameworkErrors: (err, request, reply) => {
       void sendError(request, reply, err, logger);
     },
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
+  const connections = new ConnectionTracker();
+  connections.attach(app.server, https !== null);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
@@ -72,7 +77,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   // While shutting down, answers tell clients not to reuse the connection.
   app.addHook('onSend', async (_request, reply) => {
-    if (shutdown.signal.aborted) reply.header('Connection', 'close');
+    if (connections.isDraining) reply.header('Connection', 'close');
   });
   // Set before any plugin is registered: encapsulated plugins inherit the handlers present then.
   app.setNotFoundHandler(async (request, reply) => {
@@ -99,14 +104,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     shutdown,
     async close() {
       shutdown.abort();
-      // Requests in flight finish; a keep-alive connection is closed as soon as it goes idle
-      // (fastify closes only the connections idle at the moment close() starts).
-      const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
-      try {
-        await app.close();
-      } finally {
-        clearInterval(reaper);
-      }
+      // Requests in flight finish; each keep-alive connection is closed once it goes idle.
+      connections.drain();
+      await app.close();
       await metadata.close();
     },
   };

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { RegistryError, parseDigest } from '../oci/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
@@ -30,7 +31,12 @@ export async function getBlob(ctx: V2Context<BlobRoute>): Promise<void> {
     await reply.send();
     return;
   }
-  await reply.send(await deps.blobs.open(route.digest, range ?? undefined));
+  const file = await deps.blobs.openForRead(route.digest);
+  // From here the handler owns the socket: headers are final and the body is streamed by hand.
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  const complete = await deps.blobSender.send(file, reply.raw, range?.start ?? 0, range?.end ?? stat.size - 1);
+  if (!complete) deps.logger.debug({ digest: route.digest }, 'blob download interrupted');
 }
 
 /** DELETE of a blob: removes the repository's link; the bytes go at the next garbage collection. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BlobStore, UploadStore } from '../storage/types.js';
 import type { MetadataStore } from '../metadata/types.js';
 import type { ManifestService } from './manifest-service.js';
+import type { BlobSender } from './blob-sender.js';
 import type { RepositoryAction, V2Route } from './route.js';
 
 /** Everything the /v2 handlers need, built once by the composition root. */
@@ -11,6 +12,8 @@ export interface RegistryDeps {
   uploads: UploadStore;
   metadata: MetadataStore;
   manifests: ManifestService;
+  /** Streams blob downloads with reused buffers (created once per node). */
+  blobSender: BlobSender;
   logger: Logger;
   /**
    * Runs once before every /v2 route (the authorization seam of DESIGN.md §4). Throws a

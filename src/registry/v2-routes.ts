@@ -3,6 +3,7 @@ import { RegistryError } from '../oci/index.js';
 import type { RegistryDeps, V2Context, RepositoryFilter } from './context.js';
 import { parseV2Path, requiredAction, type V2Route } from './route.js';
 import { sendError } from './errors-reply.js';
+import { BlobSender } from './blob-sender.js';
 import { getBlob, deleteBlob } from './blob-handlers.js';
 import { startUpload, patchUpload, completeUpload, uploadStatus, cancelUpload } from './upload-handlers.js';
 import { getManifest, putManifest, deleteManifest } from './manifest-handlers.js';
@@ -33,7 +34,8 @@ const everything: RepositoryFilter = () => true;
  * the path, validates the name, authorizes once, then dispatches by route kind and method.
  * Bodies are left unread for the handlers, which stream them (blobs) or read them bounded (manifests).
  */
-export async function registerV2Routes(app: FastifyInstance, deps: RegistryDeps): Promise<void> {
+export async function registerV2Routes(app: FastifyInstance, services: Omit<RegistryDeps, 'blobSender'>): Promise<void> {
+  const deps: RegistryDeps = { ...services, blobSender: new BlobSender() };
   await app.register(async (v2) => {
     // Every body is the handler's to read, whatever its Content-Type (a text/plain blob included).
     v2.removeAllContentTypeParsers();

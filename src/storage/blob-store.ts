@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { createDigester, DIGEST_ALGORITHMS, parseDigest, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { copyInto, SizeLimitExceededError } from './copy-stream.js';
-import { PathNotFoundError, type StorageDriver } from './driver.js';
+import { PathNotFoundError, type RandomReadHandle, type StorageDriver } from './driver.js';
 import type { BlobStore } from './types.js';
 
 /** Folder for blobs being written. Names are random, so a crash's leftovers never collide with later writes. */
@@ -57,6 +57,15 @@ export class DriverBlobStore implements AdoptingBlobStore {
       return await this.driver.reader(path, range?.start ?? 0, range?.end);
     } catch (err) {
       // Also covers a blob deleted (by GC) between the stat above and the read.
+      if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      throw err;
+    }
+  }
+
+  async openForRead(digest: string): Promise<RandomReadHandle> {
+    try {
+      return await this.driver.openForRead(blobPath(parseDigest(digest)));
+    } catch (err) {
       if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
       throw err;
     }

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
 
 /** Big reads mean fewer syscalls and event-loop turns per blob; 1 MiB is a good throughput/latency balance. */
 const READ_CHUNK = 1024 * 1024;
@@ -98,6 +98,28 @@ export class FilesystemDriver implements StorageDriver {
       throw err;
     }
     await syncDirectory(dirname(full));
+  }
+
+  async openForRead(path: string): Promise<RandomReadHandle> {
+    const full = this.#resolve(path);
+    let handle: FileHandle;
+    try {
+      handle = await open(full, 'r');
+    } catch (err) {
+      if (isMissing(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+    try {
+      const { size } = await handle.stat();
+      return {
+        size,
+        read: async (target, position, length) => (await handle.read(target, 0, length, position)).bytesRead,
+        close: () => handle.close(),
+      };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {

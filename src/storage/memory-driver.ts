@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
 
 /** One stored file. Chunks are kept as written so appends never copy what is already there. */
 interface MemoryFile {
@@ -45,6 +45,17 @@ export class MemoryDriver implements StorageDriver {
     const chunks = [...file.chunks];
     const last = Math.min(end ?? Number.POSITIVE_INFINITY, file.size - 1);
     return Readable.from(sliceChunks(chunks, offset, last), { objectMode: false });
+  }
+
+  async openForRead(path: string): Promise<RandomReadHandle> {
+    const file = this.#get(path);
+    // A snapshot, as for reader(): the handle sees the file as it was when opened.
+    const content = Buffer.concat(file.chunks, file.size);
+    return {
+      size: content.length,
+      read: async (target, position, length) => content.copy(target, 0, position, Math.min(position + length, content.length)),
+      close: async () => {},
+    };
   }
 
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { RandomReadHandle } from './driver.js';
 
 /**
  * Content-addressed blobs on top of a StorageDriver. Layout: `blobs/<alg>/<2 hex>/<hex>`.
@@ -9,6 +10,8 @@ export interface BlobStore {
   stat(digest: string): Promise<{ size: number } | null>;
   /** Reads a committed blob (optionally a byte range, `end` inclusive). Throws RegistryError BLOB_UNKNOWN. */
   open(digest: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** Opens a committed blob for positional reads (the fast download path). Throws RegistryError BLOB_UNKNOWN. */
+  openForRead(digest: string): Promise<RandomReadHandle>;
   /** Reads a small committed blob whole (manifests). Throws RegistryError BLOB_UNKNOWN. */
   get(digest: string): Promise<Buffer>;
   /**

@@ -72,6 +72,25 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
       assert.equal(await readAll(await driver.reader('r', 5, 4)), '');
     }));
 
+    it('openForRead reads at positions into caller buffers and reports the size', withDriver(async (driver) => {
+      const writer = await driver.writer('pos');
+      for (const part of ['0123', '4567', '89']) await writer.write(Buffer.from(part));
+      await writer.commit();
+      const handle = await driver.openForRead('pos');
+      try {
+        assert.equal(handle.size, 10);
+        const target = Buffer.alloc(4);
+        assert.equal(await handle.read(target, 3, 4), 4);
+        assert.equal(target.toString(), '3456');
+        assert.equal(await handle.read(target, 8, 4), 2);
+        assert.equal(target.subarray(0, 2).toString(), '89');
+        assert.equal(await handle.read(target, 10, 4), 0);
+      } finally {
+        await handle.close();
+      }
+      await assert.rejects(driver.openForRead('absent'), PathNotFoundError);
+    }));
+
     it('reader ranges work across several written chunks', withDriver(async (driver) => {
       const writer = await driver.writer('chunks');
       for (const part of ['abc', 'def', 'ghi']) await writer.write(Buffer.from(part));

@@ -74,6 +74,8 @@ export interface FileWriter {
   readonly size: number;
   /** Appends a chunk; resolves when the driver has taken it (back-pressure). */
   write(chunk: Uint8Array): Promise<void>;
+  /** Appends several chunks in order with as few I/O calls as the medium allows (writev on a filesystem). */
+  writev(chunks: readonly Uint8Array[]): Promise<void>;
   /** Makes everything written durable (fsync on a filesystem) and closes the writer. */
   commit(): Promise<void>;
   /** Closes the writer, keeping what was written so far but without a durability promise. */

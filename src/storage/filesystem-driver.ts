@@ -217,6 +217,21 @@ class FilesystemFileWriter implements FileWriter {
     }
   }
 
+  async writev(chunks: readonly Uint8Array[]): Promise<void> {
+    if (!this.#open) throw new Error(`writer for ${this.fullPath} is closed`);
+    let rest = chunks.filter((chunk) => chunk.length > 0);
+    // writev may also be partial: drop what was written and go again with the remainder.
+    while (rest.length > 0) {
+      let { bytesWritten } = await this.handle.writev(rest);
+      this.#size += bytesWritten;
+      while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+        bytesWritten -= rest[0]!.length;
+        rest = rest.slice(1);
+      }
+      if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
+    }
+  }
+
   async commit(): Promise<void> {
     if (!this.#open) throw new Error(`writer for ${this.fullPath} is closed`);
     this.#open = false;

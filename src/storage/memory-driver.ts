@@ -139,6 +139,10 @@ class MemoryFileWriter implements FileWriter {
     this.file.modifiedAt = new Date();
   }
 
+  async writev(chunks: readonly Uint8Array[]): Promise<void> {
+    for (const chunk of chunks) await this.write(chunk);
+  }
+
   async commit(): Promise<void> {
     if (!this.#open) throw new Error(`writer for ${this.path} is closed`);
     this.#open = false;

@@ -72,6 +72,16 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
       assert.equal(await readAll(await driver.reader('r', 5, 4)), '');
     }));
 
+    it('writev appends several chunks in order, skipping empty ones', withDriver(async (driver) => {
+      const writer = await driver.writer('v');
+      await writer.write(Buffer.from('ab'));
+      await writer.writev([Buffer.from('cd'), Buffer.alloc(0), Buffer.from('efg')]);
+      await writer.writev([]);
+      assert.equal(writer.size, 7);
+      await writer.commit();
+      assert.equal((await driver.getContent('v')).toString(), 'abcdefg');
+    }));
+
     it('openForRead reads at positions into caller buffers and reports the size', withDriver(async (driver) => {
       const writer = await driver.writer('pos');
       for (const part of ['0123', '4567', '89']) await writer.write(Buffer.from(part));

@@ -71,10 +71,10 @@ export async function readBody(request: IncomingMessage, limit: number, tooLarge
 }
 
 /** `n` and `last` of a paginated list. `n` absent means "all" up to `maxPage`. */
-export function parsePagination(query: URLSearchParams, maxPage: number): { limit: number; last: string | undefined; explicit: boolean } {
+export function parsePagination(query: URLSearchParams, maxPage: number): { limit: number; last: string | undefined } {
   const n = query.get('n');
   const last = query.get('last') ?? undefined;
-  if (n === null || n === '') return { limit: maxPage, last, explicit: false };
+  if (n === null || n === '') return { limit: maxPage, last };
   if (!/^\d+$/.test(n)) throw new RegistryError('PAGINATION_INVALID', 'n must be a non-negative integer', { n: n.slice(0, 50) });
-  return { limit: Math.min(Number(n), maxPage), last, explicit: true };
+  return { limit: Math.min(Number(n), maxPage), last };
 }

@@ -5,7 +5,6 @@ import {
   parseDigest,
   digestOf,
   isManifestMediaType,
-  INDEX_TYPES,
   type Reference,
 } from '../oci/index.js';
 import type { BlobStore } from '../storage/types.js';
@@ -117,8 +116,4 @@ export function accepts(acceptHeader: string | undefined, mediaType: string): bo
   const accepted = acceptHeader.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
   if (accepted.includes('*/*') || accepted.includes(mediaType)) return true;
   return !accepted.some((type) => isManifestMediaType(type) || type.startsWith('application/vnd.docker.distribution.manifest.v1'));
-}
-
-export function isIndex(mediaType: string): boolean {
-  return INDEX_TYPES.includes(mediaType);
 }

@@ -32,8 +32,8 @@ test('upload Content-Range', () => {
 });
 
 test('pagination', () => {
-  assert.deepEqual(parsePagination(new URLSearchParams('n=5&last=b'), 100), { limit: 5, last: 'b', explicit: true });
-  assert.deepEqual(parsePagination(new URLSearchParams(''), 100), { limit: 100, last: undefined, explicit: false });
+  assert.deepEqual(parsePagination(new URLSearchParams('n=5&last=b'), 100), { limit: 5, last: 'b' });
+  assert.deepEqual(parsePagination(new URLSearchParams(''), 100), { limit: 100, last: undefined });
   assert.equal(code(() => parsePagination(new URLSearchParams('n=-1'), 100)), 'PAGINATION_INVALID');
   assert.equal(code(() => parsePagination(new URLSearchParams('n=abc'), 100)), 'PAGINATION_INVALID');
 });

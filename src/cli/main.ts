@@ -25,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; env OUTPOST_TLS_CERT)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM; env OUTPOST_TLS_KEY)')
     .option('--log-level <level>', 'Debug|Information|Warning|Error|None (env OUTPOST_LOG_LEVEL)')
+    .option('--anonymous-pull', 'let anyone pull without credentials (env OUTPOST_ANONYMOUS_PULL=true)')
     .action(serveCommand);
 
   registerLoginCommands(program, ctx);

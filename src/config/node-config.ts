@@ -12,6 +12,10 @@ export interface NodeConfig {
   logLevel: LogLevel;
   /** `memory` keeps blobs in memory (tests only); `filesystem` stores them under the data folder. */
   storage: 'filesystem' | 'memory';
+  /** Anyone may pull (and list tags and the catalog) without credentials. */
+  anonymousPull: boolean;
+  /** The admin password from OUTPOST_ADMIN_PASSWORD; null to use (or generate) `<data>/admin-password`. */
+  adminPassword: string | null;
 }
 
 export interface NodeFlags {
@@ -21,6 +25,7 @@ export interface NodeFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: string;
+  anonymousPull?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -59,5 +64,7 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
     tls: certFile && keyFile ? { certFile, keyFile } : null,
     logLevel: level,
     storage,
+    anonymousPull: flags.anonymousPull === true || /^(true|1|yes)$/i.test(env.OUTPOST_ANONYMOUS_PULL ?? ''),
+    adminPassword: firstSet(env.OUTPOST_ADMIN_PASSWORD) ?? null,
   };
 }

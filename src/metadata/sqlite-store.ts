@@ -156,6 +156,14 @@ export class SqliteMetadataStore implements MetadataStore {
     })();
   }
 
+  async listManifestDigests(repository: string): Promise<string[] | null> {
+    return this.db.transaction((): string[] | null => {
+      const id = this.stmt.repositoryId.get(repository);
+      if (id === undefined) return null;
+      return this.db.prepare<[number], string>('SELECT digest FROM manifests WHERE repository_id = ? ORDER BY digest').pluck().all(id);
+    })();
+  }
+
   async repositoryInfo(repository: string): Promise<RepositoryInfo | null> {
     const row = this.db.prepare<[string], { created_at: number; tags: number; manifests: number; last: number | null }>(
       `SELECT r.created_at,

@@ -41,6 +41,8 @@ export interface MetadataStore {
   listTags(repository: string, options: { last?: string; limit: number }): Promise<string[] | null>;
   /** Every tag with its digest and times, in lexical order (management API). Null when the repository does not exist. */
   listTagDetails(repository: string): Promise<TagDetail[] | null>;
+  /** Digests of every manifest in a repository, in order (management API). Null when it does not exist. */
+  listManifestDigests(repository: string): Promise<string[] | null>;
   /** Counts and times of a repository (management API), or null when it does not exist. */
   repositoryInfo(repository: string): Promise<RepositoryInfo | null>;
   /** Deletes one tag (the manifest stays); appends `tag-delete`. False when absent. */

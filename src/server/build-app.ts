@@ -12,6 +12,9 @@ import { registerV2Routes } from '../registry/v2-routes.js';
 import { sendError } from '../registry/errors-reply.js';
 import { RegistryError } from '../oci/index.js';
 import { ConnectionTracker } from './connection-tracker.js';
+import type { IdentityLimits, IdentityStore } from '../metadata/index.js';
+import { AccessGuard, Authenticator, JwtSigner, LoginThrottle, loadAdminPassword, registerTokenRoutes, type LoginThrottleOptions } from '../auth/index.js';
+import { registerManagementRoutes } from '../management/management-routes.js';
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -28,9 +31,18 @@ export interface OutpostApp {
   app: FastifyInstance;
   logger: Logger;
   metadata: MetadataStore;
+  /** Tokens and scope maps (on the metadata database). */
+  identities: IdentityStore;
   /** Aborted when the node shuts down; background work listens to it. */
   shutdown: AbortController;
   close(): Promise<void>;
+}
+
+/** Knobs tests turn (lower limits, a faster throttle, short-lived tokens); defaults otherwise. */
+export interface AppOptions {
+  identityLimits?: Partial<IdentityLimits>;
+  loginThrottle?: LoginThrottleOptions;
+  accessTokenTtlSeconds?: number;
 }
 
 export function createLogger(level: LogLevel): Logger {
@@ -38,12 +50,20 @@ export function createLogger(level: LogLevel): Logger {
 }
 
 /** The composition root (CONVENTIONS.md): builds every part of a node from its config and wires them. */
-export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel)): Promise<OutpostApp> {
+export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel), options: AppOptions = {}): Promise<OutpostApp> {
   await mkdir(config.dataDir, { recursive: true });
   const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver() : new FilesystemDriver(join(config.dataDir, 'storage'));
   const blobs = new DriverBlobStore(driver);
   const uploads = new DriverUploadStore(driver, blobs);
-  const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'));
+  const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), options.identityLimits ? { identityLimits: options.identityLimits } : {});
+  const authenticator = new Authenticator({
+    identities: metadata.identity,
+    adminPassword: await loadAdminPassword(config.dataDir, config.adminPassword, logger),
+    throttle: new LoginThrottle(options.loginThrottle),
+    anonymousPull: config.anonymousPull,
+  });
+  const signer = await JwtSigner.open(config.dataDir);
+  const guard = new AccessGuard(authenticator, signer);
   const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
 
@@ -86,7 +106,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   app.setErrorHandler(async (err, request, reply) => {
     await sendError(request, reply, err, logger);
   });
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger });
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2 });
+  await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
+  await registerManagementRoutes(app, { identities: metadata.identity, metadata, guard });
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
   const purge = setInterval(() => {
@@ -101,6 +123,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     app,
     logger,
     metadata,
+    identities: metadata.identity,
     shutdown,
     async close() {
       shutdown.abort();

@@ -1,13 +1,13 @@
 import type { NodeConfig } from '../config/node-config.js';
-import { buildApp, type OutpostApp } from './build-app.js';
+import { buildApp, createLogger, type AppOptions, type OutpostApp } from './build-app.js';
 
 export interface RunningNode extends OutpostApp {
   url: string;
 }
 
 /** Builds and starts a node; logs one line when it is ready. */
-export async function startNode(config: NodeConfig): Promise<RunningNode> {
-  const node = await buildApp(config);
+export async function startNode(config: NodeConfig, options: AppOptions = {}): Promise<RunningNode> {
+  const node = await buildApp(config, createLogger(config.logLevel), options);
   await node.app.listen({ host: config.host, port: config.port });
   const address = node.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

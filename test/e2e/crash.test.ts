@@ -5,7 +5,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnNode, tempDir, type NodeProcess } from '../helpers/test-node.js';
-import { TestClient, errorCode, sha256, OCI_MANIFEST } from '../helpers/oci-client.js';
+import { TestClient, errorCode, sha256, OCI_MANIFEST, ADMIN_HEADERS } from '../helpers/oci-client.js';
 
 /**
  * Crash safety with the real program: `kill -9` in the middle of uploads and manifest writes, junk
@@ -39,7 +39,7 @@ function makeBlob(chunks: number): Buffer {
 }
 
 async function fetchBytes(url: string): Promise<{ status: number; headers: Headers; body: Buffer }> {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: ADMIN_HEADERS });
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
 
@@ -109,7 +109,7 @@ describe('crash safety (real process, kill -9)', () => {
     });
     const patch = fetch(new URL(location, proc.url), {
       method: 'PATCH',
-      headers: { 'Content-Type': 'application/octet-stream' },
+      headers: { ...ADMIN_HEADERS, 'Content-Type': 'application/octet-stream' },
       body,
       duplex: 'half',
     } as RequestInit).then(
@@ -283,7 +283,7 @@ describe('crash safety (real process, kill -9)', () => {
       const tag = `t${i}`;
       const history = acked.get(tag)!;
       const pending = inFlight.get(tag);
-      const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`);
+      const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { headers: ADMIN_HEADERS });
       if (res.status === 404) {
         assert.equal(await errorCode(res), 'MANIFEST_UNKNOWN');
         assert.equal(history.length, 0, `tag ${tag} had ${history.length} acknowledged PUTs but is gone after the crash`);
@@ -299,7 +299,7 @@ describe('crash safety (real process, kill -9)', () => {
       for (const digest of history) await assertImageComplete(base, repo, digest, digest);
     }
     // Every listed tag resolves (none points at a missing manifest).
-    const list = (await (await fetch(`${base}/v2/${repo}/tags/list`)).json()) as { tags: string[] };
+    const list = (await (await fetch(`${base}/v2/${repo}/tags/list`, { headers: ADMIN_HEADERS })).json()) as { tags: string[] };
     for (const tag of list.tags) await assertImageComplete(base, repo, tag);
     assert.ok(totalAcks >= 30);
     // Earlier content is untouched.
@@ -312,7 +312,7 @@ describe('crash safety (real process, kill -9)', () => {
     const blob = makeBlob(24);
     const digest = await client.pushBlob('crash/download', blob);
 
-    const res = await fetch(`${proc.url}/v2/crash/download/blobs/${digest}`);
+    const res = await fetch(`${proc.url}/v2/crash/download/blobs/${digest}`, { headers: ADMIN_HEADERS });
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     const hash = createHash('sha256');

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestNode, tempDir, REPO_ROOT, type TestNode } from '../helpers/test-node.js';
-import { errorCode, sha256 } from '../helpers/oci-client.js';
+import { errorCode, sha256, ADMIN_HEADERS, TEST_ADMIN_PASSWORD } from '../helpers/oci-client.js';
 import { writeImageLayout, writeIndexLayout, layoutBlobPath, OCI_INDEX, OCI_MANIFEST } from '../helpers/oci-layout.js';
 
 const run = promisify(execFile);
@@ -39,7 +39,7 @@ describe('skopeo against Outpost', () => {
   }
 
   const get = (path: string, accept?: string): Promise<Response> =>
-    fetch(new URL(path, node.url), accept ? { headers: { Accept: accept } } : {});
+    fetch(new URL(path, node.url), { headers: { ...ADMIN_HEADERS, ...(accept ? { Accept: accept } : {}) } });
 
   before(async () => {
     node = await startTestNode();
@@ -47,7 +47,9 @@ describe('skopeo against Outpost', () => {
     work = await tempDir('outpost-skopeo-');
     policy = join(work.path, 'policy.json');
     await writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-    await writeFile(join(work.path, 'auth.json'), JSON.stringify({ auths: {} }));
+    // The admin's credentials, as `skopeo login` would store them.
+    const auth = Buffer.from(`admin:${TEST_ADMIN_PASSWORD}`).toString('base64');
+    await writeFile(join(work.path, 'auth.json'), JSON.stringify({ auths: { [host]: { auth } } }));
   });
 
   after(async () => {
@@ -110,7 +112,7 @@ describe('skopeo against Outpost', () => {
       assert.equal(res.headers.get('content-type'), OCI_MANIFEST);
       assert.equal(sha256(new Uint8Array(await res.arrayBuffer())), child.digest);
       for (const blob of [child.configDigest, ...child.layerDigests]) {
-        const head = await fetch(new URL(`/v2/e2e/multi/blobs/${blob}`, node.url), { method: 'HEAD' });
+        const head = await fetch(new URL(`/v2/e2e/multi/blobs/${blob}`, node.url), { method: 'HEAD', headers: ADMIN_HEADERS });
         assert.equal(head.status, 200, blob);
       }
     }

@@ -7,12 +7,31 @@ export function sha256(data: Uint8Array | string): string {
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
-/** A tiny OCI registry client over fetch, for API tests: each call returns the raw Response. */
+/** The admin password test nodes start with (OUTPOST_ADMIN_PASSWORD). */
+export const TEST_ADMIN_PASSWORD = 'outpost-test-admin-password';
+
+/** An HTTP Basic Authorization header value. */
+export function basicAuth(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/** `{Authorization: Basic admin:<test password>}`, for tests that fetch directly. */
+export const ADMIN_HEADERS: Readonly<Record<string, string>> = { Authorization: basicAuth('admin', TEST_ADMIN_PASSWORD) };
+
+/**
+ * A tiny OCI registry client over fetch, for API tests: each call returns the raw Response.
+ * It sends `authorization` (by default the test admin's Basic credentials; null for none) unless
+ * the call gives its own Authorization header.
+ */
 export class TestClient {
-  constructor(readonly base: string) {}
+  constructor(
+    readonly base: string,
+    readonly authorization: string | null = ADMIN_HEADERS.Authorization!,
+  ) {}
 
   request(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string> } = {}): Promise<Response> {
-    return fetch(new URL(path, this.base), { method, headers: init.headers ?? {}, ...(init.body !== undefined ? { body: init.body } : {}) });
+    const headers: Record<string, string> = { ...(this.authorization !== null ? { Authorization: this.authorization } : {}), ...init.headers };
+    return fetch(new URL(path, this.base), { method, headers, ...(init.body !== undefined ? { body: init.body } : {}) });
   }
 
   /** Monolithic upload of a blob; returns its digest. */

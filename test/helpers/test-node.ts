@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { resolveNodeConfig } from '../../src/config/node-config.js';
 import { startNode, type RunningNode } from '../../src/server/start-node.js';
+import type { AppOptions } from '../../src/server/build-app.js';
+import { TEST_ADMIN_PASSWORD } from './oci-client.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const OUTPOST_BIN = join(REPO_ROOT, 'bin', 'outpost');
@@ -22,11 +24,28 @@ export interface TestNode {
   close(): Promise<void>;
 }
 
-/** A real node in this process, listening on 127.0.0.1 on a free port, with a fresh data folder. */
-export async function startTestNode(options: { dataDir?: string } = {}): Promise<TestNode> {
+export interface TestNodeOptions {
+  dataDir?: string;
+  /** The admin password (OUTPOST_ADMIN_PASSWORD); TEST_ADMIN_PASSWORD by default, null for the generated file. */
+  adminPassword?: string | null;
+  anonymousPull?: boolean;
+  /** Lower limits, throttle timings, token lifetimes. */
+  app?: AppOptions;
+}
+
+/**
+ * A real node in this process, listening on 127.0.0.1 on a free port, with a fresh data folder.
+ * Its admin password is TEST_ADMIN_PASSWORD unless told otherwise (TestClient sends it by default).
+ */
+export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const dir = options.dataDir ? null : await tempDir();
   const dataDir = options.dataDir ?? dir!.path;
-  const node = await startNode(resolveNodeConfig({ host: '127.0.0.1', port: '0', dataDir, logLevel: 'Error' }, {}));
+  const adminPassword = options.adminPassword === undefined ? TEST_ADMIN_PASSWORD : options.adminPassword;
+  const env = {
+    ...(adminPassword !== null ? { OUTPOST_ADMIN_PASSWORD: adminPassword } : {}),
+    ...(options.anonymousPull ? { OUTPOST_ANONYMOUS_PULL: 'true' } : {}),
+  };
+  const node = await startNode(resolveNodeConfig({ host: '127.0.0.1', port: '0', dataDir, logLevel: 'Error' }, env), options.app ?? {});
   return {
     url: node.url,
     dataDir,
@@ -46,10 +65,13 @@ export interface NodeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs the real `bin/outpost serve` as a child process on a free port and waits for its ready line. */
+/**
+ * Runs the real `bin/outpost serve` as a child process on a free port and waits for its ready
+ * line. Its admin password is TEST_ADMIN_PASSWORD unless `env` sets OUTPOST_ADMIN_PASSWORD.
+ */
 export async function spawnNode(dataDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
   const child = spawn(process.execPath, [OUTPOST_BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...extraArgs], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, OUTPOST_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
-import { TestClient, sha256, OCI_MANIFEST, OCI_INDEX } from '../helpers/oci-client.js';
+import { TestClient, sha256, OCI_MANIFEST, OCI_INDEX, ADMIN_HEADERS } from '../helpers/oci-client.js';
 import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
 
 /**
@@ -53,7 +53,7 @@ describe('bad input gets a 4xx OCI error, never a 5xx', () => {
   let blobDigest: string;
 
   const req = (method: string, path: string, init: Parameters<typeof rawRequest>[3] = {}): Promise<RawResponse> =>
-    rawRequest(node.url, method, path, init);
+    rawRequest(node.url, method, path, { ...init, headers: { ...ADMIN_HEADERS, ...init.headers } });
   const putManifest = (reference: string, body: string | Buffer, contentType: string | null = OCI_MANIFEST, repo = REPO): Promise<RawResponse> =>
     req('PUT', `/v2/${repo}/manifests/${reference}`, { body, headers: contentType === null ? {} : { 'Content-Type': contentType } });
   const manifest = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -190,7 +190,7 @@ describe('bad input gets a 4xx OCI error, never a 5xx', () => {
     const chunks = [Buffer.from(big.slice(0, 1024 * 1024)), Buffer.from(big.slice(1024 * 1024))];
     const res = await fetch(new URL(`/v2/${REPO}/manifests/big`, node.url), {
       method: 'PUT',
-      headers: { 'Content-Type': OCI_MANIFEST },
+      headers: { ...ADMIN_HEADERS, 'Content-Type': OCI_MANIFEST },
       body: new ReadableStream<Uint8Array>({
         start(controller) {
           for (const chunk of chunks) controller.enqueue(chunk);

@@ -1,0 +1,124 @@
+import type { FastifyRequest } from 'fastify';
+import { RegistryError } from '../oci/index.js';
+import type { Authenticator } from './authenticator.js';
+import type { Identity } from './identity.js';
+import type { JwtSigner } from './jwt-signer.js';
+
+/** What a /v2 request wants to do to a repository (the registry's RepositoryAction). */
+export type V2Action = 'pull' | 'push' | 'delete' | 'list';
+
+export type Credentials = { type: 'basic'; username: string; password: string } | { type: 'bearer'; token: string };
+
+/** Parses an Authorization header (Basic or Bearer); null when absent or of another scheme. */
+export function parseAuthorization(header: string | undefined): Credentials | null {
+  if (!header) return null;
+  const space = header.indexOf(' ');
+  if (space === -1) return null;
+  const scheme = header.slice(0, space).toLowerCase();
+  const value = header.slice(space + 1).trim();
+  if (scheme === 'bearer' && value !== '') return { type: 'bearer', token: value };
+  if (scheme !== 'basic') return null;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon === -1) return null;
+  return { type: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** `<scheme>://<host>` of a request as the client addressed it. */
+export function requestOrigin(request: FastifyRequest): { origin: string; host: string } {
+  const host = request.headers.host ?? 'localhost';
+  return { origin: `${request.protocol}://${host}`, host };
+}
+
+/**
+ * Authenticates a request (Basic, Bearer JWT of this node, or anonymous) and decides what it may
+ * do on /v2 (DESIGN.md §4) and on the management API (admin only).
+ */
+export class AccessGuard {
+  constructor(
+    private readonly authenticator: Authenticator,
+    private readonly signer: JwtSigner,
+  ) {}
+
+  /** The caller's identity; null without credentials (and no anonymous access). Throws UNAUTHORIZED for bad credentials. */
+  async identify(request: FastifyRequest): Promise<Identity | null> {
+    const credentials = parseAuthorization(request.headers.authorization);
+    if (credentials === null) return this.authenticator.anonymous();
+    if (credentials.type === 'basic') return this.authenticator.basic(credentials.username, credentials.password, request.ip);
+    const claims = await this.signer.verify(credentials.token);
+    if (!claims || claims.use !== 'access') throw new RegistryError('UNAUTHORIZED', 'invalid or expired token');
+    return this.authenticator.fromClaims(claims);
+  }
+
+  /**
+   * The /v2 authorization seam. 401 (with the Bearer challenge) without valid credentials,
+   * 403 DENIED when the identity may not do the action. Returns which repositories it may list.
+   */
+  readonly authorizeV2 = async (request: FastifyRequest, repository: string | null, action: V2Action | null): Promise<(name: string) => boolean> => {
+    const isCatalog = repository === null && /^\/v2\/_catalog(?:\?|$)/.test(request.url);
+    const scope = repository !== null && action !== null ? repositoryScope(repository, action) : isCatalog ? 'registry:catalog:*' : null;
+    let identity: Identity | null;
+    try {
+      identity = await this.identify(request);
+    } catch (err) {
+      throw withChallenge(err, request, scope);
+    }
+    // The ping (/v2/) answers 401 to anonymous callers even with anonymous pull, so clients find the token endpoint.
+    if (identity === null || (identity.kind === 'anonymous' && repository === null && !isCatalog)) {
+      throw withChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'), request, scope);
+    }
+    const who = identity;
+    if (repository !== null && action !== null) {
+      const missing = requiredPermissions(request, action).filter((p) => !who.can('repositories', p, repository));
+      if (missing.length > 0) {
+        if (who.kind === 'anonymous') throw withChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'), request, scope);
+        throw new RegistryError('DENIED', 'requested access to the resource is denied', { repository, action, missing });
+      }
+    } else if (isCatalog && !who.mayListCatalog) {
+      throw new RegistryError('DENIED', 'requested access to the resource is denied', { scope: 'registry:catalog:*' });
+    }
+    return (name) => who.canList(name);
+  };
+
+  /** Management API: the admin only. 401 without valid credentials, 403 for anyone else. */
+  async requireAdmin(request: FastifyRequest): Promise<Identity> {
+    const identity = await this.identify(request).catch((err: unknown) => {
+      throw withBasicChallenge(err);
+    });
+    if (identity === null || identity.kind === 'anonymous') throw withBasicChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'));
+    if (!identity.isAdmin) throw new RegistryError('DENIED', 'the management API is for the admin only');
+    return identity;
+  }
+}
+
+/** The scope-map permissions a /v2 action needs (DESIGN.md §4 mapping). */
+function requiredPermissions(request: FastifyRequest, action: V2Action): string[] {
+  switch (action) {
+    case 'pull':
+      return ['content/read'];
+    case 'list':
+      return ['content/read', 'metadata/read'];
+    case 'delete':
+      return ['content/delete'];
+    case 'push':
+      // A manifest PUT can move a tag, which is metadata; blob uploads are content only.
+      return request.method === 'PUT' && /\/manifests\/[^/?]+(?:\?|$)/.test(request.url) ? ['content/write', 'metadata/write'] : ['content/write'];
+  }
+}
+
+function repositoryScope(repository: string, action: V2Action): string {
+  const actions = action === 'push' ? 'pull,push' : action === 'delete' ? 'delete' : 'pull';
+  return `repository:${repository}:${actions}`;
+}
+
+function withChallenge(err: unknown, request: FastifyRequest, scope: string | null): unknown {
+  if (!(err instanceof RegistryError) || err.code !== 'UNAUTHORIZED') return err;
+  const { origin, host } = requestOrigin(request);
+  const challenge = `Bearer realm="${origin}/oauth2/token",service="${host}"${scope ? `,scope="${scope}"` : ''}`;
+  return new RegistryError('UNAUTHORIZED', err.message, err.detail, { ...err.headers, 'WWW-Authenticate': challenge });
+}
+
+function withBasicChallenge(err: unknown): unknown {
+  if (!(err instanceof RegistryError) || err.code !== 'UNAUTHORIZED') return err;
+  return new RegistryError('UNAUTHORIZED', err.message, err.detail, { 'WWW-Authenticate': 'Basic realm="outpost"' });
+}

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { resolveNodeConfig, ConfigError } from '../../src/config/node-config.js';
 import { spawnNode, tempDir, OUTPOST_BIN } from '../helpers/test-node.js';
+import { ADMIN_HEADERS } from '../helpers/oci-client.js';
 
 const run = promisify(execFile);
 
@@ -49,7 +50,7 @@ describe('outpost serve', () => {
     const dir = await tempDir();
     try {
       const node = await spawnNode(dir.path);
-      const res = await fetch(`${node.url}/v2/`);
+      const res = await fetch(`${node.url}/v2/`, { headers: ADMIN_HEADERS });
       assert.equal(res.status, 200);
       assert.equal(await node.stop('SIGTERM'), 0);
     } finally {
@@ -67,7 +68,7 @@ describe('outpost serve', () => {
       try {
         assert.match(node.url, /^https:\/\//);
         const dispatcher = new Agent({ connect: { ca: await readFile(cert) } });
-        const res = await undiciFetch(`${node.url}/v2/`, { dispatcher });
+        const res = await undiciFetch(`${node.url}/v2/`, { dispatcher, headers: ADMIN_HEADERS });
         assert.equal(res.status, 200);
         await assert.rejects(fetch(node.url.replace('https:', 'http:') + '/v2/', { signal: AbortSignal.timeout(5000) }));
       } finally {

@@ -50,9 +50,14 @@ describe('outpost serve', () => {
     const dir = await tempDir();
     try {
       const node = await spawnNode(dir.path);
-      const res = await fetch(`${node.url}/v2/`, { headers: ADMIN_HEADERS });
-      assert.equal(res.status, 200);
-      assert.equal(await node.stop('SIGTERM'), 0);
+      try {
+        const res = await fetch(`${node.url}/v2/`, { headers: ADMIN_HEADERS });
+        assert.equal(res.status, 200);
+        assert.equal(await node.stop('SIGTERM'), 0);
+      } finally {
+        // A failed assertion must not leave the process running (the runner would wait for it).
+        await node.stop('SIGKILL');
+      }
     } finally {
       await dir.cleanup();
     }

@@ -16,7 +16,7 @@ async function ensureLargeBlob(reg, ctx, repo, blob) {
   if (ctx.pushed.has(key)) return;
   const client = newClient(reg.url);
   try {
-    await pushBlob(reg.url, repo, { digest: blob.digest, size: blob.size, body: openBlob(blob) }, client);
+    await pushBlob(reg.url, repo, { digest: blob.digest, size: blob.size, body: openBlob(blob) }, client, reg.pushHeaders);
   } finally {
     await client.close();
   }
@@ -43,7 +43,7 @@ export const FIGURES = [
     async run(reg, ctx) {
       const repo = 'bench/small';
       const blob = ctx.data.small;
-      await pushBlob(reg.url, repo, blob);
+      await pushBlob(reg.url, repo, blob, undefined, reg.pushHeaders);
       const url = `${reg.url}/v2/${repo}/blobs/${blob.digest}`;
       await getAndCheck(url, { size: blob.size });
       const r = await wrkFigure(reg, ctx, { url, connections: 16 });
@@ -66,8 +66,8 @@ export const FIGURES = [
       const repo = 'bench/image';
       const tag = 'v1';
       const img = ctx.data.image;
-      for (const b of img.blobs) await pushBlob(reg.url, repo, b);
-      await pushManifest(reg.url, repo, tag, img.manifest);
+      for (const b of img.blobs) await pushBlob(reg.url, repo, b, undefined, reg.pushHeaders);
+      await pushManifest(reg.url, repo, tag, img.manifest, reg.pushHeaders);
       const url = `${reg.url}/v2/${repo}/manifests/${tag}`;
       const headers = { Accept: OCI_MANIFEST };
       const check = await getAndCheck(url, { headers, size: img.manifest.length });
@@ -127,7 +127,7 @@ export const FIGURES = [
       for (const sizeMiB of ctx.opts.largeSizes) {
         const runs = [];
         for (const blob of ctx.data.pushBlobs[sizeMiB]) {
-          runs.push(mbps(await uploadBlob(reg.url, repo, blob)));
+          runs.push(mbps(await uploadBlob(reg.url, repo, blob, reg.pushHeaders)));
         }
         rows.push({
           id: `push-${sizeMiB}m-mbps`,

@@ -24,11 +24,11 @@ async function expectStatus(res, want, what) {
  * Push a blob the monolithic way: POST to open an upload session, then one PUT
  * with ?digest= carrying the whole body. `body` is a Buffer or a Readable stream.
  */
-export async function pushBlob(base, repo, { digest, size, body }, dispatcher) {
+export async function pushBlob(base, repo, { digest, size, body }, dispatcher, authHeaders = {}) {
   assertLoopback(base);
   const start = await request(`${base}/v2/${repo}/blobs/uploads/`, {
     method: 'POST',
-    headers: { 'content-length': '0' },
+    headers: { 'content-length': '0', ...authHeaders },
     dispatcher,
   });
   await expectStatus(start, 202, `POST /v2/${repo}/blobs/uploads/`);
@@ -39,18 +39,18 @@ export async function pushBlob(base, repo, { digest, size, body }, dispatcher) {
   url.searchParams.append('digest', digest);
   const put = await request(url, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), ...authHeaders },
     body,
     dispatcher,
   });
   await expectStatus(put, 201, `PUT upload ${digest}`);
 }
 
-export async function pushManifest(base, repo, tag, manifestBytes) {
+export async function pushManifest(base, repo, tag, manifestBytes, authHeaders = {}) {
   assertLoopback(base);
   const res = await request(`${base}/v2/${repo}/manifests/${tag}`, {
     method: 'PUT',
-    headers: { 'content-type': OCI_MANIFEST },
+    headers: { 'content-type': OCI_MANIFEST, ...authHeaders },
     body: manifestBytes,
   });
   await expectStatus(res, 201, `PUT /v2/${repo}/manifests/${tag}`);

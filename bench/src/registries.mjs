@@ -3,6 +3,8 @@
 import process from 'node:process';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
+import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import { request } from 'undici';
 import { ensureBinary } from './deps.mjs';
@@ -12,8 +14,9 @@ import { freePort, log, sleep } from './util.mjs';
 const live = new Set();
 
 class RegistryProcess {
-  constructor({ name, label, child, url, dataDir, logFile, version }) {
-    Object.assign(this, { name, label, child, url, dataDir, logFile, version });
+  constructor({ name, label, child, url, dataDir, logFile, version, pushHeaders = {} }) {
+    // pushHeaders: credentials for writes (Outpost requires them; distribution runs without auth).
+    Object.assign(this, { name, label, child, url, dataDir, logFile, version, pushHeaders });
     this.pid = child.pid;
     this.exited = false;
     this.exitInfo = null;
@@ -72,7 +75,7 @@ async function waitReady(reg, timeoutMs = 30_000) {
       );
     }
     try {
-      const res = await request(`${reg.url}/v2/`, { headersTimeout: 2000, bodyTimeout: 2000 });
+      const res = await request(`${reg.url}/v2/`, { headers: reg.pushHeaders, headersTimeout: 2000, bodyTimeout: 2000 });
       await res.body.dump();
       if (res.statusCode === 200) return;
       lastErr = `GET /v2/ -> ${res.statusCode}`;
@@ -151,13 +154,17 @@ export async function startOutpost({ workDir, repoRoot, outpostBin }) {
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dir, 'outpost.log');
-  const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir];
+  // Pulls are anonymous on both registries (distribution has no auth configured here), so the
+  // read figures compare serving, not authentication; pushes to Outpost carry admin credentials.
+  const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--anonymous-pull', '--log-level', 'Error'];
+  const adminPassword = crypto.randomBytes(18).toString('base64url');
+  const env = { OUTPOST_ADMIN_PASSWORD: adminPassword };
   // Run a node script under this same node; anything else (a shell wrapper) directly.
   const firstLine = fs.readFileSync(bin, 'utf8').split('\n', 1)[0];
   const isShell = firstLine.startsWith('#!') && !/\bnode\b/.test(firstLine);
   const child = isShell
-    ? spawnLogged(bin, args, logFile)
-    : spawnLogged(process.execPath, [bin, ...args], logFile);
+    ? spawnLogged(bin, args, logFile, env)
+    : spawnLogged(process.execPath, [bin, ...args], logFile, env);
   const rev = spawnSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const reg = new RegistryProcess({
     name: 'outpost',
@@ -167,6 +174,7 @@ export async function startOutpost({ workDir, repoRoot, outpostBin }) {
     dataDir,
     logFile,
     version: rev.status === 0 ? `git ${rev.stdout.trim()}` : 'working tree',
+    pushHeaders: { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` },
   });
   await waitReady(reg);
   return reg;

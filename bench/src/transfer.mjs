@@ -25,11 +25,11 @@ export async function downloadBlob(client, repo, blob) {
 }
 
 /** Monolithic push (POST + one PUT streamed from the blob's file). Returns { bytes, ms }. */
-export async function uploadBlob(base, repo, blob) {
+export async function uploadBlob(base, repo, blob, authHeaders = {}) {
   const client = newClient(base);
   try {
     const t0 = performance.now();
-    await pushBlob(base, repo, { digest: blob.digest, size: blob.size, body: openBlob(blob) }, client);
+    await pushBlob(base, repo, { digest: blob.digest, size: blob.size, body: openBlob(blob) }, client, authHeaders);
     return { bytes: blob.size, ms: performance.now() - t0 };
   } finally {
     await client.close();

@@ -53,31 +53,16 @@ export class DriverBlobStore implements AdoptingBlobStore {
           { digest, size: info.size }, { 'Content-Range': `bytes */${info.size}` });
       }
     }
-    try {
-      return await this.driver.reader(path, range?.start ?? 0, range?.end);
-    } catch (err) {
-      // Also covers a blob deleted (by GC) between the stat above and the read.
-      if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
-      throw err;
-    }
+    // Also covers a blob deleted (by GC) between the stat above and the read.
+    return blobUnknownIfMissing(digest, () => this.driver.reader(path, range?.start ?? 0, range?.end));
   }
 
   async openForRead(digest: string): Promise<RandomReadHandle> {
-    try {
-      return await this.driver.openForRead(blobPath(parseDigest(digest)));
-    } catch (err) {
-      if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
-      throw err;
-    }
+    return blobUnknownIfMissing(digest, () => this.driver.openForRead(blobPath(parseDigest(digest))));
   }
 
   async get(digest: string): Promise<Buffer> {
-    try {
-      return await this.driver.getContent(blobPath(parseDigest(digest)));
-    } catch (err) {
-      if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
-      throw err;
-    }
+    return blobUnknownIfMissing(digest, () => this.driver.getContent(blobPath(parseDigest(digest))));
   }
 
   async put(content: Readable | Buffer, expectedDigest: string, expectedSize?: number): Promise<{ digest: string; size: number }> {
@@ -158,5 +143,15 @@ export class DriverBlobStore implements AdoptingBlobStore {
       }
     }
     return purged;
+  }
+}
+
+/** Runs a driver read of a blob, turning a missing file into the API's BLOB_UNKNOWN. */
+async function blobUnknownIfMissing<T>(digest: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+    throw err;
   }
 }

@@ -100,15 +100,18 @@ export class FilesystemDriver implements StorageDriver {
     await syncDirectory(dirname(full));
   }
 
-  async openForRead(path: string): Promise<RandomReadHandle> {
-    const full = this.#resolve(path);
-    let handle: FileHandle;
+  /** Opens an existing file for reading; a missing one is PathNotFoundError now, not a stream error later. */
+  async #openExisting(path: string): Promise<FileHandle> {
     try {
-      handle = await open(full, 'r');
+      return await open(this.#resolve(path), 'r');
     } catch (err) {
       if (isMissing(err)) throw new PathNotFoundError(path);
       throw err;
     }
+  }
+
+  async openForRead(path: string): Promise<RandomReadHandle> {
+    const handle = await this.#openExisting(path);
     try {
       const { size } = await handle.stat();
       return {
@@ -123,15 +126,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {
-    const full = this.#resolve(path);
-    let handle: FileHandle;
-    try {
-      // Opening first turns a missing file into a thrown error now rather than a stream error later.
-      handle = await open(full, 'r');
-    } catch (err) {
-      if (isMissing(err)) throw new PathNotFoundError(path);
-      throw err;
-    }
+    const handle = await this.#openExisting(path);
     if (end !== undefined && end < offset) {
       // An empty range; createReadStream would throw on it and leak the handle.
       await handle.close();

@@ -1,6 +1,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ConfigError } from './node-config.js';
 
 /**
  * The CLI's remembered logins (`outpost login`), kept in `$XDG_CONFIG_HOME/outpost/config.json`
@@ -26,14 +27,6 @@ export interface RegistryTarget {
   password?: string;
 }
 
-export class CliConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliConfigError';
-  }
-}
-
 type Env = Record<string, string | undefined>;
 
 export function cliConfigPath(env: Env = process.env): string {
@@ -47,7 +40,7 @@ export function cliConfigPath(env: Env = process.env): string {
  */
 export function normalizeRegistryUrl(input: string): string {
   let text = input.trim();
-  if (text === '') throw new CliConfigError('the registry URL is empty');
+  if (text === '') throw new ConfigError('the registry URL is empty');
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     const host = text.split('/')[0]!.replace(/:\d+$/, '');
     const loopback = host === 'localhost' || host.startsWith('127.') || host === '[::1]';
@@ -57,9 +50,9 @@ export function normalizeRegistryUrl(input: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw new CliConfigError(`invalid registry URL: ${input}`);
+    throw new ConfigError(`invalid registry URL: ${input}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliConfigError(`invalid registry URL: ${input} (http or https)`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`invalid registry URL: ${input} (http or https)`);
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
 
@@ -75,7 +68,7 @@ export async function readCliConfig(path: string): Promise<CliConfig> {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new CliConfigError(`${path} is not valid JSON; fix or delete it`);
+    throw new ConfigError(`${path} is not valid JSON; fix or delete it`);
   }
   const value = parsed as Partial<CliConfig>;
   const logins = Array.isArray(value.logins)
@@ -122,12 +115,12 @@ export async function removeLogin(path: string, registry?: string): Promise<stri
  * Which registry and credentials a command uses. Registry: the `--registry` flag, else env
  * `OUTPOST_REGISTRY`, else the registry of the last `outpost login`. Credentials: env
  * `OUTPOST_USERNAME`/`OUTPOST_PASSWORD`, else the stored login for that registry, else none.
- * Throws `CliConfigError` when no registry is named anywhere.
+ * Throws `ConfigError` when no registry is named anywhere.
  */
 export function resolveTarget(flagRegistry: string | undefined, env: Env, config: CliConfig): RegistryTarget {
   const named = [flagRegistry, env.OUTPOST_REGISTRY].find((v) => v !== undefined && v !== '') ?? config.current;
   if (named === undefined) {
-    throw new CliConfigError('no registry given: use --registry/-r URL, set OUTPOST_REGISTRY, or run `outpost login URL`');
+    throw new ConfigError('no registry given: use --registry/-r URL, set OUTPOST_REGISTRY, or run `outpost login URL`');
   }
   const registry = normalizeRegistryUrl(named);
   if (env.OUTPOST_USERNAME || env.OUTPOST_PASSWORD) {

@@ -73,7 +73,8 @@ export interface MetadataStore {
   close(): Promise<void>;
 }
 
-export interface PutManifestInput {
+/** What is known of a stored manifest, whether being put or read back. */
+export interface ManifestFields {
   repository: string;
   digest: string;
   mediaType: string;
@@ -82,6 +83,9 @@ export interface PutManifestInput {
   subject: string | null;
   /** Annotations of the manifest, kept for the referrers API. */
   annotations: Record<string, string> | null;
+}
+
+export interface PutManifestInput extends ManifestFields {
   /** Digests of config and layer blobs that must be linked to the repository. */
   blobs: string[];
   /** Digests of child manifests (an index) that must already be in the repository. */
@@ -89,14 +93,7 @@ export interface PutManifestInput {
   tag?: string;
 }
 
-export interface ManifestRecord {
-  repository: string;
-  digest: string;
-  mediaType: string;
-  size: number;
-  artifactType: string | null;
-  subject: string | null;
-  annotations: Record<string, string> | null;
+export interface ManifestRecord extends ManifestFields {
   createdAt: Date;
 }
 

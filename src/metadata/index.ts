@@ -8,3 +8,10 @@ export { DEFAULT_IDENTITY_LIMITS } from './identity-types.js';
 export type {
   IdentityLimits, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
 } from './identity-types.js';
+export { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
+export { MAX_CLIENT_TOKENS, MAX_CONNECTED_REGISTRIES } from './connected-registry-types.js';
+export type {
+  ActivationStatus, AuditLogStatus, ConnectedRegistryChange, ConnectedRegistryInput, ConnectedRegistryLogLevel, ConnectedRegistryLogging,
+  ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
+  StatusDetail, SyncProperties,
+} from './connected-registry-types.js';

@@ -138,6 +138,39 @@ export const MIGRATIONS: readonly Migration[] = [
           'SystemDefined', CAST(unixepoch('subsec') * 1000 AS INTEGER));
     `,
   },
+  {
+    version: 3,
+    name: 'connected registries',
+    sql: `
+      -- One row per connected registry of the whole hierarchy, so a name is unique in it.
+      -- client_token_ids, notifications, login_server and status_details are JSON text.
+      -- A parent cannot be deleted while it has children (RESTRICT).
+      CREATE TABLE connected_registries (
+        name TEXT NOT NULL PRIMARY KEY,
+        mode TEXT NOT NULL CHECK (mode IN ('ReadOnly', 'ReadWrite')),
+        parent TEXT REFERENCES connected_registries (name) ON DELETE RESTRICT,
+        sync_token TEXT NOT NULL,
+        schedule TEXT NOT NULL,
+        sync_window TEXT,
+        message_ttl TEXT NOT NULL,
+        last_sync_time INTEGER,
+        client_token_ids TEXT NOT NULL DEFAULT '[]',
+        log_level TEXT NOT NULL,
+        audit_log_status TEXT NOT NULL,
+        notifications TEXT NOT NULL DEFAULT '[]',
+        gc_enabled INTEGER NOT NULL DEFAULT 0,
+        gc_schedule TEXT NOT NULL,
+        activation_status TEXT NOT NULL,
+        connection_state TEXT NOT NULL,
+        last_activity_time INTEGER,
+        version TEXT,
+        login_server TEXT,
+        status_details TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX connected_registries_by_parent ON connected_registries (parent);
+    `,
+  },
 ];
 
 /**

@@ -5,6 +5,7 @@ import { RegistryError } from '../oci/errors.js';
 import { runMigrations } from './migrations.js';
 import type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
+import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
 import type { IdentityLimits } from './identity-types.js';
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
@@ -56,10 +57,13 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly tx: Transactions;
   /** Tokens and scope maps, on the same database (DESIGN.md §4). */
   readonly identity: SqliteIdentityStore;
+  /** Connected registries of the hierarchy, on the same database. */
+  readonly connectedRegistries: SqliteConnectedRegistryStore;
 
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
     this.identity = new SqliteIdentityStore(db, options.identityLimits);
+    this.connectedRegistries = new SqliteConnectedRegistryStore(db, options.connectedRegistryLimit);
     this.stmt = prepareStatements(db);
     this.tx = prepareTransactions(db, this.stmt);
   }
@@ -226,6 +230,8 @@ export class SqliteMetadataStore implements MetadataStore {
 export interface SqliteStoreOptions {
   /** Lower limits for tests; the reference's limits otherwise. */
   identityLimits?: Partial<IdentityLimits>;
+  /** Connected registries per root (50 by default; tests lower it). */
+  connectedRegistryLimit?: number;
 }
 
 type Statements = ReturnType<typeof prepareStatements>;

@@ -1,0 +1,155 @@
+import type Database from 'better-sqlite3';
+import { RegistryError } from '../oci/errors.js';
+import {
+  MAX_CONNECTED_REGISTRIES,
+  type ConnectedRegistryChange,
+  type ConnectedRegistryInput,
+  type ConnectedRegistryRecord,
+  type ConnectedRegistryStore,
+  type ConnectedRegistryRuntime,
+  type StatusDetail,
+} from './connected-registry-types.js';
+
+interface Row {
+  name: string;
+  mode: ConnectedRegistryRecord['mode'];
+  parent: string | null;
+  sync_token: string;
+  schedule: string;
+  sync_window: string | null;
+  message_ttl: string;
+  last_sync_time: number | null;
+  client_token_ids: string;
+  log_level: ConnectedRegistryRecord['logging']['logLevel'];
+  audit_log_status: ConnectedRegistryRecord['logging']['auditLogStatus'];
+  notifications: string;
+  gc_enabled: number;
+  gc_schedule: string;
+  activation_status: ConnectedRegistryRuntime['activationStatus'];
+  connection_state: ConnectedRegistryRuntime['connectionState'];
+  last_activity_time: number | null;
+  version: string | null;
+  login_server: string | null;
+  status_details: string;
+  created_at: number;
+}
+
+/**
+ * The ConnectedRegistryStore on the metadata database (migration 3). Writes are IMMEDIATE
+ * transactions like the rest of the SQLite stores.
+ */
+export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
+  private readonly db: Database.Database;
+  private readonly limit: number;
+
+  constructor(db: Database.Database, limit = MAX_CONNECTED_REGISTRIES) {
+    this.db = db;
+    this.limit = limit;
+  }
+
+  async listConnectedRegistries(): Promise<ConnectedRegistryRecord[]> {
+    return this.db.prepare<[], Row>('SELECT * FROM connected_registries ORDER BY name').all().map(toRecord);
+  }
+
+  async getConnectedRegistry(name: string): Promise<ConnectedRegistryRecord | null> {
+    return this.read(name);
+  }
+
+  async createConnectedRegistry(input: ConnectedRegistryInput): Promise<ConnectedRegistryRecord> {
+    return this.db.transaction(() => {
+      if (this.read(input.name)) throw new RegistryError('CONFLICT', `Connected registry '${input.name}' already exists.`);
+      if (input.parent !== null && !this.read(input.parent)) {
+        throw new RegistryError('NOT_FOUND', `The parent connected registry '${input.parent}' could not be found.`);
+      }
+      const count = this.db.prepare<[], number>('SELECT count(*) FROM connected_registries').pluck().get() ?? 0;
+      if (count >= this.limit) {
+        throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.limit} connected registries.`);
+      }
+      this.db.prepare(`INSERT INTO connected_registries (name, mode, parent, sync_token, schedule, sync_window, message_ttl,
+        last_sync_time, client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule,
+        activation_status, connection_state, last_activity_time, version, login_server, status_details, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', NULL, NULL, NULL, '[]', ?)`)
+        .run(input.name, input.mode, input.parent, input.sync.tokenName, input.sync.schedule, input.sync.syncWindow,
+          input.sync.messageTtl, JSON.stringify(input.clientTokenIds), input.logging.logLevel, input.logging.auditLogStatus,
+          JSON.stringify(input.notificationsList), input.garbageCollection.enabled ? 1 : 0, input.garbageCollection.schedule, Date.now());
+      return this.must(input.name);
+    }).immediate();
+  }
+
+  async updateConnectedRegistry(name: string, change: ConnectedRegistryChange): Promise<ConnectedRegistryRecord> {
+    return this.db.transaction(() => {
+      const c = this.must(name);
+      const sync = { ...c.sync, ...change.sync };
+      const logging = { ...c.logging, ...change.logging };
+      const gc = change.garbageCollection ?? c.garbageCollection;
+      const rt = { ...c.runtime, ...change.runtime };
+      this.db.prepare(`UPDATE connected_registries SET schedule = ?, sync_window = ?, message_ttl = ?, last_sync_time = ?,
+        client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?, gc_schedule = ?,
+        activation_status = ?, connection_state = ?, last_activity_time = ?, version = ?, login_server = ?, status_details = ?
+        WHERE name = ?`)
+        .run(sync.schedule, sync.syncWindow, sync.messageTtl, sync.lastSyncTime ? sync.lastSyncTime.getTime() : null,
+          JSON.stringify(change.clientTokenIds ?? c.clientTokenIds), logging.logLevel, logging.auditLogStatus,
+          JSON.stringify(change.notificationsList ?? c.notificationsList), gc.enabled ? 1 : 0, gc.schedule,
+          rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
+          rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails), name);
+      return this.must(name);
+    }).immediate();
+  }
+
+  async deleteConnectedRegistry(name: string): Promise<void> {
+    this.db.transaction(() => {
+      this.must(name);
+      const children = this.db.prepare<[string], string>('SELECT name FROM connected_registries WHERE parent = ? ORDER BY name LIMIT 10').pluck().all(name);
+      if (children.length > 0) {
+        throw new RegistryError('CONFLICT', `Connected registry '${name}' has children: ${children.join(', ')}. Delete them first.`, { children });
+      }
+      this.db.prepare('DELETE FROM connected_registries WHERE name = ?').run(name);
+    }).immediate();
+  }
+
+  private read(name: string): ConnectedRegistryRecord | null {
+    const row = this.db.prepare<[string], Row>('SELECT * FROM connected_registries WHERE name = ?').get(name);
+    return row ? toRecord(row) : null;
+  }
+
+  private must(name: string): ConnectedRegistryRecord {
+    const found = this.read(name);
+    if (!found) throw new RegistryError('NOT_FOUND', `Connected registry '${name}' doesn't exist.`);
+    return found;
+  }
+}
+
+function stringArray(text: string): string[] {
+  const parsed: unknown = JSON.parse(text);
+  return Array.isArray(parsed) ? parsed.filter((a): a is string => typeof a === 'string') : [];
+}
+
+function date(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}
+
+function toRecord(row: Row): ConnectedRegistryRecord {
+  const details: unknown = JSON.parse(row.status_details);
+  return {
+    name: row.name,
+    mode: row.mode,
+    parent: row.parent,
+    sync: {
+      tokenName: row.sync_token, schedule: row.schedule, syncWindow: row.sync_window, messageTtl: row.message_ttl,
+      lastSyncTime: date(row.last_sync_time),
+    },
+    clientTokenIds: stringArray(row.client_token_ids),
+    logging: { logLevel: row.log_level, auditLogStatus: row.audit_log_status },
+    notificationsList: stringArray(row.notifications),
+    garbageCollection: { enabled: row.gc_enabled === 1, schedule: row.gc_schedule },
+    runtime: {
+      activationStatus: row.activation_status,
+      connectionState: row.connection_state,
+      lastActivityTime: date(row.last_activity_time),
+      version: row.version,
+      loginServer: row.login_server === null ? null : (JSON.parse(row.login_server) as ConnectedRegistryRuntime['loginServer']),
+      statusDetails: Array.isArray(details) ? (details as StatusDetail[]) : [],
+    },
+    createdAt: new Date(row.created_at),
+  };
+}

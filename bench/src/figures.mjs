@@ -1,7 +1,9 @@
 // The figures. Each figure runs against one registry at a time and returns rows
 // { id, label, unit, better, value, detail }; main.mjs puts the registries side by side.
 import { performance } from 'node:perf_hooks';
+import { request } from 'undici';
 import { pushBlob, pushManifest, getAndCheck, OCI_MANIFEST } from './oci.mjs';
+import { launchers } from './registries.mjs';
 import { openBlob } from './blobs.mjs';
 import { runWrk } from './wrk.mjs';
 import { downloadBlob, newClient, uploadBlob } from './transfer.mjs';
@@ -86,6 +88,39 @@ export const FIGURES = [
           detail: wrkDetail(r),
         },
       ];
+    },
+  },
+  {
+    id: 'auth-manifest-get-rps',
+    title: 'Authenticated manifest GETs/s, 64 connections (wrk): Outpost Bearer JWT vs distribution htpasswd Basic',
+    async run(reg, ctx) {
+      // A second instance of the same registry with authentication on, started for this figure.
+      const secured = await launchers[reg.name]({ workDir: ctx.workDir, repoRoot: ctx.repoRoot, outpostBin: ctx.opts.outpostBin, authenticated: true });
+      try {
+        const repo = 'bench/secured';
+        const img = ctx.data.image;
+        for (const b of img.blobs) await pushBlob(secured.url, repo, b, undefined, secured.pushHeaders);
+        await pushManifest(secured.url, repo, 'v1', img.manifest, secured.pushHeaders);
+        const url = `${secured.url}/v2/${repo}/manifests/v1`;
+        const headers = { Accept: OCI_MANIFEST, ...(await secured.pullHeaders(repo)) };
+        await getAndCheck(url, { headers, size: img.manifest.length });
+        const unauthenticated = await request(url, { headers: { Accept: OCI_MANIFEST } });
+        await unauthenticated.body.dump();
+        if (unauthenticated.statusCode !== 401) throw new Error(`${reg.name} served a secured manifest without credentials (${unauthenticated.statusCode})`);
+        const r = await wrkFigure(secured, ctx, { url, connections: 64, headers });
+        return [
+          {
+            id: 'auth-manifest-get-rps',
+            label: 'authenticated manifest GET, 64 conns',
+            unit: 'req/s',
+            better: 'higher',
+            value: r.rps,
+            detail: { ...wrkDetail(r), auth: reg.name === 'outpost' ? 'Bearer JWT' : 'htpasswd Basic (bcrypt)' },
+          },
+        ];
+      } finally {
+        await secured.stop();
+      }
     },
   },
   {

@@ -162,7 +162,7 @@ async function main() {
     }
     if (regs.length === 0) throw new Error('no registry could be started');
 
-    const ctx = { opts, data: generateData(opts, workDir), pushed: new Set() };
+    const ctx = { opts, data: generateData(opts, workDir), pushed: new Set(), workDir, repoRoot };
     const figures = FIGURES.filter((f) => opts.figures.includes(f.id));
     for (const [i, fig] of figures.entries()) {
       log(`figure: ${fig.title}`);

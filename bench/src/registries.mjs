@@ -14,9 +14,10 @@ import { freePort, log, sleep } from './util.mjs';
 const live = new Set();
 
 class RegistryProcess {
-  constructor({ name, label, child, url, dataDir, logFile, version, pushHeaders = {} }) {
-    // pushHeaders: credentials for writes (Outpost requires them; distribution runs without auth).
-    Object.assign(this, { name, label, child, url, dataDir, logFile, version, pushHeaders });
+  constructor({ name, label, child, url, dataDir, logFile, version, pushHeaders = {}, pullHeaders = async () => ({}) }) {
+    // pushHeaders: credentials for writes (Outpost always requires them).
+    // pullHeaders(repo): what a client sends to pull from `repo` ({} where pulls are anonymous).
+    Object.assign(this, { name, label, child, url, dataDir, logFile, version, pushHeaders, pullHeaders });
     this.pid = child.pid;
     this.exited = false;
     this.exitInfo = null;
@@ -101,11 +102,14 @@ function spawnLogged(cmd, args, logFile, extraEnv = {}) {
   }
 }
 
-/** CNCF distribution (Debian package docker-registry), filesystem storage, no auth. */
-export async function startDistribution({ workDir }) {
+/**
+ * CNCF distribution (Debian package docker-registry), filesystem storage; no auth, or with
+ * `authenticated` htpasswd Basic auth (bcrypt, as its docs set it up) for every request.
+ */
+export async function startDistribution({ workDir, authenticated = false }) {
   const bin = ensureBinary('docker-registry', 'docker-registry');
   const port = await freePort();
-  const dir = path.join(workDir, 'distribution');
+  const dir = path.join(workDir, authenticated ? 'distribution-auth' : 'distribution');
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const configFile = path.join(dir, 'config.yml');
@@ -124,9 +128,19 @@ export async function startDistribution({ workDir }) {
       '    enabled: true',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(authenticated ? ['auth:', '  htpasswd:', '    realm: bench', `    path: ${path.join(dir, 'htpasswd')}`] : []),
       '',
     ].join('\n'),
   );
+  let basic = {};
+  if (authenticated) {
+    const htpasswd = ensureBinary('htpasswd', 'apache2-utils');
+    const password = crypto.randomBytes(18).toString('base64url');
+    const line = spawnSync(htpasswd, ['-Bbn', 'bench', password], { encoding: 'utf8' });
+    if (line.status !== 0) throw new Error(`htpasswd failed: ${line.stderr}`);
+    fs.writeFileSync(path.join(dir, 'htpasswd'), line.stdout.trim() + '\n');
+    basic = { authorization: `Basic ${Buffer.from(`bench:${password}`).toString('base64')}` };
+  }
   const logFile = path.join(dir, 'registry.log');
   const child = spawnLogged(bin, ['serve', configFile], logFile);
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout?.trim();
@@ -138,27 +152,31 @@ export async function startDistribution({ workDir }) {
     dataDir,
     logFile,
     version,
+    pushHeaders: basic,
+    pullHeaders: async () => basic,
   });
   await waitReady(reg);
   return reg;
 }
 
 /** Outpost from this checkout: node <repo>/bin/outpost serve ... */
-export async function startOutpost({ workDir, repoRoot, outpostBin }) {
+export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false }) {
   const bin = outpostBin ?? path.join(repoRoot, 'bin', 'outpost');
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} not found (build Outpost first, or run with --only distribution)`);
   }
   const port = await freePort();
-  const dir = path.join(workDir, 'outpost');
+  const dir = path.join(workDir, authenticated ? 'outpost-auth' : 'outpost');
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dir, 'outpost.log');
-  // Pulls are anonymous on both registries (distribution has no auth configured here), so the
-  // read figures compare serving, not authentication; pushes to Outpost carry admin credentials.
-  const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--anonymous-pull', '--log-level', 'Error'];
+  // Unless `authenticated`, pulls are anonymous on both registries (distribution has no auth
+  // then), so those figures compare serving, not authentication; pushes carry admin credentials.
+  const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--log-level', 'Error'];
+  if (!authenticated) args.push('--anonymous-pull');
   const adminPassword = crypto.randomBytes(18).toString('base64url');
   const env = { OUTPOST_ADMIN_PASSWORD: adminPassword };
+  const admin = { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` };
   // Run a node script under this same node; anything else (a shell wrapper) directly.
   const firstLine = fs.readFileSync(bin, 'utf8').split('\n', 1)[0];
   const isShell = firstLine.startsWith('#!') && !/\bnode\b/.test(firstLine);
@@ -174,7 +192,16 @@ export async function startOutpost({ workDir, repoRoot, outpostBin }) {
     dataDir,
     logFile,
     version: rev.status === 0 ? `git ${rev.stdout.trim()}` : 'working tree',
-    pushHeaders: { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` },
+    pushHeaders: admin,
+    // The Docker token flow: trade Basic credentials for a Bearer JWT scoped to the repository.
+    pullHeaders: async (repo) => {
+      if (!authenticated) return {};
+      const url = `http://127.0.0.1:${port}/oauth2/token?service=127.0.0.1:${port}&scope=repository:${repo}:pull`;
+      const res = await request(url, { headers: admin });
+      const body = await res.body.json();
+      if (res.statusCode !== 200 || !body.token) throw new Error(`token endpoint answered ${res.statusCode}`);
+      return { authorization: `Bearer ${body.token}` };
+    },
   });
   await waitReady(reg);
   return reg;

@@ -1,12 +1,33 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RegistryError, isDigest, isValidTag } from '../oci/index.js';
-import type { IdentityStore, MetadataStore, PasswordRecord, PasswordSlot, ScopeMapRecord, TokenRecord, TokenStatus } from '../metadata/index.js';
+import type { ConnectedRegistryStore, IdentityStore, MetadataStore, PasswordRecord, PasswordSlot, ScopeMapRecord, TokenRecord, TokenStatus } from '../metadata/index.js';
 import { generatePassword, hashPassword, normalizeActions, ADMIN_USERNAME, type AccessGuard } from '../auth/index.js';
+import { registerConnectedRegistryRoutes } from './connected-registry-routes.js';
 
 export interface ManagementDeps {
   identities: IdentityStore;
   metadata: MetadataStore;
+  connectedRegistries: ConnectedRegistryStore;
   guard: AccessGuard;
+  /** The root's address as edges reach it (`host:port`); the request's Host otherwise. */
+  loginServer?: string;
+}
+
+/** The management plugin's own JSON parser (whatever other plugins did with theirs) and the admin-only check. */
+export function useAdminJson(api: FastifyInstance, guard: AccessGuard): void {
+  api.removeAllContentTypeParsers();
+  api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new RegistryError('REQUEST_INVALID', 'body is not valid JSON'), undefined);
+    }
+  });
+  api.addHook('onRequest', async (request) => {
+    await guard.requireAdmin(request);
+  });
 }
 
 const PREFIX = '/mgmt/v1';
@@ -21,19 +42,9 @@ const MAX_DESCRIPTION = 256;
 export async function registerManagementRoutes(app: FastifyInstance, deps: ManagementDeps): Promise<void> {
   const { identities, metadata, guard } = deps;
   await app.register(async (api) => {
-    // Its own JSON parser, whatever other plugins did with theirs.
-    api.removeAllContentTypeParsers();
-    api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-      const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (text.trim() === '') return done(null, {});
-      try {
-        done(null, JSON.parse(text));
-      } catch {
-        done(new RegistryError('REQUEST_INVALID', 'body is not valid JSON'), undefined);
-      }
-    });
-    api.addHook('onRequest', async (request) => {
-      await guard.requireAdmin(request);
+    useAdminJson(api, guard);
+    await registerConnectedRegistryRoutes(api, {
+      identities, connectedRegistries: deps.connectedRegistries, ...(deps.loginServer ? { loginServer: deps.loginServer } : {}),
     });
 
     // --- scope maps -----------------------------------------------------------------------
@@ -233,11 +244,11 @@ function repositoryNotFound(name: string): RegistryError {
   return new RegistryError('NOT_FOUND', `Repository '${name}' not found.`);
 }
 
-function param(request: FastifyRequest, key: string): string {
+export function param(request: FastifyRequest, key: string): string {
   return (request.params as Record<string, string>)[key] ?? '';
 }
 
-function objectBody(request: FastifyRequest): Record<string, unknown> {
+export function objectBody(request: FastifyRequest): Record<string, unknown> {
   const body = request.body ?? {};
   if (typeof body !== 'object' || Array.isArray(body)) throw new RegistryError('REQUEST_INVALID', 'the body must be a JSON object');
   return body as Record<string, unknown>;

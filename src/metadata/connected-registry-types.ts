@@ -7,6 +7,8 @@
  * (the limit is reached).
  */
 export interface ConnectedRegistryStore {
+  /** How many connected registries the root may have (MAX_CONNECTED_REGISTRIES unless lowered for tests). */
+  readonly maxConnectedRegistries: number;
   /** Every connected registry, by name. */
   listConnectedRegistries(): Promise<ConnectedRegistryRecord[]>;
   getConnectedRegistry(name: string): Promise<ConnectedRegistryRecord | null>;

@@ -40,11 +40,11 @@ interface Row {
  */
 export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
   private readonly db: Database.Database;
-  private readonly limit: number;
+  readonly maxConnectedRegistries: number;
 
   constructor(db: Database.Database, limit = MAX_CONNECTED_REGISTRIES) {
     this.db = db;
-    this.limit = limit;
+    this.maxConnectedRegistries = limit;
   }
 
   async listConnectedRegistries(): Promise<ConnectedRegistryRecord[]> {
@@ -62,8 +62,8 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
         throw new RegistryError('NOT_FOUND', `The parent connected registry '${input.parent}' could not be found.`);
       }
       const count = this.db.prepare<[], number>('SELECT count(*) FROM connected_registries').pluck().get() ?? 0;
-      if (count >= this.limit) {
-        throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.limit} connected registries.`);
+      if (count >= this.maxConnectedRegistries) {
+        throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.maxConnectedRegistries} connected registries.`);
       }
       this.db.prepare(`INSERT INTO connected_registries (name, mode, parent, sync_token, schedule, sync_window, message_ttl,
         last_sync_time, client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule,

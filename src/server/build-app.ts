@@ -43,6 +43,8 @@ export interface AppOptions {
   identityLimits?: Partial<IdentityLimits>;
   loginThrottle?: LoginThrottleOptions;
   accessTokenTtlSeconds?: number;
+  /** Connected registries per root (50 unless lowered for tests). */
+  connectedRegistryLimit?: number;
 }
 
 export function createLogger(level: LogLevel): Logger {
@@ -55,7 +57,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver() : new FilesystemDriver(join(config.dataDir, 'storage'));
   const blobs = new DriverBlobStore(driver);
   const uploads = new DriverUploadStore(driver, blobs);
-  const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), options.identityLimits ? { identityLimits: options.identityLimits } : {});
+  const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
+    ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
+    ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
+  });
   const authenticator = new Authenticator({
     identities: metadata.identity,
     adminPassword: await loadAdminPassword(config.dataDir, config.adminPassword, logger),
@@ -108,7 +113,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2 });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
-  await registerManagementRoutes(app, { identities: metadata.identity, metadata, guard });
+  await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
   const purge = setInterval(() => {

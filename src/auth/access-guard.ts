@@ -5,7 +5,7 @@ import type { Identity } from './identity.js';
 import type { JwtSigner } from './jwt-signer.js';
 
 /** What a /v2 request wants to do to a repository (the registry's RepositoryAction). */
-export type V2Action = 'pull' | 'push' | 'delete' | 'list';
+export type V2Action = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';
 
 export type Credentials = { type: 'basic'; username: string; password: string } | { type: 'bearer'; token: string };
 
@@ -69,7 +69,7 @@ export class AccessGuard {
     }
     const who = identity;
     if (repository !== null && action !== null) {
-      const missing = requiredPermissions(request, action).filter((p) => !who.can('repositories', p, repository));
+      const missing = requiredPermissions(action).filter((p) => !who.can('repositories', p, repository));
       if (missing.length > 0) {
         if (who.kind === 'anonymous') throw withChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'), request, scope);
         throw new RegistryError('DENIED', 'requested access to the resource is denied', { repository, action, missing });
@@ -92,7 +92,7 @@ export class AccessGuard {
 }
 
 /** The scope-map permissions a /v2 action needs (DESIGN.md §4 mapping). */
-function requiredPermissions(request: FastifyRequest, action: V2Action): string[] {
+function requiredPermissions(action: V2Action): string[] {
   switch (action) {
     case 'pull':
       return ['content/read'];
@@ -101,13 +101,15 @@ function requiredPermissions(request: FastifyRequest, action: V2Action): string[
     case 'delete':
       return ['content/delete'];
     case 'push':
+      return ['content/write'];
+    case 'push-manifest':
       // A manifest PUT can move a tag, which is metadata; blob uploads are content only.
-      return request.method === 'PUT' && /\/manifests\/[^/?]+(?:\?|$)/.test(request.url) ? ['content/write', 'metadata/write'] : ['content/write'];
+      return ['content/write', 'metadata/write'];
   }
 }
 
 function repositoryScope(repository: string, action: V2Action): string {
-  const actions = action === 'push' ? 'pull,push' : action === 'delete' ? 'delete' : 'pull';
+  const actions = action === 'push' || action === 'push-manifest' ? 'pull,push' : action === 'delete' ? 'delete' : 'pull';
   return `repository:${repository}:${actions}`;
 }
 

@@ -11,8 +11,11 @@ export type V2Route =
   | { kind: 'upload'; name: string; id: string }
   | { kind: 'referrers'; name: string; digest: string };
 
-/** What a request wants to do to a repository, for authorization (DESIGN.md §4). */
-export type RepositoryAction = 'pull' | 'push' | 'delete' | 'list';
+/**
+ * What a request wants to do to a repository, for authorization (DESIGN.md §4). A manifest PUT
+ * is `push-manifest`: besides content it can move a tag, which is repository metadata.
+ */
+export type RepositoryAction = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';
 
 // Order matters: `uploads` must be tried before the generic blob pattern.
 const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => V2Route]> = [
@@ -57,5 +60,5 @@ export function requiredAction(route: V2Route, method: string): RepositoryAction
   const reading = method === 'GET' || method === 'HEAD';
   if (reading) return 'pull';
   if (method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) return 'delete';
-  return 'push';
+  return route.kind === 'manifest' ? 'push-manifest' : 'push';
 }

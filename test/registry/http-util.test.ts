@@ -49,7 +49,8 @@ test('paths', () => {
   assert.equal(code(() => parseV2Path('../etc/manifests/x')), 'NAME_INVALID');
   assert.equal(code(() => parseV2Path('a/nothing/here')), 'NOT_FOUND');
   assert.equal(requiredAction({ kind: 'blob', name: 'a', digest: 'd' }, 'DELETE'), 'delete');
-  assert.equal(requiredAction({ kind: 'manifest', name: 'a', reference: 'r' }, 'PUT'), 'push');
+  assert.equal(requiredAction({ kind: 'manifest', name: 'a', reference: 'r' }, 'PUT'), 'push-manifest');
+  assert.equal(requiredAction({ kind: 'upload', name: 'a', id: 'u' }, 'PATCH'), 'push');
   assert.equal(requiredAction({ kind: 'tags', name: 'a' }, 'GET'), 'list');
   assert.equal(requiredAction({ kind: 'catalog' }, 'GET'), null);
 });

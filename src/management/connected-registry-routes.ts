@@ -5,17 +5,18 @@ import {
   type AuditLogStatus, type ConnectedRegistryChange, type ConnectedRegistryMode, type ConnectedRegistryRecord, type ConnectedRegistryStore,
   type ConnectionState, type GarbageCollection, type IdentityStore, type PasswordSlot,
 } from '../metadata/index.js';
-import { GATEWAY_PERMISSIONS, REPOSITORY_PERMISSIONS, buildActions, generatePassword, hashPassword, parseAction } from '../auth/index.js';
+import { type AccessGuard, GATEWAY_PERMISSIONS, REPOSITORY_PERMISSIONS, buildActions, generatePassword, hashPassword, parseAction } from '../auth/index.js';
 import {
   CLIENT_TOKEN_AMBIGUITY, CONTINUOUS_SCHEDULE, DEFAULT_MESSAGE_TTL, NOTIFICATION_AMBIGUITY, REPOSITORY_AMBIGUITY,
   applySetChange, assertConnectedRegistryName, assertCron, assertHierarchy, assertMessageTtl, assertNotification, assertSyncWindow,
   parseLogLevel, parseMode, stringList,
 } from './connected-registry-rules.js';
-import { objectBody, param, scopeMapJson, tokenJson } from './management-routes.js';
+import { objectBody, param, scopeMapJson, tokenJson, useAdminJson } from './management-routes.js';
 
 export interface ConnectedRegistryDeps {
   identities: IdentityStore;
   connectedRegistries: ConnectedRegistryStore;
+  guard: AccessGuard;
   /** The root's address for edges (`host:port`); the request's Host header when absent. */
   loginServer?: string;
 }
@@ -43,9 +44,16 @@ export function gatewayActionsFor(name: string): string[] {
 /**
  * Connected registries as resources (docs/management-api.md): create with its sync token and scope
  * map, list with filters, show, update, delete (optionally with cleanup), deactivate, repository
- * permissions, client tokens and get-settings. Registered inside the management plugin (admin only).
+ * permissions, client tokens and get-settings. Its own plugin, admin only, with the management API's JSON parser.
  */
-export async function registerConnectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDeps): Promise<void> {
+export async function registerConnectedRegistryRoutes(app: FastifyInstance, deps: ConnectedRegistryDeps): Promise<void> {
+  await app.register(async (api) => {
+    useAdminJson(api, deps.guard);
+    connectedRegistryRoutes(api, deps);
+  });
+}
+
+function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDeps): void {
   const { identities, connectedRegistries: store } = deps;
   const rootEndpoint = (request: FastifyRequest): string => deps.loginServer ?? request.headers.host ?? PARENT_ENDPOINT_PLACEHOLDER;
 

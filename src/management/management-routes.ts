@@ -2,15 +2,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RegistryError, isDigest, isValidTag } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore, PasswordRecord, PasswordSlot, ScopeMapRecord, TokenRecord, TokenStatus } from '../metadata/index.js';
 import { generatePassword, hashPassword, normalizeActions, ADMIN_USERNAME, type AccessGuard } from '../auth/index.js';
-import { registerConnectedRegistryRoutes } from './connected-registry-routes.js';
 
 export interface ManagementDeps {
   identities: IdentityStore;
   metadata: MetadataStore;
+  /** A connected registry's sync token cannot be deleted while the connected registry exists. */
   connectedRegistries: ConnectedRegistryStore;
   guard: AccessGuard;
-  /** The root's address as edges reach it (`host:port`); the request's Host otherwise. */
-  loginServer?: string;
 }
 
 /** The management plugin's own JSON parser (whatever other plugins did with theirs) and the admin-only check. */
@@ -43,9 +41,6 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
   const { identities, metadata, guard } = deps;
   await app.register(async (api) => {
     useAdminJson(api, guard);
-    await registerConnectedRegistryRoutes(api, {
-      identities, connectedRegistries: deps.connectedRegistries, ...(deps.loginServer ? { loginServer: deps.loginServer } : {}),
-    });
 
     // --- scope maps -----------------------------------------------------------------------
     api.get(`${PREFIX}/scope-maps`, async () => (await identities.listScopeMaps()).map(scopeMapJson));
@@ -135,7 +130,12 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
       return tokenJson(await identities.updateToken(param(request, 'name'), change));
     });
     api.delete(`${PREFIX}/tokens/:name`, async (request, reply) => {
-      await identities.deleteToken(param(request, 'name'));
+      const name = param(request, 'name');
+      const syncing = (await deps.connectedRegistries.listConnectedRegistries()).filter((c) => c.sync.tokenName === name).map((c) => c.name);
+      if (syncing.length > 0) {
+        throw new RegistryError('CONFLICT', `Token '${name}' is the sync token of connected registry '${syncing[0]}'; delete the connected registry first.`, { connectedRegistries: syncing });
+      }
+      await identities.deleteToken(name);
       return reply.code(204).send();
     });
     api.post(`${PREFIX}/tokens/:name/credentials/generate`, async (request) => {

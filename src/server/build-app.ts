@@ -15,6 +15,7 @@ import { ConnectionTracker } from './connection-tracker.js';
 import type { IdentityLimits, IdentityStore } from '../metadata/index.js';
 import { AccessGuard, Authenticator, JwtSigner, LoginThrottle, loadAdminPassword, registerTokenRoutes, type LoginThrottleOptions } from '../auth/index.js';
 import { registerManagementRoutes } from '../management/management-routes.js';
+import { registerConnectedRegistryRoutes } from '../management/connected-registry-routes.js';
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -114,6 +115,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2 });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
+  await registerConnectedRegistryRoutes(app, { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard });
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
   const purge = setInterval(() => {

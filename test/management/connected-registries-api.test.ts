@@ -258,6 +258,9 @@ describe('management API: connected registries', () => {
     assert.equal((d.json as Cr).activation.status, 'Inactive');
     assert.equal((await call('POST', '/connected-registries/nowhere/deactivate')).status, 404);
 
+    const inUse = await call('DELETE', '/tokens/own-sync');
+    assert.equal(inUse.status, 409);
+    assert.equal(message(inUse), "Token 'own-sync' is the sync token of connected registry 'own-edge'; delete the connected registry first.");
     const plain = await call('DELETE', '/connected-registries/own-edge');
     assert.equal(plain.status, 200);
     const body = plain.json as { message: string; cleanupCommands: string[] };
@@ -269,6 +272,7 @@ describe('management API: connected registries', () => {
     ]);
     assert.equal((await call('GET', '/tokens/own-sync')).status, 200, 'nothing cleaned up');
     assert.ok((await actionsOf('rw-top')).includes('gateway/own-edge/config/read'));
+    assert.equal((await call('DELETE', '/tokens/own-sync')).status, 204, 'a former sync token can be deleted');
 
     const cleaned = await call('DELETE', '/connected-registries/ro-leaf?cleanup=true');
     assert.equal(cleaned.status, 200);

@@ -26,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--tls-key <file>', 'private key of --tls-cert (PEM; env OUTPOST_TLS_KEY)')
     .option('--log-level <level>', 'Debug|Information|Warning|Error|None (env OUTPOST_LOG_LEVEL)')
     .option('--anonymous-pull', 'let anyone pull without credentials (env OUTPOST_ANONYMOUS_PULL=true)')
+    .option('--login-server <host:port>', 'how connected registries reach this node, for their connection strings (env OUTPOST_LOGIN_SERVER or ACR_REGISTRY_LOGIN_SERVER; default: the address the admin uses)')
     .action(serveCommand);
 
   registerLoginCommands(program, ctx);

@@ -16,6 +16,11 @@ export interface NodeConfig {
   anonymousPull: boolean;
   /** The admin password from OUTPOST_ADMIN_PASSWORD; null to use (or generate) `<data>/admin-password`. */
   adminPassword: string | null;
+  /**
+   * How edges reach this node (`host[:port]`): the `ParentGatewayEndpoint` handed to top-level
+   * connected registries. Null: the Host the admin used to reach the management API.
+   */
+  loginServer: string | null;
 }
 
 export interface NodeFlags {
@@ -26,6 +31,7 @@ export interface NodeFlags {
   tlsKey?: string;
   logLevel?: string;
   anonymousPull?: boolean;
+  loginServer?: string;
 }
 
 /** A setting (flag, environment, stored CLI login) that cannot be used; the message says which and why. */
@@ -67,5 +73,6 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
     storage,
     anonymousPull: flags.anonymousPull === true || /^(true|1|yes)$/i.test(env.OUTPOST_ANONYMOUS_PULL ?? ''),
     adminPassword: firstSet(env.OUTPOST_ADMIN_PASSWORD) ?? null,
+    loginServer: firstSet(flags.loginServer, env.OUTPOST_LOGIN_SERVER, env.ACR_REGISTRY_LOGIN_SERVER) ?? null,
   };
 }

@@ -115,7 +115,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2 });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
-  await registerConnectedRegistryRoutes(app, { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard });
+  await registerConnectedRegistryRoutes(app, {
+    identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
+  });
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
   const purge = setInterval(() => {

@@ -1,7 +1,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestNode, type TestNode } from '../helpers/test-node.js';
-import { TestClient, basicAuth } from '../helpers/oci-client.js';
+import { startTestNode, tempDir, type TestNode } from '../helpers/test-node.js';
+import { TestClient, basicAuth, TEST_ADMIN_PASSWORD } from '../helpers/oci-client.js';
+import { resolveNodeConfig } from '../../src/config/node-config.js';
+import { startNode } from '../../src/server/start-node.js';
 
 interface Err { errors: Array<{ code: string; message: string }> }
 interface Cr {
@@ -292,5 +294,29 @@ describe('management API: connected registries', () => {
     const over = await call('POST', '/connected-registries', { name: 'one-too-many', repositories: ['f'] });
     assert.equal(over.status, 429);
     assert.equal((await call('GET', '/tokens/one-too-many')).status, 404, 'no token left behind');
+  });
+});
+
+describe('connected registries: --login-server', () => {
+  test('the root\'s configured login server is the top-level ParentGatewayEndpoint', async () => {
+    const dir = await tempDir();
+    const env = { OUTPOST_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, ACR_REGISTRY_LOGIN_SERVER: 'ignored.example:1' };
+    const config = resolveNodeConfig({ host: '127.0.0.1', port: '0', dataDir: dir.path, logLevel: 'Error', loginServer: 'root.example:8443' }, env);
+    assert.equal(resolveNodeConfig({}, env).loginServer, 'ignored.example:1', 'the ACR name is accepted as an alias');
+    const node = await startNode(config);
+    try {
+      const admin = new TestClient(node.url);
+      const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
+        const res = await admin.request('POST', `/mgmt/v1${path}`, { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+        return (await res.json()) as Record<string, unknown>;
+      };
+      const cr = await post('/connected-registries', { name: 'edge01', repositories: ['hello-world'] });
+      assert.equal((cr.parent as { syncProperties: { gatewayEndpoint: string } }).syncProperties.gatewayEndpoint, 'root.example:8443');
+      const settings = await post('/connected-registries/edge01/settings', { parentProtocol: 'https' });
+      assert.match(String(settings.ACR_REGISTRY_CONNECTION_STRING), /;ParentGatewayEndpoint=root\.example:8443;ParentEndpointProtocol=https$/);
+    } finally {
+      await node.close();
+      await dir.cleanup();
+    }
   });
 });

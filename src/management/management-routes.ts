@@ -131,11 +131,16 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
     });
     api.delete(`${PREFIX}/tokens/:name`, async (request, reply) => {
       const name = param(request, 'name');
-      const syncing = (await deps.connectedRegistries.listConnectedRegistries()).filter((c) => c.sync.tokenName === name).map((c) => c.name);
+      const all = await deps.connectedRegistries.listConnectedRegistries();
+      const syncing = all.filter((c) => c.sync.tokenName === name).map((c) => c.name);
       if (syncing.length > 0) {
         throw new RegistryError('CONFLICT', `Token '${name}' is the sync token of connected registry '${syncing[0]}'; delete the connected registry first.`, { connectedRegistries: syncing });
       }
       await identities.deleteToken(name);
+      // A deleted client token leaves the connected registries that accepted it.
+      for (const cr of all.filter((c) => c.clientTokenIds.includes(name))) {
+        await deps.connectedRegistries.updateConnectedRegistry(cr.name, { clientTokenIds: cr.clientTokenIds.filter((t) => t !== name) });
+      }
       return reply.code(204).send();
     });
     api.post(`${PREFIX}/tokens/:name/credentials/generate`, async (request) => {

@@ -173,10 +173,14 @@ describe('management API: connected registries', () => {
     assert.deepEqual((r.json as Cr).notificationsList, ['*:*']);
     const listed = await call('GET', '/connected-registries/edge01/client-tokens');
     assert.deepEqual((listed.json as Array<{ name: string }>).map((t) => t.name), ['client-b']);
+    assert.deepEqual((await call('GET', '/connected-registries/rw-top/client-tokens')).json, []);
+    r = await call('PATCH', '/connected-registries/rw-top', { addClientTokens: ['client-a'] });
+    assert.equal((await call('DELETE', '/tokens/client-a')).status, 204);
+    assert.deepEqual(((await call('GET', '/connected-registries/rw-top')).json as Cr).clientTokenIds, [], 'a deleted client token leaves the list');
 
-    const amb = await call('PATCH', '/connected-registries/edge01', { addClientTokens: ['client-a'], removeClientTokens: ['client-a'] });
+    const amb = await call('PATCH', '/connected-registries/edge01', { addClientTokens: ['client-b'], removeClientTokens: ['client-b'] });
     assert.equal(amb.status, 400);
-    assert.equal(message(amb), "Update ambiguity. Duplicate client token ids were provided with --add-client-tokens and --remove-client-tokens arguments.\n['client-a']");
+    assert.equal(message(amb), "Update ambiguity. Duplicate client token ids were provided with --add-client-tokens and --remove-client-tokens arguments.\n['client-b']");
     const ambN = await call('PATCH', '/connected-registries/edge01', { addNotifications: ['*:*'], removeNotifications: ['*:*'] });
     assert.equal(message(ambN), "Update ambiguity. Duplicate notifications list were provided with --add-notifications and --remove-notifications arguments.\n['*:*']");
     assert.equal((await call('PATCH', '/connected-registries/edge01', { addClientTokens: ['nobody'] })).status, 404);

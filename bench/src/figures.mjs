@@ -38,6 +38,28 @@ function wrkDetail(r) {
   return { ...rest, rps: round(rps, 5), mbps: round(r.mbps, 4) };
 }
 
+/**
+ * Pushes the bench image to `reg` as `<repo>:v1`, checks one GET (digest, size and, with
+ * `mustAuthenticate`, that an anonymous GET is refused), then runs wrk with 64 connections
+ * against the manifest with the credentials `reg` gives for pulling.
+ */
+async function manifestLoad(reg, ctx, repo, { mustAuthenticate = false } = {}) {
+  const img = ctx.data.image;
+  for (const b of img.blobs) await pushBlob(reg.url, repo, b, undefined, reg.pushHeaders);
+  await pushManifest(reg.url, repo, 'v1', img.manifest, reg.pushHeaders);
+  const url = `${reg.url}/v2/${repo}/manifests/v1`;
+  const headers = { Accept: OCI_MANIFEST, ...(await reg.pullHeaders(repo)) };
+  const check = await getAndCheck(url, { headers, size: img.manifest.length });
+  const got = check.headers['docker-content-digest'];
+  if (got && got !== img.manifestDigest) log(`  warning: ${reg.name}: Docker-Content-Digest ${got} != ${img.manifestDigest}`);
+  if (mustAuthenticate) {
+    const anonymous = await request(url, { headers: { Accept: OCI_MANIFEST } });
+    await anonymous.body.dump();
+    if (anonymous.statusCode !== 401) throw new Error(`${reg.name} served a secured manifest without credentials (${anonymous.statusCode})`);
+  }
+  return wrkFigure(reg, ctx, { url, connections: 64, headers });
+}
+
 export const FIGURES = [
   {
     id: 'blob-get-rps',
@@ -65,29 +87,8 @@ export const FIGURES = [
     id: 'manifest-get-rps',
     title: 'Manifest GETs/s by tag, 64 connections (wrk)',
     async run(reg, ctx) {
-      const repo = 'bench/image';
-      const tag = 'v1';
-      const img = ctx.data.image;
-      for (const b of img.blobs) await pushBlob(reg.url, repo, b, undefined, reg.pushHeaders);
-      await pushManifest(reg.url, repo, tag, img.manifest, reg.pushHeaders);
-      const url = `${reg.url}/v2/${repo}/manifests/${tag}`;
-      const headers = { Accept: OCI_MANIFEST };
-      const check = await getAndCheck(url, { headers, size: img.manifest.length });
-      const got = check.headers['docker-content-digest'];
-      if (got && got !== img.manifestDigest) {
-        log(`  warning: ${reg.name}: Docker-Content-Digest ${got} != ${img.manifestDigest}`);
-      }
-      const r = await wrkFigure(reg, ctx, { url, connections: 64, headers });
-      return [
-        {
-          id: 'manifest-get-rps',
-          label: 'manifest GET (tag), 64 conns',
-          unit: 'req/s',
-          better: 'higher',
-          value: r.rps,
-          detail: wrkDetail(r),
-        },
-      ];
+      const r = await manifestLoad(reg, ctx, 'bench/image');
+      return [{ id: 'manifest-get-rps', label: 'manifest GET (tag), 64 conns', unit: 'req/s', better: 'higher', value: r.rps, detail: wrkDetail(r) }];
     },
   },
   {
@@ -97,27 +98,9 @@ export const FIGURES = [
       // A second instance of the same registry with authentication on, started for this figure.
       const secured = await launchers[reg.name]({ workDir: ctx.workDir, repoRoot: ctx.repoRoot, outpostBin: ctx.opts.outpostBin, authenticated: true });
       try {
-        const repo = 'bench/secured';
-        const img = ctx.data.image;
-        for (const b of img.blobs) await pushBlob(secured.url, repo, b, undefined, secured.pushHeaders);
-        await pushManifest(secured.url, repo, 'v1', img.manifest, secured.pushHeaders);
-        const url = `${secured.url}/v2/${repo}/manifests/v1`;
-        const headers = { Accept: OCI_MANIFEST, ...(await secured.pullHeaders(repo)) };
-        await getAndCheck(url, { headers, size: img.manifest.length });
-        const unauthenticated = await request(url, { headers: { Accept: OCI_MANIFEST } });
-        await unauthenticated.body.dump();
-        if (unauthenticated.statusCode !== 401) throw new Error(`${reg.name} served a secured manifest without credentials (${unauthenticated.statusCode})`);
-        const r = await wrkFigure(secured, ctx, { url, connections: 64, headers });
-        return [
-          {
-            id: 'auth-manifest-get-rps',
-            label: 'authenticated manifest GET, 64 conns',
-            unit: 'req/s',
-            better: 'higher',
-            value: r.rps,
-            detail: { ...wrkDetail(r), auth: reg.name === 'outpost' ? 'Bearer JWT' : 'htpasswd Basic (bcrypt)' },
-          },
-        ];
+        const r = await manifestLoad(secured, ctx, 'bench/secured', { mustAuthenticate: true });
+        const auth = reg.name === 'outpost' ? 'Bearer JWT' : 'htpasswd Basic (bcrypt)';
+        return [{ id: 'auth-manifest-get-rps', label: 'authenticated manifest GET, 64 conns', unit: 'req/s', better: 'higher', value: r.rps, detail: { ...wrkDetail(r), auth } }];
       } finally {
         await secured.stop();
       }

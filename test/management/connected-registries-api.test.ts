@@ -2,10 +2,10 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestNode, tempDir, type TestNode } from '../helpers/test-node.js';
 import { TestClient, basicAuth, TEST_ADMIN_PASSWORD } from '../helpers/oci-client.js';
+import { mgmt, errorMessage, errorCodeOf, type MgmtAnswer } from '../helpers/management-calls.js';
 import { resolveNodeConfig } from '../../src/config/node-config.js';
 import { startNode } from '../../src/server/start-node.js';
 
-interface Err { errors: Array<{ code: string; message: string }> }
 interface Cr {
   name: string; mode: string; id: string;
   parent: { id: string | null; syncProperties: { tokenId: string; schedule: string; syncWindow: string | null; messageTtl: string; lastSyncTime: string | null; gatewayEndpoint: string | null } };
@@ -20,13 +20,9 @@ describe('management API: connected registries', () => {
   let admin: TestClient;
   let host: string;
 
-  const call = async (method: string, path: string, body?: unknown, client = admin): Promise<{ status: number; json: unknown }> => {
-    const res = await client.request(method, `/mgmt/v1${path}`, body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
-    const text = await res.text();
-    return { status: res.status, json: text === '' ? null : JSON.parse(text) };
-  };
-  const message = (r: { json: unknown }): string => (r.json as Err).errors[0]!.message;
-  const code = (r: { json: unknown }): string => (r.json as Err).errors[0]!.code;
+  const call = (method: string, path: string, body?: unknown, client = admin): Promise<MgmtAnswer> => mgmt(client, method, path, body);
+  const message = errorMessage;
+  const code = errorCodeOf;
   const actionsOf = async (map: string): Promise<string[]> => ((await call('GET', `/scope-maps/${map}`)).json as { actions: string[] }).actions;
   const names = (r: { json: unknown }): string[] => (r.json as Cr[]).map((c) => c.name);
   const gw = (n: string): string[] => [`gateway/${n}/config/read`, `gateway/${n}/config/write`, `gateway/${n}/message/read`, `gateway/${n}/message/write`];

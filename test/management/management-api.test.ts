@@ -2,20 +2,16 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { TestClient, basicAuth, errorCode } from '../helpers/oci-client.js';
+import { mgmt, errorMessage, errorCodeOf, type MgmtAnswer } from '../helpers/management-calls.js';
 
-interface Err { errors: Array<{ code: string; message: string }> }
 
 describe('management API /mgmt/v1', () => {
   let node: TestNode;
   let admin: TestClient;
 
-  const call = async (method: string, path: string, body?: unknown, client = admin): Promise<{ status: number; json: unknown }> => {
-    const res = await client.request(method, `/mgmt/v1${path}`, body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
-    const text = await res.text();
-    return { status: res.status, json: text === '' ? null : JSON.parse(text) };
-  };
-  const message = (r: { json: unknown }): string => (r.json as Err).errors[0]!.message;
-  const code = (r: { json: unknown }): string => (r.json as Err).errors[0]!.code;
+  const call = (method: string, path: string, body?: unknown, client = admin): Promise<MgmtAnswer> => mgmt(client, method, path, body);
+  const message = errorMessage;
+  const code = errorCodeOf;
 
   before(async () => {
     node = await startTestNode({ app: { identityLimits: { tokens: 6, scopeMaps: 8 } } });

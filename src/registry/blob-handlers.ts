@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { RegistryError, parseDigest } from '../oci/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
-import { parseRangeHeader } from './http-util.js';
+import { parseRangeHeader, type ByteRange } from './http-util.js';
 
 type BlobRoute = Extract<V2Route, { kind: 'blob' }>;
 
@@ -10,10 +10,40 @@ type BlobRoute = Extract<V2Route, { kind: 'blob' }>;
 export async function getBlob(ctx: V2Context<BlobRoute>): Promise<void> {
   const { route, deps, request, reply } = ctx;
   parseDigest(route.digest);
-  const link = await deps.metadata.getBlobLink(route.name, route.digest);
-  const stat = link ? await deps.blobs.stat(route.digest) : null;
-  if (!stat) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: route.digest });
-  const range = parseRangeHeader(request.headers.range, stat.size);
+  const unknown = (): RegistryError => new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: route.digest });
+  if (!(await deps.metadata.getBlobLink(route.name, route.digest))) throw unknown();
+  if (request.method === 'HEAD') {
+    const stat = await deps.blobs.stat(route.digest);
+    if (!stat) throw unknown();
+    setBlobHeaders(ctx, stat.size);
+    await reply.send();
+    return;
+  }
+  // A GET opens the file once: the handle gives the size (no separate stat on the hot path).
+  const file = await deps.blobs.openForRead(route.digest);
+  let range: ByteRange | null;
+  try {
+    range = setBlobHeaders(ctx, file.size);
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+  if (file.size === 0) {
+    await file.close();
+    await reply.send();
+    return;
+  }
+  // From here the handler owns the socket: headers are final and the body is streamed by hand.
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  const complete = await deps.blobSender.send(file, reply.raw, range?.start ?? 0, range?.end ?? file.size - 1);
+  if (!complete) deps.logger.debug({ digest: route.digest }, 'blob download interrupted');
+}
+
+/** Status and headers of a blob answer of `size` bytes; returns the requested range (RANGE_INVALID when unsatisfiable). */
+function setBlobHeaders(ctx: V2Context<BlobRoute>, size: number): ByteRange | null {
+  const { route, request, reply } = ctx;
+  const range = parseRangeHeader(request.headers.range, size);
   reply.header('Docker-Content-Digest', route.digest);
   reply.header('ETag', `"${route.digest}"`);
   reply.header('Accept-Ranges', 'bytes');
@@ -21,22 +51,13 @@ export async function getBlob(ctx: V2Context<BlobRoute>): Promise<void> {
   reply.header('Content-Type', 'application/octet-stream');
   if (range) {
     reply.code(206);
-    reply.header('Content-Range', `bytes ${range.start}-${range.end}/${stat.size}`);
+    reply.header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
     reply.header('Content-Length', range.end - range.start + 1);
   } else {
     reply.code(200);
-    reply.header('Content-Length', stat.size);
+    reply.header('Content-Length', size);
   }
-  if (request.method === 'HEAD' || stat.size === 0) {
-    await reply.send();
-    return;
-  }
-  const file = await deps.blobs.openForRead(route.digest);
-  // From here the handler owns the socket: headers are final and the body is streamed by hand.
-  reply.hijack();
-  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  const complete = await deps.blobSender.send(file, reply.raw, range?.start ?? 0, range?.end ?? stat.size - 1);
-  if (!complete) deps.logger.debug({ digest: route.digest }, 'blob download interrupted');
+  return range;
 }
 
 /** DELETE of a blob: removes the repository's link; the bytes go at the next garbage collection. */

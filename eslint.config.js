@@ -12,7 +12,7 @@ const allowedBelow = {
   metadata: ['oci'],
   auth: ['oci', 'metadata'],
   registry: ['oci', 'storage', 'metadata', 'auth'],
-  gateway: ['oci', 'storage', 'metadata', 'auth', 'registry'],
+  gateway: ['oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
   client: ['oci'],
   sync: ['oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
   management: ['oci', 'storage', 'metadata', 'auth'],

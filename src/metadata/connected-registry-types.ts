@@ -18,6 +18,36 @@ export interface ConnectedRegistryStore {
   updateConnectedRegistry(name: string, change: ConnectedRegistryChange): Promise<ConnectedRegistryRecord>;
   /** Throws NOT_FOUND, CONFLICT while it has children. */
   deleteConnectedRegistry(name: string): Promise<void>;
+
+  /**
+   * Claims the registry for a running instance: Active with this instance id. Throws
+   * ALREADY_ACTIVATED when another instance holds it, NOT_FOUND when it does not exist.
+   */
+  activate(name: string, instanceId: string, version: string | null, at: Date): Promise<ConnectedRegistryRecord>;
+  /** Frees it: Inactive, no instance, Offline, and a new activation epoch. Throws NOT_FOUND. */
+  deactivate(name: string): Promise<ConnectedRegistryRecord>;
+  /** Asks the edge to reconcile in full at its next contact. Throws NOT_FOUND. */
+  requestResync(name: string, at: Date): Promise<ConnectedRegistryRecord>;
+  /**
+   * On a connected node: replaces the local copy of its own record and its descendants' with
+   * the parent's config (parents before children; the node's own record has no parent here).
+   * Runtime fields stay as this node's gateway saw them, except that a newer activation epoch
+   * frees the activation. Records missing from `records` are removed.
+   */
+  replaceSubtree(records: ConnectedRegistrySnapshot[]): Promise<void>;
+}
+
+/** A connected registry's desired state as it travels down the hierarchy in config documents. */
+export interface ConnectedRegistrySnapshot extends ConnectedRegistryInput {
+  activationEpoch: number;
+  resyncRequestedAt: Date | null;
+}
+
+/** How far a child is behind its parent in one repository (computed by the parent at each heartbeat). */
+export interface RepositorySyncStatus {
+  name: string;
+  /** Changes in the parent's log for this repository that the child has not applied. */
+  pendingChanges: number;
 }
 
 export type ConnectedRegistryMode = 'ReadOnly' | 'ReadWrite';
@@ -65,6 +95,10 @@ export interface ConnectedRegistryRuntime {
   /** `{host, tls}` as the edge reports it, or null. */
   loginServer: { host: string; tls?: { status: 'Enabled' | 'Disabled' } } | null;
   statusDetails: StatusDetail[];
+  /** The instance that holds the activation, or null. */
+  instanceId: string | null;
+  /** Per repository lag behind the parent, at the last heartbeat. */
+  repositories: RepositorySyncStatus[];
 }
 
 export interface ConnectedRegistryInput {
@@ -81,6 +115,9 @@ export interface ConnectedRegistryInput {
 
 export interface ConnectedRegistryRecord extends ConnectedRegistryInput {
   sync: SyncProperties;
+  /** Bumped by each deactivate; flows down the hierarchy so the edge serving the child frees it too. */
+  activationEpoch: number;
+  resyncRequestedAt: Date | null;
   runtime: ConnectedRegistryRuntime;
   createdAt: Date;
 }
@@ -97,3 +134,23 @@ export interface ConnectedRegistryChange {
 /** The reference's limits: 50 connected registries per registry, 50 clients per connected registry. */
 export const MAX_CONNECTED_REGISTRIES = 50;
 export const MAX_CLIENT_TOKENS = 50;
+
+/** A child heartbeats this often while it is connected (and inside its sync window). */
+export const HEARTBEAT_SECONDS = 10;
+/** A registry with no heartbeat for this long is Offline. */
+export const OFFLINE_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS;
+/** Status detail types that make a registry Unhealthy. */
+export const CRITICAL_STATUS_TYPES: readonly string[] = ['DiskError', 'StorageError', 'CertificateError'];
+
+/**
+ * The connection state to show now: Offline when inactive or silent for OFFLINE_AFTER_SECONDS
+ * (which also covers the time outside a sync window, when the edge does not call), Unhealthy
+ * when its last heartbeat carried a critical status detail, else what it reported.
+ */
+export function effectiveConnectionState(record: ConnectedRegistryRecord, now: number, offlineAfterMs = OFFLINE_AFTER_SECONDS * 1000): ConnectionState {
+  const rt = record.runtime;
+  if (rt.activationStatus !== 'Active' || rt.lastActivityTime === null) return 'Offline';
+  if (now - rt.lastActivityTime.getTime() > offlineAfterMs) return 'Offline';
+  if (rt.statusDetails.some((d) => CRITICAL_STATUS_TYPES.includes(d.type))) return 'Unhealthy';
+  return rt.connectionState === 'Syncing' ? 'Syncing' : 'Online';
+}

@@ -33,6 +33,18 @@ export interface IdentityStore {
   setTokenPassword(name: string, slot: PasswordSlot, password: PasswordRecord | null): Promise<TokenRecord>;
   /** Throws NOT_FOUND. */
   deleteToken(name: string): Promise<void>;
+
+  /**
+   * On a connected node: makes the user-defined scope maps and the tokens exactly the parent's
+   * (password hashes included), in one transaction. System scope maps stay.
+   */
+  replaceAll(snapshot: IdentitySnapshot): Promise<void>;
+}
+
+/** Tokens and scope maps as they travel down the hierarchy in config documents. */
+export interface IdentitySnapshot {
+  scopeMaps: ScopeMapInput[];
+  tokens: TokenRecord[];
 }
 
 export type TokenStatus = 'enabled' | 'disabled';

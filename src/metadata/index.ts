@@ -1,4 +1,4 @@
-export type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
+export type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
 export type { Migration } from './migrations.js';
@@ -6,12 +6,15 @@ export type { SqliteStoreOptions } from './sqlite-store.js';
 export { SqliteIdentityStore } from './sqlite-identity-store.js';
 export { DEFAULT_IDENTITY_LIMITS } from './identity-types.js';
 export type {
-  IdentityLimits, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
+  IdentityLimits, IdentitySnapshot, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
 } from './identity-types.js';
 export { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
-export { MAX_CLIENT_TOKENS, MAX_CONNECTED_REGISTRIES } from './connected-registry-types.js';
+export {
+  MAX_CLIENT_TOKENS, MAX_CONNECTED_REGISTRIES, HEARTBEAT_SECONDS, OFFLINE_AFTER_SECONDS, CRITICAL_STATUS_TYPES, effectiveConnectionState,
+} from './connected-registry-types.js';
 export type {
   ActivationStatus, AuditLogStatus, ConnectedRegistryChange, ConnectedRegistryInput, ConnectedRegistryLogLevel, ConnectedRegistryLogging,
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
-  StatusDetail, SyncProperties,
+  StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus,
 } from './connected-registry-types.js';
+export type { SyncStore } from './sync-types.js';

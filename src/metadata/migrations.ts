@@ -171,6 +171,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX connected_registries_by_parent ON connected_registries (parent);
     `,
   },
+  {
+    version: 4,
+    name: 'sync: change origin, activation, sync state',
+    sql: `
+      -- 'local': written by a client of this node (a ReadWrite edge pushes these up: the outbox);
+      -- 'sync': applied from the parent by the sync agent (never pushed back).
+      ALTER TABLE changes ADD COLUMN origin TEXT NOT NULL DEFAULT 'local' CHECK (origin IN ('local', 'sync'));
+      CREATE INDEX changes_by_origin ON changes (origin, seq);
+      CREATE INDEX changes_by_time ON changes (at);
+
+      -- The running instance that holds the activation; deactivate clears it and bumps the epoch,
+      -- which flows down the hierarchy in the config so the edge serving the child frees it too.
+      ALTER TABLE connected_registries ADD COLUMN instance_id TEXT;
+      ALTER TABLE connected_registries ADD COLUMN activation_epoch INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE connected_registries ADD COLUMN resync_requested_at INTEGER;
+      -- Per repository sync progress as the parent saw it at the last heartbeat (JSON array).
+      ALTER TABLE connected_registries ADD COLUMN repositories_status TEXT NOT NULL DEFAULT '[]';
+
+      -- The child side of sync: the parent cursor, the outbox mark, the instance id, config version.
+      CREATE TABLE sync_state (
+        key TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /**

@@ -8,6 +8,8 @@ import {
   type ConnectedRegistryStore,
   type ConnectedRegistryRuntime,
   type StatusDetail,
+  type ConnectedRegistrySnapshot,
+  type RepositorySyncStatus,
 } from './connected-registry-types.js';
 
 interface Row {
@@ -32,6 +34,10 @@ interface Row {
   login_server: string | null;
   status_details: string;
   created_at: number;
+  instance_id: string | null;
+  activation_epoch: number;
+  resync_requested_at: number | null;
+  repositories_status: string;
 }
 
 /**
@@ -92,6 +98,8 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
           JSON.stringify(change.notificationsList ?? c.notificationsList), gc.enabled ? 1 : 0, gc.schedule,
           rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
           rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails), name);
+      this.db.prepare('UPDATE connected_registries SET instance_id = ?, repositories_status = ? WHERE name = ?')
+        .run(rt.instanceId, JSON.stringify(rt.repositories), name);
       return this.must(name);
     }).immediate();
   }
@@ -107,6 +115,69 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
     }).immediate();
   }
 
+  async activate(name: string, instanceId: string, version: string | null, at: Date): Promise<ConnectedRegistryRecord> {
+    return this.db.transaction(() => {
+      const current = this.must(name);
+      if (current.runtime.activationStatus === 'Active' && current.runtime.instanceId !== null && current.runtime.instanceId !== instanceId) {
+        throw new RegistryError('ALREADY_ACTIVATED',
+          'Failed to activate the connected registry as it is already activated by another instance. Only one instance is supported at any time.',
+          `Deactivate it with 'outpost connected-registry deactivate --name ${name}' at the root, then start this instance again.`);
+      }
+      this.db.prepare(`UPDATE connected_registries SET activation_status = 'Active', instance_id = ?, version = ?,
+        last_activity_time = ? WHERE name = ?`).run(instanceId, version, at.getTime(), name);
+      return this.must(name);
+    }).immediate();
+  }
+
+  async deactivate(name: string): Promise<ConnectedRegistryRecord> {
+    return this.db.transaction(() => {
+      this.must(name);
+      this.db.prepare(`UPDATE connected_registries SET activation_status = 'Inactive', instance_id = NULL,
+        connection_state = 'Offline', activation_epoch = activation_epoch + 1 WHERE name = ?`).run(name);
+      return this.must(name);
+    }).immediate();
+  }
+
+  async requestResync(name: string, at: Date): Promise<ConnectedRegistryRecord> {
+    return this.db.transaction(() => {
+      this.must(name);
+      this.db.prepare('UPDATE connected_registries SET resync_requested_at = ? WHERE name = ?').run(at.getTime(), name);
+      return this.must(name);
+    }).immediate();
+  }
+
+  async replaceSubtree(records: ConnectedRegistrySnapshot[]): Promise<void> {
+    this.db.transaction(() => {
+      // Checked at commit: rows are replaced in any order inside the transaction.
+      this.db.pragma('defer_foreign_keys = ON');
+      const keep = new Set(records.map((r) => r.name));
+      for (const name of this.db.prepare<[], string>('SELECT name FROM connected_registries').pluck().all()) {
+        if (!keep.has(name)) this.db.prepare('DELETE FROM connected_registries WHERE name = ?').run(name);
+      }
+      for (const r of records) {
+        const before = this.read(r.name);
+        const values = [r.mode, r.parent, r.sync.tokenName, r.sync.schedule, r.sync.syncWindow, r.sync.messageTtl,
+          JSON.stringify(r.clientTokenIds), r.logging.logLevel, r.logging.auditLogStatus, JSON.stringify(r.notificationsList),
+          r.garbageCollection.enabled ? 1 : 0, r.garbageCollection.schedule, r.activationEpoch,
+          r.resyncRequestedAt ? r.resyncRequestedAt.getTime() : null] as const;
+        if (!before) {
+          this.db.prepare(`INSERT INTO connected_registries (mode, parent, sync_token, schedule, sync_window, message_ttl,
+            client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule, activation_epoch,
+            resync_requested_at, name, activation_status, connection_state, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, Date.now());
+          continue;
+        }
+        this.db.prepare(`UPDATE connected_registries SET mode = ?, parent = ?, sync_token = ?, schedule = ?, sync_window = ?,
+          message_ttl = ?, client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?,
+          gc_schedule = ?, activation_epoch = ?, resync_requested_at = ? WHERE name = ?`).run(...values, r.name);
+        if (r.activationEpoch > before.activationEpoch) {
+          this.db.prepare(`UPDATE connected_registries SET activation_status = 'Inactive', instance_id = NULL,
+            connection_state = 'Offline' WHERE name = ?`).run(r.name);
+        }
+      }
+    }).immediate();
+  }
+
   private read(name: string): ConnectedRegistryRecord | null {
     const row = this.db.prepare<[string], Row>('SELECT * FROM connected_registries WHERE name = ?').get(name);
     return row ? toRecord(row) : null;
@@ -119,9 +190,13 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
   }
 }
 
-function stringArray(text: string): string[] {
+function jsonArray(text: string): unknown[] {
   const parsed: unknown = JSON.parse(text);
-  return Array.isArray(parsed) ? parsed.filter((a): a is string => typeof a === 'string') : [];
+  return Array.isArray(parsed) ? parsed : [];
+}
+
+function stringArray(text: string): string[] {
+  return jsonArray(text).filter((a): a is string => typeof a === 'string');
 }
 
 function date(ms: number | null): Date | null {
@@ -149,7 +224,11 @@ function toRecord(row: Row): ConnectedRegistryRecord {
       version: row.version,
       loginServer: row.login_server === null ? null : (JSON.parse(row.login_server) as ConnectedRegistryRuntime['loginServer']),
       statusDetails: Array.isArray(details) ? (details as StatusDetail[]) : [],
+      instanceId: row.instance_id,
+      repositories: jsonArray(row.repositories_status) as RepositorySyncStatus[],
     },
+    activationEpoch: row.activation_epoch,
+    resyncRequestedAt: date(row.resync_requested_at),
     createdAt: new Date(row.created_at),
   };
 }

@@ -3,6 +3,7 @@ import { RegistryError } from '../oci/errors.js';
 import {
   DEFAULT_IDENTITY_LIMITS,
   type IdentityLimits,
+  type IdentitySnapshot,
   type IdentityStore,
   type PasswordRecord,
   type PasswordSlot,
@@ -155,6 +156,23 @@ export class SqliteIdentityStore implements IdentityStore {
       throw new RegistryError('TOOMANYREQUESTS',
         `Scope map '${name}' would have ${repositoryActions} repository permissions; the limit is ${this.limits.repositoryPermissionsPerScopeMap}.`);
     }
+  }
+
+  async replaceAll(snapshot: IdentitySnapshot): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM tokens').run();
+      this.db.prepare("DELETE FROM scope_maps WHERE type = 'UserDefined'").run();
+      const now = Date.now();
+      for (const map of snapshot.scopeMaps) {
+        this.db.prepare("INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?) ON CONFLICT DO NOTHING")
+          .run(map.name, map.description, JSON.stringify(map.actions), now);
+      }
+      for (const t of snapshot.tokens) {
+        this.db.prepare(`INSERT INTO tokens (name, status, scope_map, created_at, password1_hash, password1_created_at,
+          password1_expiry, password2_hash, password2_created_at, password2_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+          .run(t.name, t.status, t.scopeMap, t.createdAt.getTime(), ...passwordColumns(t.password1), ...passwordColumns(t.password2));
+      }
+    }).immediate();
   }
 
   private readScopeMap(name: string): ScopeMapRecord | null {

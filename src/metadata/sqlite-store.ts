@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
 import { runMigrations } from './migrations.js';
-import type { Change, ChangeKind, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
+import type { SyncStore } from './sync-types.js';
+import type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
 import type { IdentityLimits } from './identity-types.js';
@@ -51,8 +52,9 @@ const MANIFEST_COLUMNS = `r.name AS repository, m.digest, m.media_type, m.size, 
  * better-sqlite3 is synchronous; the methods are `async` only to share the contract with the
  * PostgreSQL store. Errors therefore surface as rejected promises, never as synchronous throws.
  */
-export class SqliteMetadataStore implements MetadataStore {
+export class SqliteMetadataStore implements MetadataStore, SyncStore {
   private readonly db: Database.Database;
+  private readonly listeners = new Set<() => void>();
   private readonly stmt: Statements;
   private readonly tx: Transactions;
   /** Tokens and scope maps, on the same database (DESIGN.md §4). */
@@ -106,7 +108,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteRepository(repository: string): Promise<boolean> {
-    return this.tx.deleteRepository.immediate(repository);
+    return this.commit(this.tx.deleteRepository(LOCAL_WRITE, repository));
   }
 
   // --- blobs linked to repositories ---------------------------------------------------------
@@ -132,7 +134,7 @@ export class SqliteMetadataStore implements MetadataStore {
   // --- manifests and tags -------------------------------------------------------------------
 
   async putManifest(input: PutManifestInput): Promise<void> {
-    this.tx.putManifest.immediate(input);
+    this.commit(this.tx.putManifest(LOCAL_WRITE, input));
   }
 
   async getManifest(repository: string, digest: string): Promise<ManifestRecord | null> {
@@ -187,11 +189,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
-    return this.tx.deleteTag.immediate(repository, tag);
+    return this.commit(this.tx.deleteTag(LOCAL_WRITE, repository, tag));
   }
 
   async deleteManifest(repository: string, digest: string): Promise<boolean> {
-    return this.tx.deleteManifest.immediate(repository, digest);
+    return this.commit(this.tx.deleteManifest(LOCAL_WRITE, repository, digest));
   }
 
   async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRecord[]> {
@@ -222,9 +224,109 @@ export class SqliteMetadataStore implements MetadataStore {
     return new Set(this.stmt.referencedDigests.all());
   }
 
+  async changeCountsSince(after: number): Promise<Map<string, number>> {
+    return new Map(this.stmt.changeCountsSince.all(after).map((row) => [row.repository, row.count]));
+  }
+
+  async pruneChanges(olderThan: Date): Promise<number> {
+    // The newest row always stays: sqlite_sequence keeps the head, but a reader comparing its
+    // cursor with the oldest row needs one row to compare with.
+    const head = this.stmt.lastChangeSeq.get() ?? 0;
+    return this.db.prepare('DELETE FROM changes WHERE at < ? AND seq < ?').run(olderThan.getTime(), head).changes;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   async close(): Promise<void> {
+    this.listeners.clear();
     if (this.db.open) this.db.close();
   }
+
+  // --- the child side of sync (SyncStore) ---------------------------------------------------
+
+  async applyManifest(input: PutManifestInput, cursor?: number): Promise<void> {
+    this.commit(this.tx.putManifest(syncWrite(cursor), input));
+  }
+
+  async applyTagDelete(repository: string, tag: string, cursor?: number): Promise<void> {
+    this.commit(this.tx.deleteTag(syncWrite(cursor), repository, tag));
+  }
+
+  async applyManifestDelete(repository: string, digest: string, cursor?: number): Promise<void> {
+    this.commit(this.tx.deleteManifest(syncWrite(cursor), repository, digest));
+  }
+
+  async applyRepositoryDelete(repository: string, cursor?: number): Promise<void> {
+    this.commit(this.tx.deleteRepository(syncWrite(cursor), repository));
+  }
+
+  async getCursor(): Promise<number | null> {
+    const value = this.stmt.getState.get(CURSOR_KEY);
+    return value === undefined ? null : Number(value);
+  }
+
+  async setCursor(cursor: number): Promise<void> {
+    this.stmt.setState.run(CURSOR_KEY, String(cursor));
+  }
+
+  async pendingOutbox(limit: number): Promise<Change[]> {
+    return this.stmt.localChangesSince.all(this.pushedMark(), pageLimit(limit)).map(toChange);
+  }
+
+  async outboxSize(): Promise<number> {
+    return this.stmt.countLocalChangesSince.get(this.pushedMark()) ?? 0;
+  }
+
+  async markPushed(seq: number): Promise<void> {
+    this.stmt.setState.run(PUSHED_KEY, String(seq));
+  }
+
+  async hasPendingLocalWrite(repository: string, tag: string | null, digest: string | null): Promise<boolean> {
+    return this.stmt.pendingLocalWrite.get(this.pushedMark(), repository, tag, digest) !== undefined;
+  }
+
+  async getState(key: string): Promise<string | null> {
+    return this.stmt.getState.get(key) ?? null;
+  }
+
+  async setState(key: string, value: string): Promise<void> {
+    this.stmt.setState.run(key, value);
+  }
+
+  private pushedMark(): number {
+    return Number(this.stmt.getState.get(PUSHED_KEY) ?? 0);
+  }
+
+  /** Tells subscribers after a transaction that appended changes has committed. */
+  private commit<R>(outcome: { result: R; appended: boolean }): R {
+    if (outcome.appended) {
+      for (const listener of this.listeners) {
+        try {
+          listener();
+        } catch {
+          // A listener's failure is its own; the write has committed.
+        }
+      }
+    }
+    return outcome.result;
+  }
+}
+
+/** Who makes a write, and the parent cursor that commits with it (sync writes). */
+interface WriteContext {
+  origin: ChangeOrigin;
+  cursor?: number;
+}
+
+const LOCAL_WRITE: WriteContext = { origin: 'local' };
+const CURSOR_KEY = 'cursor';
+const PUSHED_KEY = 'outbox-pushed';
+
+function syncWrite(cursor: number | undefined): WriteContext {
+  return cursor === undefined ? { origin: 'sync' } : { origin: 'sync', cursor };
 }
 
 export interface SqliteStoreOptions {
@@ -239,9 +341,31 @@ type Transactions = ReturnType<typeof prepareTransactions>;
 
 /** The write (and multi-statement read) transactions, built once over the prepared statements. */
 function prepareTransactions(db: Database.Database, stmt: Statements) {
+  // The context of the write in progress: who made it, and the sync cursor to store with it.
+  let ctx: WriteContext = LOCAL_WRITE;
   const appendChange = (repository: string, kind: ChangeKind, tag: string | null, digest: string | null,
     mediaType: string | null, at: number): void => {
-    stmt.appendChange.run(repository, kind, tag, digest, mediaType, at);
+    stmt.appendChange.run(repository, kind, tag, digest, mediaType, at, ctx.origin);
+    appended = true;
+  };
+  let appended = false;
+  /** Runs one write transaction under `context`; its cursor (if any) commits with it. Reports whether changes were appended. */
+  const inContext = <A extends unknown[], R>(fn: (...args: A) => R) => {
+    const tx = db.transaction((context: WriteContext, ...args: A): R => {
+      ctx = context;
+      try {
+        const result = fn(...args);
+        if (context.cursor !== undefined) stmt.setState.run(CURSOR_KEY, String(context.cursor));
+        return result;
+      } finally {
+        ctx = LOCAL_WRITE;
+      }
+    });
+    return (context: WriteContext, ...args: A): { result: R; appended: boolean } => {
+      appended = false;
+      const result = tx.immediate(context, ...args);
+      return { result, appended };
+    };
   };
 
   const ensureRepository = (repository: string, now: number): number => {
@@ -250,7 +374,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     return Number(stmt.insertRepository.run(repository, now).lastInsertRowid);
   };
 
-  const putManifest = db.transaction((input: PutManifestInput): void => {
+  const putManifest = inContext((input: PutManifestInput): void => {
     const now = Date.now();
     const blobs = [...new Set(input.blobs)];
     const children = [...new Set(input.manifests)];
@@ -309,7 +433,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     return limit === 0 ? [] : stmt.listTags.all(id, last, limit);
   });
 
-  const deleteTag = db.transaction((repository: string, tag: string): boolean => {
+  const deleteTag = inContext((repository: string, tag: string): boolean => {
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return false;
     if (stmt.deleteTag.run(id, tag).changes === 0) return false;
@@ -317,7 +441,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     return true;
   });
 
-  const deleteManifest = db.transaction((repository: string, digest: string): boolean => {
+  const deleteManifest = inContext((repository: string, digest: string): boolean => {
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return false;
     // Foreign keys cascade to the manifest's tags, blob references and child references; its
@@ -328,7 +452,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     return true;
   });
 
-  const deleteRepository = db.transaction((repository: string): boolean => {
+  const deleteRepository = inContext((repository: string): boolean => {
     // Cascades to blob links, manifests and through them to tags and references.
     if (stmt.deleteRepository.run(repository).changes === 0) return false;
     appendChange(repository, 'repository-delete', null, null, null, Date.now());
@@ -393,8 +517,19 @@ function prepareStatements(db: Database.Database) {
       'SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
     deleteTag: db.prepare<[number, string], void>('DELETE FROM tags WHERE repository_id = ? AND name = ?'),
 
-    appendChange: db.prepare<[string, ChangeKind, string | null, string | null, string | null, number], void>(
-      'INSERT INTO changes (repository, kind, tag, digest, media_type, at) VALUES (?, ?, ?, ?, ?, ?)'),
+    appendChange: db.prepare<[string, ChangeKind, string | null, string | null, string | null, number, ChangeOrigin], void>(
+      'INSERT INTO changes (repository, kind, tag, digest, media_type, at, origin) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    setState: db.prepare<[string, string], void>(
+      'INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    getState: db.prepare<[string], string>('SELECT value FROM sync_state WHERE key = ?').pluck(),
+    localChangesSince: db.prepare<[number, number], ChangeRow>(
+      "SELECT seq, repository, kind, tag, digest, media_type, at FROM changes WHERE origin = 'local' AND seq > ? ORDER BY seq LIMIT ?"),
+    countLocalChangesSince: db.prepare<[number], number>("SELECT count(*) FROM changes WHERE origin = 'local' AND seq > ?").pluck(),
+    pendingLocalWrite: db.prepare<[number, string, string | null, string | null], number>(`SELECT 1 FROM changes
+      WHERE origin = 'local' AND seq > ? AND repository = ? AND ((tag IS NOT NULL AND tag = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1`).pluck(),
+    changeCountsSince: db.prepare<[number], { repository: string; count: number }>(
+      'SELECT repository, count(*) AS count FROM changes WHERE seq > ? GROUP BY repository'),
+
     changesSince: db.prepare<[number, number], ChangeRow>(
       'SELECT seq, repository, kind, tag, digest, media_type, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
     // sqlite_sequence remembers the highest seq ever handed out, even once old rows are pruned.

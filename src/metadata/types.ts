@@ -62,6 +62,15 @@ export interface MetadataStore {
   changesSince(after: number, limit: number): Promise<Change[]>;
   /** The newest sequence number (0 when empty). */
   lastChangeSeq(): Promise<number>;
+  /** How many changes each repository has with `seq > after` (a child's lag behind this node). */
+  changeCountsSince(after: number): Promise<Map<string, number>>;
+  /** Drops changes older than `olderThan` (never the newest one); returns how many. */
+  pruneChanges(olderThan: Date): Promise<number>;
+  /**
+   * Calls `listener` (in this process) after every committed write that appended changes, so
+   * long-polls wake at once. Returns the unsubscribe function.
+   */
+  subscribe(listener: () => void): () => void;
 
   // --- garbage collection -------------------------------------------------------------------
   /**
@@ -98,6 +107,9 @@ export interface ManifestRecord extends ManifestFields {
 }
 
 export type ChangeKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete';
+
+/** `local`: a client of this node wrote it; `sync`: the sync agent applied it from the parent. */
+export type ChangeOrigin = 'local' | 'sync';
 
 export interface Change {
   seq: number;

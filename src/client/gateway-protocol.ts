@@ -1,0 +1,162 @@
+/**
+ * The sync gateway's wire protocol (DESIGN.md §5), shared by the parent side (gateway/) and the
+ * child side (sync/, through GatewayClient). JSON only; times are ISO 8601 strings.
+ *
+ * | call | body / query | answer |
+ * |---|---|---|
+ * | `POST /gateway/v1/<cr>/activate` | ActivateRequest | 200 ActivateResponse; 409 ALREADY_ACTIVATED |
+ * | `GET /gateway/v1/<cr>/config` | `If-None-Match: <etag>` | 200 ConfigDocument + `ETag`; 304 when unchanged |
+ * | `GET /gateway/v1/<cr>/messages` | `?after=<seq>&wait=<s>&config=<etag>` | 200 MessagesResponse; 410 RESYNC_REQUIRED |
+ * | `PUT /gateway/v1/<cr>/status` | StatusReport | 200 StatusAck |
+ *
+ * Every call needs the sync token of `<cr>` (Basic) and its gateway actions
+ * (`gateway/<cr>/config/read|write`, `gateway/<cr>/message/read`).
+ */
+
+export const GATEWAY_PREFIX = '/gateway/v1';
+
+/** Longest long-poll a gateway grants (seconds); a child asks for less. */
+export const MAX_WAIT_SECONDS = 60;
+
+export type Mode = 'ReadOnly' | 'ReadWrite';
+export type MessageKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete';
+
+export interface ActivateRequest {
+  /** Persistent id of the running instance (a UUID kept in its data folder). */
+  instanceId: string;
+  version: string;
+}
+
+export interface ActivateResponse {
+  name: string;
+  mode: Mode;
+  activationStatus: 'Active';
+}
+
+/** A connected registry's desired state (no runtime fields). */
+export interface RegistryDoc {
+  name: string;
+  mode: Mode;
+  /** The parent's name; null for a child of the root. */
+  parent: string | null;
+  sync: { tokenName: string; schedule: string; syncWindow: string | null; messageTtl: string };
+  clientTokenIds: string[];
+  logging: { logLevel: 'Debug' | 'Information' | 'Warning' | 'Error' | 'None'; auditLogStatus: 'Enabled' | 'Disabled' };
+  notificationsList: string[];
+  garbageCollection: { enabled: boolean; schedule: string };
+  /** Bumped by each deactivate at the root. */
+  activationEpoch: number;
+  /** The last `resync` request at the root (ISO), or null. */
+  resyncRequestedAt: string | null;
+}
+
+export interface PasswordDoc {
+  hash: string;
+  createdAt: string;
+  expiry: string | null;
+}
+
+export interface TokenDoc {
+  name: string;
+  status: 'enabled' | 'disabled';
+  scopeMap: string | null;
+  createdAt: string;
+  password1: PasswordDoc | null;
+  password2: PasswordDoc | null;
+}
+
+export interface ScopeMapDoc {
+  name: string;
+  description: string;
+  actions: string[];
+}
+
+/**
+ * GET config: everything a child needs to run and to serve its own children offline.
+ * `tokens` are the child's client tokens plus every descendant's sync and client tokens (password
+ * hashes only), with the scope maps they use.
+ */
+export interface ConfigDocument {
+  self: RegistryDoc;
+  /** Repository patterns in the child's sync scope (names, `*`, `prefix/*`), lower-case. */
+  repositories: string[];
+  /** Every connected registry below the child, parents before children. */
+  descendants: RegistryDoc[];
+  tokens: TokenDoc[];
+  scopeMaps: ScopeMapDoc[];
+}
+
+export interface Message {
+  seq: number;
+  kind: MessageKind;
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  mediaType: string | null;
+  at: string;
+}
+
+export interface MessagesResponse {
+  /** Changes for repositories in the child's scope with `seq > after`, in order (at most a page). */
+  messages: Message[];
+  /** The cursor to ask with next (past changes outside the scope too). */
+  next: number;
+  /** The newest sequence number of the parent's log. */
+  head: number;
+  /** The ETag of the child's current config; a child holding another one fetches config. */
+  config: string;
+}
+
+export interface StatusDetailDoc {
+  type: string;
+  code: string;
+  description: string;
+  timestamp: string;
+  correlationId: string;
+}
+
+export interface LoginServerDoc {
+  host: string;
+  tls?: { status: 'Enabled' | 'Disabled' };
+}
+
+export interface RepositoryStatusDoc {
+  name: string;
+  pendingChanges: number;
+}
+
+/** A descendant's status as the node that serves it sees it, relayed up in its parent's heartbeat. */
+export interface DescendantStatus {
+  name: string;
+  activationEpoch: number;
+  activationStatus: 'Active' | 'Inactive';
+  instanceId: string | null;
+  connectionState: 'Online' | 'Offline' | 'Syncing' | 'Unhealthy';
+  lastActivityTime: string | null;
+  lastSyncTime: string | null;
+  version: string | null;
+  loginServer: LoginServerDoc | null;
+  statusDetails: StatusDetailDoc[];
+  repositories: RepositoryStatusDoc[];
+}
+
+/** PUT status: the heartbeat. */
+export interface StatusReport {
+  instanceId: string;
+  /** What the child is doing: Online (idle or long-polling) or Syncing (applying or pushing). */
+  connectionState: 'Online' | 'Syncing';
+  statusDetails: StatusDetailDoc[];
+  lastSyncTime: string | null;
+  version: string;
+  loginServer: LoginServerDoc | null;
+  /** The child's cursor in this parent's log (null before its first full sync). */
+  cursor: number | null;
+  /** Local writes waiting to be pushed up (ReadWrite). */
+  outbox: number;
+  descendants: DescendantStatus[];
+}
+
+export interface StatusAck {
+  /** The ETag of the child's current config. */
+  config: string;
+}

@@ -3,7 +3,7 @@ import { RegistryError } from '../oci/index.js';
 import {
   MAX_CLIENT_TOKENS,
   type AuditLogStatus, type ConnectedRegistryChange, type ConnectedRegistryMode, type ConnectedRegistryRecord, type ConnectedRegistryStore,
-  type ConnectionState, type GarbageCollection, type IdentityStore, type PasswordSlot,
+  type ConnectionState, type GarbageCollection, type IdentityStore, type PasswordSlot, effectiveConnectionState,
 } from '../metadata/index.js';
 import { type AccessGuard, GATEWAY_PERMISSIONS, REPOSITORY_PERMISSIONS, buildActions, generatePassword, hashPassword, parseAction } from '../auth/index.js';
 import {
@@ -19,6 +19,8 @@ export interface ConnectedRegistryDeps {
   guard: AccessGuard;
   /** The root's address for edges (`host:port`); the request's Host header when absent. */
   loginServer?: string;
+  /** Milliseconds since the epoch (tests move time forward); Date.now by default. */
+  clock?: () => number;
 }
 
 const PREFIX = '/mgmt/v1/connected-registries';
@@ -29,6 +31,7 @@ const CONNECTION_STATES: readonly ConnectionState[] = ['Online', 'Offline', 'Syn
 export const PASSWORD_PLACEHOLDER = '<use --generate-password to generate a new password>';
 export const LOGIN_SERVER_PLACEHOLDER = '<Optional: connected registry login server. More info at https://aka.ms/acr/connected-registry>';
 export const PARENT_ENDPOINT_PLACEHOLDER = '<parent gateway endpoint>';
+export const RESYNC_MESSAGE = 'Resync requested: the connected registry reconciles in full at its next contact with its parent.';
 
 /** The repository actions a connected registry of `mode` needs on `repos` (reference §3). */
 export function repositoryActionsFor(mode: ConnectedRegistryMode, repos: readonly string[]): string[] {
@@ -55,6 +58,7 @@ export async function registerConnectedRegistryRoutes(app: FastifyInstance, deps
 
 function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDeps): void {
   const { identities, connectedRegistries: store } = deps;
+  const clock = deps.clock ?? Date.now;
   const rootEndpoint = (request: FastifyRequest): string => deps.loginServer ?? request.headers.host ?? PARENT_ENDPOINT_PLACEHOLDER;
 
   const must = async (name: string): Promise<ConnectedRegistryRecord> => {
@@ -102,7 +106,7 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
   const json = (record: ConnectedRegistryRecord, request: FastifyRequest, parents: Map<string, ConnectedRegistryRecord>): Record<string, unknown> => {
     const parent = record.parent === null ? null : parents.get(record.parent) ?? null;
     const gatewayEndpoint = record.parent === null ? rootEndpoint(request) : parent?.runtime.loginServer?.host ?? null;
-    return connectedRegistryJson(record, gatewayEndpoint);
+    return connectedRegistryJson(record, gatewayEndpoint, clock());
   };
   const byName = async (): Promise<Map<string, ConnectedRegistryRecord>> => new Map((await store.listConnectedRegistries()).map((c) => [c.name, c]));
 
@@ -126,7 +130,8 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
     if (query.connectionState !== undefined) {
       const state = CONNECTION_STATES.find((s) => s.toLowerCase() === query.connectionState!.toLowerCase());
       if (!state) throw new RegistryError('REQUEST_INVALID', `Invalid connectionState '${query.connectionState}': use one of ${CONNECTION_STATES.join(', ')}.`);
-      selected = selected.filter((c) => c.runtime.connectionState === state);
+      const now = clock();
+      selected = selected.filter((c) => effectiveConnectionState(c, now) === state);
     }
     return selected.sort((a, b) => (a.name < b.name ? -1 : 1)).map((c) => json(c, request, map));
   });
@@ -273,10 +278,17 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
     };
   });
 
+  // Frees the activation (a new instance may claim it) and bumps the activation epoch, which
+  // travels down in config documents so the edge that serves this registry frees it too.
   api.post(`${PREFIX}/:name/deactivate`, async (request) => {
-    const current = await must(param(request, 'name'));
-    const updated = await store.updateConnectedRegistry(current.name, { runtime: { activationStatus: 'Inactive' } });
+    const updated = await store.deactivate(param(request, 'name'));
     return json(updated, request, await byName());
+  });
+
+  // The edge sees `resyncRequestedAt` in its config at its next contact and reconciles in full.
+  api.post(`${PREFIX}/:name/resync`, async (request, reply) => {
+    const updated = await store.requestResync(param(request, 'name'), new Date(clock()));
+    return reply.code(202).send({ name: updated.name, resyncRequestedAt: updated.resyncRequestedAt!.toISOString(), message: RESYNC_MESSAGE });
   });
 
   // --- permissions, client tokens ----------------------------------------------------------
@@ -385,8 +397,12 @@ function gcOf(value: unknown, current: GarbageCollection): GarbageCollection {
   };
 }
 
-/** The resource as JSON, top-level fields as `az acr connected-registry show` prints them. */
-export function connectedRegistryJson(record: ConnectedRegistryRecord, gatewayEndpoint: string | null): Record<string, unknown> {
+/**
+ * The resource as JSON, top-level fields as `az acr connected-registry show` prints them.
+ * `connectionState` is the one to show at `now` (Offline once heartbeats stop); `syncStatus` is
+ * Outpost's own: the lag per repository at the last heartbeat and the pending resync request.
+ */
+export function connectedRegistryJson(record: ConnectedRegistryRecord, gatewayEndpoint: string | null, now: number): Record<string, unknown> {
   const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
   return {
     id: `connectedRegistries/${record.name}`,
@@ -395,7 +411,7 @@ export function connectedRegistryJson(record: ConnectedRegistryRecord, gatewayEn
     provisioningState: 'Succeeded',
     mode: record.mode,
     version: record.runtime.version,
-    connectionState: record.runtime.connectionState,
+    connectionState: effectiveConnectionState(record, now),
     lastActivityTime: iso(record.runtime.lastActivityTime),
     activation: { status: record.runtime.activationStatus },
     parent: {
@@ -415,6 +431,10 @@ export function connectedRegistryJson(record: ConnectedRegistryRecord, gatewayEn
     statusDetails: record.runtime.statusDetails,
     notificationsList: record.notificationsList,
     garbageCollection: record.garbageCollection,
+    syncStatus: {
+      repositories: record.runtime.repositories.map((r) => ({ name: r.name, pendingChanges: r.pendingChanges })),
+      resyncRequestedAt: iso(record.resyncRequestedAt),
+    },
     creationDate: record.createdAt.toISOString(),
   };
 }

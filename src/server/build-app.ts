@@ -46,6 +46,8 @@ export interface AppOptions {
   accessTokenTtlSeconds?: number;
   /** Connected registries per root (50 unless lowered for tests). */
   connectedRegistryLimit?: number;
+  /** Milliseconds since the epoch for the gateway and the connected-registry API (tests move it); Date.now by default. */
+  clock?: () => number;
 }
 
 export function createLogger(level: LogLevel): Logger {
@@ -72,6 +74,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const guard = new AccessGuard(authenticator, signer);
   const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
+  const clock = options.clock ?? Date.now;
 
   const https = config.tls
     ? { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
@@ -116,7 +119,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
   await registerConnectedRegistryRoutes(app, {
-    identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
+    identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
+    ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
   });
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.

@@ -12,6 +12,7 @@ interface Cr {
   clientTokenIds: string[]; logging: { logLevel: string; auditLogStatus: string }; notificationsList: string[];
   garbageCollection: { enabled: boolean; schedule: string }; activation: { status: string }; connectionState: string;
   lastActivityTime: string | null; version: string | null; loginServer: unknown; statusDetails: unknown[];
+  syncStatus: { repositories: Array<{ name: string; pendingChanges: number }>; resyncRequestedAt: string | null };
 }
 const HELP = 'For more information on connected registries please visit https://aka.ms/acr/connected-registry.';
 
@@ -59,6 +60,7 @@ describe('management API: connected registries', () => {
     assert.equal(cr.version, null);
     assert.equal(cr.loginServer, null);
     assert.deepEqual(cr.statusDetails, []);
+    assert.deepEqual(cr.syncStatus, { repositories: [], resyncRequestedAt: null });
     assert.deepEqual(await actionsOf('edge01'), [
       'repositories/hello-world/content/read', 'repositories/hello-world/metadata/read',
       'repositories/acr/connected-registry/content/read', 'repositories/acr/connected-registry/metadata/read', ...gw('edge01'),
@@ -252,6 +254,21 @@ describe('management API: connected registries', () => {
     assert.equal((await new TestClient(node.url, basicAuth('edge01', again.SYNC_TOKEN_PASSWORD!)).request('GET', '/v2/')).status, 200);
     const child = (await call('POST', '/connected-registries/rw-mid/settings', { parentProtocol: 'https' })).json as Record<string, string>;
     assert.ok(child.ACR_REGISTRY_CONNECTION_STRING!.includes('ParentGatewayEndpoint=<parent gateway endpoint>;'));
+  });
+
+  test('resync: 202 with the request time, shown on the resource; 404 for a missing one', async () => {
+    const before = Date.now();
+    const asked = await call('POST', '/connected-registries/edge01/resync');
+    assert.equal(asked.status, 202);
+    const body = asked.json as { name: string; resyncRequestedAt: string; message: string };
+    assert.equal(body.name, 'edge01');
+    assert.equal(body.message, 'Resync requested: the connected registry reconciles in full at its next contact with its parent.');
+    const at = Date.parse(body.resyncRequestedAt);
+    assert.ok(at >= before - 1000 && at <= Date.now() + 1000, body.resyncRequestedAt);
+    assert.equal(((await call('GET', '/connected-registries/edge01')).json as Cr).syncStatus.resyncRequestedAt, body.resyncRequestedAt);
+    const missing = await call('POST', '/connected-registries/nowhere/resync');
+    assert.equal(missing.status, 404);
+    assert.equal(message(missing), "Connected registry 'nowhere' doesn't exist.");
   });
 
   test('deactivate, delete without and with cleanup, the limit', async () => {

@@ -20,6 +20,11 @@ export interface AuthenticatorOptions {
   adminPassword: string;
   throttle: LoginThrottle;
   anonymousPull: boolean;
+  /**
+   * On a connected node: which tokens may sign in here (its client tokens and its children's
+   * sync tokens; the others it holds are only passed down). Every token when absent.
+   */
+  tokenUsable?: (name: string) => boolean;
 }
 
 /**
@@ -33,12 +38,19 @@ export class Authenticator {
   private readonly throttle: LoginThrottle;
   readonly anonymousPull: boolean;
   private readonly verified = new Map<string, { hash: string; at: number }>();
+  private readonly tokenUsable: (name: string) => boolean;
 
   constructor(options: AuthenticatorOptions) {
     this.identities = options.identities;
     this.adminDigest = sha256(options.adminPassword);
     this.throttle = options.throttle;
     this.anonymousPull = options.anonymousPull;
+    this.tokenUsable = options.tokenUsable ?? (() => true);
+  }
+
+  /** A token by name, as far as this node lets it sign in. */
+  private async usableToken(name: string): Promise<TokenRecord | null> {
+    return this.tokenUsable(name) ? this.identities.getToken(name) : null;
   }
 
   /** The identity of a caller without credentials, or null when anonymous access is off. */
@@ -51,7 +63,7 @@ export class Authenticator {
     const cacheKey = `${username}\0${sha256(password).toString('base64')}`;
     const cached = this.verified.get(cacheKey);
     if (cached && Date.now() - cached.at < VERIFIED_TTL_MS) {
-      const token = await this.identities.getToken(username);
+      const token = await this.usableToken(username);
       const slot = token && usableSlot(token, (hash) => hash === cached.hash);
       if (token && slot) return this.tokenIdentity(token);
       this.verified.delete(cacheKey);
@@ -68,7 +80,7 @@ export class Authenticator {
       this.throttle.failed(keys);
       throw unauthorized();
     }
-    const token = await this.identities.getToken(username);
+    const token = await this.usableToken(username);
     if (token && token.status === 'enabled') {
       for (const slot of ['password1', 'password2'] as PasswordSlot[]) {
         const record = token[slot];
@@ -93,7 +105,7 @@ export class Authenticator {
       if (anonymous) return anonymous;
       throw unauthorized();
     }
-    const token = await this.identities.getToken(name);
+    const token = await this.usableToken(name);
     if (!token || token.status !== 'enabled') throw unauthorized();
     return this.tokenIdentity(token);
   }

@@ -1,4 +1,8 @@
 import { resolve } from 'node:path';
+import { ConfigError } from './config-error.js';
+import { parseConnectionString, type ConnectionSettings } from './connection-string.js';
+
+export { ConfigError };
 
 export type LogLevel = 'Debug' | 'Information' | 'Warning' | 'Error' | 'None';
 export const LOG_LEVELS: readonly LogLevel[] = ['Debug', 'Information', 'Warning', 'Error', 'None'];
@@ -21,6 +25,10 @@ export interface NodeConfig {
    * connected registries. Null: the Host the admin used to reach the management API.
    */
   loginServer: string | null;
+  /** Set on a connected node: its parent and sync credentials (from the connection string). */
+  connection: ConnectionSettings | null;
+  /** Extra CA certificates (PEM file) trusted for an https parent, besides the system's. */
+  parentCaFile: string | null;
 }
 
 export interface NodeFlags {
@@ -32,16 +40,10 @@ export interface NodeFlags {
   logLevel?: string;
   anonymousPull?: boolean;
   loginServer?: string;
+  connectionString?: string;
+  parentCa?: string;
 }
 
-/** A setting (flag, environment, stored CLI login) that cannot be used; the message says which and why. */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
 
 type Env = Record<string, string | undefined>;
 
@@ -62,6 +64,7 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
   const logLevel = firstSet(flags.logLevel, env.OUTPOST_LOG_LEVEL) ?? 'Information';
   const level = LOG_LEVELS.find((l) => l.toLowerCase() === logLevel.toLowerCase());
   if (!level) throw new ConfigError(`invalid log level: ${logLevel} (one of ${LOG_LEVELS.join(', ')})`);
+  const connectionString = firstSet(flags.connectionString, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
   const storage = firstSet(env.OUTPOST_STORAGE) ?? 'filesystem';
   if (storage !== 'filesystem' && storage !== 'memory') throw new ConfigError(`invalid storage: ${storage} (filesystem or memory)`);
   return {
@@ -74,5 +77,7 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
     anonymousPull: flags.anonymousPull === true || /^(true|1|yes)$/i.test(env.OUTPOST_ANONYMOUS_PULL ?? ''),
     adminPassword: firstSet(env.OUTPOST_ADMIN_PASSWORD) ?? null,
     loginServer: firstSet(flags.loginServer, env.OUTPOST_LOGIN_SERVER, env.ACR_REGISTRY_LOGIN_SERVER) ?? null,
+    connection: connectionString === undefined ? null : parseConnectionString(connectionString, firstSet(env.ACR_PARENT_GATEWAY_ENDPOINT)),
+    parentCaFile: firstSet(flags.parentCa, env.OUTPOST_PARENT_CA) ?? null,
   };
 }

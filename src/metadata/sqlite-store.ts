@@ -349,6 +349,9 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     appended = true;
   };
   let appended = false;
+  const pushedMark = (): number => Number(stmt.getState.get(PUSHED_KEY) ?? 0);
+  const pendingLocal = (repository: string, tag: string | null, digest: string | null): boolean =>
+    stmt.pendingLocalWrite.get(pushedMark(), repository, tag, digest) !== undefined;
   /** Runs one write transaction under `context`; its cursor (if any) commits with it. Reports whether changes were appended. */
   const inContext = <A extends unknown[], R>(fn: (...args: A) => R) => {
     const tx = db.transaction((context: WriteContext, ...args: A): R => {
@@ -408,7 +411,9 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
       mediaType = stmt.manifestMediaType.get(repositoryId, input.digest) ?? mediaType;
     }
 
-    if (input.tag !== undefined && stmt.tagDigest.get(repositoryId, input.tag) !== input.digest) {
+    // A parent message never overwrites a local write of the same tag still waiting in the outbox.
+    if (input.tag !== undefined && stmt.tagDigest.get(repositoryId, input.tag) !== input.digest
+      && !(ctx.origin === 'sync' && pendingLocal(input.repository, input.tag, null))) {
       stmt.upsertTag.run(repositoryId, input.tag, input.digest, now);
       appendChange(input.repository, 'tag', input.tag, input.digest, mediaType, now);
     }
@@ -436,6 +441,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
   const deleteTag = inContext((repository: string, tag: string): boolean => {
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return false;
+    if (ctx.origin === 'sync' && pendingLocal(repository, tag, null)) return false;
     if (stmt.deleteTag.run(id, tag).changes === 0) return false;
     appendChange(repository, 'tag-delete', tag, null, null, Date.now());
     return true;
@@ -444,6 +450,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
   const deleteManifest = inContext((repository: string, digest: string): boolean => {
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return false;
+    if (ctx.origin === 'sync' && pendingLocal(repository, null, digest)) return false;
     // Foreign keys cascade to the manifest's tags, blob references and child references; its
     // referrer entry is its own subject column, gone with the row.
     if (stmt.deleteManifest.run(id, digest).changes === 0) return false;
@@ -453,6 +460,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
   });
 
   const deleteRepository = inContext((repository: string): boolean => {
+    if (ctx.origin === 'sync' && stmt.pendingLocalRepository.get(pushedMark(), repository) !== undefined) return false;
     // Cascades to blob links, manifests and through them to tags and references.
     if (stmt.deleteRepository.run(repository).changes === 0) return false;
     appendChange(repository, 'repository-delete', null, null, null, Date.now());
@@ -527,6 +535,8 @@ function prepareStatements(db: Database.Database) {
     countLocalChangesSince: db.prepare<[number], number>("SELECT count(*) FROM changes WHERE origin = 'local' AND seq > ?").pluck(),
     pendingLocalWrite: db.prepare<[number, string, string | null, string | null], number>(`SELECT 1 FROM changes
       WHERE origin = 'local' AND seq > ? AND repository = ? AND ((tag IS NOT NULL AND tag = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1`).pluck(),
+    pendingLocalRepository: db.prepare<[number, string], number>(
+      "SELECT 1 FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? LIMIT 1").pluck(),
     changeCountsSince: db.prepare<[number], { repository: string; count: number }>(
       'SELECT repository, count(*) AS count FROM changes WHERE seq > ? GROUP BY repository'),
 

@@ -5,7 +5,10 @@ import type { Change, PutManifestInput } from './types.js';
  * the parent: their change rows are marked `sync`, so they are served to this node's own children
  * but never pushed back up. Each apply method stores the parent `cursor` (when given) in the same
  * transaction as its effect, so a restart resumes exactly after the last applied message.
- * Writes by local clients (`local` rows after the pushed mark) are the outbox of a ReadWrite node.
+ * Writes by local clients (`local` rows after the pushed mark) are the outbox of a ReadWrite node,
+ * and the apply methods leave alone (in the same transaction) anything such a pending write
+ * touches: a tag it sets or deletes, a manifest it stores, a repository it writes to. Once the
+ * outbox has reached the parent, the parent's order wins.
  */
 export interface SyncStore {
   /** Stores a manifest from the parent (with its tag, when given). Same rules as putManifest. */

@@ -14,6 +14,16 @@ export async function startNode(config: NodeConfig, options: AppOptions = {}): P
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `${config.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   node.logger.info({ url, port, dataDir: config.dataDir }, `Outpost listening on ${url}`);
+  if (node.agent) {
+    try {
+      // Activation at the parent: a refusal (bad credentials, another instance) stops the node.
+      await node.agent.start();
+    } catch (err) {
+      await node.close().catch(() => undefined);
+      throw err;
+    }
+    node.logger.info({ parent: config.connection?.parentEndpoint, name: config.connection?.name }, 'connected registry started');
+  }
   return { ...node, url };
 }
 

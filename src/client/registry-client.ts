@@ -1,0 +1,150 @@
+import type { Readable } from 'node:stream';
+import { MANIFEST_TYPES } from '../oci/media-types.js';
+import { errorOf, header, RemoteError, type HttpTransport } from './http-transport.js';
+
+const ACCEPT_MANIFESTS = [...MANIFEST_TYPES, 'application/vnd.oci.artifact.manifest.v1+json'].join(', ');
+const PAGE = 1000;
+
+export interface FetchedManifest {
+  body: Buffer;
+  mediaType: string;
+  /** Docker-Content-Digest as the parent answered it. */
+  digest: string | null;
+}
+
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+}
+
+/**
+ * The OCI Distribution API of a parent, as a sync agent uses it: manifests, blobs (streamed both
+ * ways), tags, catalog and referrers. Names and references go into URLs as they are: the
+ * registry grammar leaves nothing to escape.
+ */
+export class RegistryClient {
+  constructor(private readonly http: HttpTransport) {}
+
+  /** GET a manifest by tag or digest. Throws RemoteError (MANIFEST_UNKNOWN when absent). */
+  async getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const res = await this.http.send('GET', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, ...(signal ? { signal } : {}) });
+    if (res.statusCode !== 200) throw await errorOf(res, `GET manifest ${repository}:${reference}`);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    return { body, mediaType: header(res.headers, 'content-type') ?? '', digest: header(res.headers, 'docker-content-digest') ?? null };
+  }
+
+  /** The digest a tag or digest resolves to, or null when the parent does not have it. */
+  async headManifest(repository: string, reference: string): Promise<string | null> {
+    const res = await this.http.send('HEAD', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS } });
+    await res.body.dump();
+    if (res.statusCode === 404) return null;
+    if (res.statusCode !== 200) throw new RemoteError(res.statusCode === 401 ? 'UNAUTHORIZED' : 'BAD_RESPONSE', res.statusCode, `HEAD manifest ${repository}:${reference}: HTTP ${res.statusCode}`);
+    return header(res.headers, 'docker-content-digest') ?? null;
+  }
+
+  async hasBlob(repository: string, digest: string): Promise<boolean> {
+    const res = await this.http.send('HEAD', `/v2/${repository}/blobs/${digest}`);
+    await res.body.dump();
+    if (res.statusCode === 200) return true;
+    if (res.statusCode === 404) return false;
+    throw new RemoteError(res.statusCode === 401 ? 'UNAUTHORIZED' : 'BAD_RESPONSE', res.statusCode, `HEAD blob ${repository}@${digest}: HTTP ${res.statusCode}`);
+  }
+
+  /** Opens a blob download; the caller must consume or destroy the stream. */
+  async getBlob(repository: string, digest: string, signal?: AbortSignal): Promise<{ stream: Readable; size: number | null }> {
+    const res = await this.http.send('GET', `/v2/${repository}/blobs/${digest}`, { timeoutMs: 60_000, ...(signal ? { signal } : {}) });
+    if (res.statusCode !== 200) throw await errorOf(res, `GET blob ${repository}@${digest}`);
+    const length = header(res.headers, 'content-length');
+    return { stream: res.body, size: length === undefined ? null : Number(length) };
+  }
+
+  /**
+   * Uploads a blob unless the parent can mount it: a cross-repository mount first (no bytes move
+   * when the parent has it anywhere), else one monolithic POST+PUT streamed from `open()`.
+   */
+  async pushBlob(repository: string, digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
+    const start = await this.http.send('POST', `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}`);
+    if (start.statusCode === 201) {
+      await start.body.dump();
+      return;
+    }
+    if (start.statusCode !== 202) throw await errorOf(start, `start upload ${repository}@${digest}`);
+    await start.body.dump();
+    const location = header(start.headers, 'location');
+    if (!location) throw new RemoteError('BAD_RESPONSE', 202, `start upload ${repository}: no Location`);
+    const url = new URL(location, `${this.http.baseUrl}/`);
+    url.searchParams.set('digest', digest);
+    const res = await this.http.send('PUT', `${url.pathname}${url.search}`, {
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: await open(),
+      timeoutMs: 120_000,
+    });
+    if (res.statusCode !== 201) throw await errorOf(res, `upload ${repository}@${digest}`);
+    await res.body.dump();
+  }
+
+  /** PUT a manifest under a tag or digest; returns the digest the parent computed. */
+  async putManifest(repository: string, reference: string, body: Buffer, mediaType: string): Promise<string | null> {
+    const res = await this.http.send('PUT', `/v2/${repository}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body });
+    if (res.statusCode !== 201) throw await errorOf(res, `PUT manifest ${repository}:${reference}`);
+    await res.body.dump();
+    return header(res.headers, 'docker-content-digest') ?? null;
+  }
+
+  /** DELETE a tag or a manifest; false when the parent did not have it. */
+  async deleteManifest(repository: string, reference: string): Promise<boolean> {
+    const res = await this.http.send('DELETE', `/v2/${repository}/manifests/${reference}`);
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return false;
+    }
+    if (res.statusCode !== 202) throw await errorOf(res, `DELETE manifest ${repository}:${reference}`);
+    await res.body.dump();
+    return true;
+  }
+
+  /** Every tag of a repository (all pages); [] when the repository does not exist. */
+  async listTags(repository: string): Promise<string[]> {
+    const tags: string[] = [];
+    let last = '';
+    for (;;) {
+      const res = await this.http.send('GET', `/v2/${repository}/tags/list?n=${PAGE}${last ? `&last=${encodeURIComponent(last)}` : ''}`);
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        return tags;
+      }
+      if (res.statusCode !== 200) throw await errorOf(res, `GET tags ${repository}`);
+      const page = ((await res.body.json()) as { tags?: string[] | null }).tags ?? [];
+      tags.push(...page);
+      if (page.length < PAGE) return tags;
+      last = page[page.length - 1]!;
+    }
+  }
+
+  /** Every repository the credentials may see (all pages). */
+  async catalog(): Promise<string[]> {
+    const names: string[] = [];
+    let last = '';
+    for (;;) {
+      const res = await this.http.send('GET', `/v2/_catalog?n=${PAGE}${last ? `&last=${encodeURIComponent(last)}` : ''}`);
+      if (res.statusCode !== 200) throw await errorOf(res, 'GET catalog');
+      const page = ((await res.body.json()) as { repositories?: string[] | null }).repositories ?? [];
+      names.push(...page);
+      if (page.length < PAGE) return names;
+      last = page[page.length - 1]!;
+    }
+  }
+
+  /** Manifests whose subject is `digest`. */
+  async referrers(repository: string, digest: string): Promise<ReferrerDescriptor[]> {
+    const res = await this.http.send('GET', `/v2/${repository}/referrers/${digest}`);
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return [];
+    }
+    if (res.statusCode !== 200) throw await errorOf(res, `GET referrers ${repository}@${digest}`);
+    return ((await res.body.json()) as { manifests?: ReferrerDescriptor[] }).manifests ?? [];
+  }
+}

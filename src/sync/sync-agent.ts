@@ -1,0 +1,388 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  effectiveConnectionState, HEARTBEAT_SECONDS, type ConnectedRegistryRecord, type ConnectedRegistryStore, type IdentityStore,
+  type MetadataStore, type StatusDetail, type SyncStore,
+} from '../metadata/index.js';
+import type { BlobStore } from '../storage/types.js';
+import { HttpTransport, RemoteError } from '../client/http-transport.js';
+import { RegistryClient } from '../client/registry-client.js';
+import { GatewayClient } from '../client/gateway-client.js';
+import type { ConfigDocument, DescendantStatus, LoginServerDoc, StatusReport } from '../client/gateway-protocol.js';
+import { isoDurationMs } from '../oci/index.js';
+import { ContentPuller } from './content-puller.js';
+import { ConfigApplier } from './config-applier.js';
+import { EdgePolicy } from './edge-policy.js';
+import { OutboxPusher } from './outbox-pusher.js';
+import { PullSync } from './pull-sync.js';
+import { SyncSchedule } from './schedule.js';
+import { systemClock, type Clock } from './clock.js';
+
+const INSTANCE_KEY = 'instance-id';
+const RESYNC_KEY = 'resync-handled';
+const SCOPE_KEY = 'scope';
+/** A cursor past any real sequence number (the gateway takes up to 15 digits). */
+const HEAD_PROBE = 999_999_999_999_999;
+
+/** How the agent reaches its parent (from the connection string). */
+export interface ParentSettings {
+  name: string;
+  tokenName: string;
+  tokenPassword: string;
+  parentEndpoint: string;
+  parentProtocol: 'http' | 'https';
+  caFile: string | null;
+}
+
+export interface SyncAgentDeps {
+  parent: ParentSettings;
+  metadata: MetadataStore & SyncStore;
+  identities: IdentityStore;
+  connectedRegistries: ConnectedRegistryStore;
+  blobs: BlobStore;
+  policy: EdgePolicy;
+  logger: Logger;
+  version: string;
+  /** This node's address for clients and children (known once it listens). */
+  loginServer: () => LoginServerDoc | null;
+  /** Called after a new config is applied (wakes this node's own children's long-polls). */
+  onConfigApplied?: (document: ConfigDocument) => void;
+  clock?: Clock;
+  /** Longest long-poll asked of the parent, seconds (25 by default; tests shorten it). */
+  pollSeconds?: number;
+  heartbeatSeconds?: number;
+  /** Parallel blob transfers from the parent. */
+  parallelBlobs?: number;
+}
+
+/** A reason the node cannot run as this connected registry at all (bad credentials, another instance holds it). */
+export class SyncFatalError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'SyncFatalError';
+  }
+}
+
+export type AgentState = 'Starting' | 'Online' | 'Syncing' | 'Offline' | 'OutsideWindow';
+
+/**
+ * The child side of sync (DESIGN.md §5): activates at the parent with a persistent instance id,
+ * follows the parent's config, pulls content (long-polling continuously, or inside each sync
+ * window), pushes local writes up (ReadWrite), heartbeats its own and its descendants' status,
+ * and keeps the node serving from local storage whenever the parent is unreachable.
+ */
+export class SyncAgent {
+  private readonly gateway: GatewayClient;
+  private readonly transport: HttpTransport;
+  private readonly puller: ContentPuller;
+  private readonly pull: PullSync;
+  private readonly outbox: OutboxPusher;
+  private readonly applier: ConfigApplier;
+  private readonly clock: Clock;
+  private readonly stopping = new AbortController();
+  private config: ConfigDocument | null = null;
+  private configEtag: string | null = null;
+  private instanceId = '';
+  private needsReconcile = false;
+  private running: Promise<void> | null = null;
+  private state: AgentState = 'Starting';
+  private lastSyncTime: Date | null = null;
+  private readonly problems = new Map<string, StatusDetail>();
+  private outboxWake: (() => void) | null = null;
+
+  constructor(private readonly deps: SyncAgentDeps) {
+    const p = deps.parent;
+    this.transport = new HttpTransport({
+      baseUrl: `${p.parentProtocol}://${p.parentEndpoint}`, username: p.tokenName, password: p.tokenPassword, caFile: p.caFile,
+    });
+    this.gateway = new GatewayClient(this.transport, p.name);
+    const registry = new RegistryClient(this.transport);
+    this.puller = new ContentPuller(registry, deps.blobs, deps.metadata, deps.metadata, deps.parallelBlobs ?? 8);
+    this.pull = new PullSync(registry, this.puller, deps.metadata, deps.metadata, deps.policy, deps.logger);
+    this.outbox = new OutboxPusher(registry, deps.blobs, deps.metadata, deps.metadata, deps.logger);
+    this.applier = new ConfigApplier(deps.connectedRegistries, deps.identities, deps.metadata, deps.policy);
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  get currentState(): AgentState {
+    return this.state;
+  }
+
+  get transfers(): ContentPuller['counters'] {
+    return this.puller.counters;
+  }
+
+  /**
+   * Loads the last config, then activates at the parent and fetches the config. Throws
+   * SyncFatalError when the parent refuses this node for good (wrong name or password, another
+   * instance active, unknown registry); a parent that cannot be reached is only logged: the node
+   * serves what it has and the agent keeps trying in the background (`run`).
+   */
+  async start(): Promise<void> {
+    const stored = await this.applier.load();
+    if (stored) {
+      this.config = stored.document;
+      this.configEtag = stored.etag;
+    }
+    this.instanceId = (await this.deps.metadata.getState(INSTANCE_KEY)) ?? randomUUID();
+    await this.deps.metadata.setState(INSTANCE_KEY, this.instanceId);
+    this.needsReconcile = (await this.deps.metadata.getCursor()) === null;
+    try {
+      await this.connect();
+    } catch (err) {
+      if (err instanceof SyncFatalError) throw err;
+      this.deps.logger.warn({ err: errorText(err), parent: this.transport.baseUrl }, 'parent unreachable at start; serving local content and retrying');
+    }
+    this.running = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    this.outboxWake?.();
+    await this.running?.catch(() => undefined);
+    await this.transport.close();
+  }
+
+  /** Wakes the outbox drain (a local write was committed). */
+  localWrite(): void {
+    this.outboxWake?.();
+  }
+
+  private async connect(): Promise<void> {
+    try {
+      await this.gateway.activate({ instanceId: this.instanceId, version: this.deps.version });
+    } catch (err) {
+      throw fatalOrSame(err, this.deps.parent.name);
+    }
+    await this.refreshConfig();
+  }
+
+  private async refreshConfig(): Promise<void> {
+    let fetched;
+    try {
+      fetched = await this.gateway.config(this.configEtag);
+    } catch (err) {
+      throw fatalOrSame(err, this.deps.parent.name);
+    }
+    if (fetched === null) return;
+    const before = this.config;
+    await this.applier.apply(fetched.document, fetched.etag);
+    this.config = fetched.document;
+    this.configEtag = fetched.etag;
+    this.deps.logger.info({ etag: fetched.etag, mode: fetched.document.self.mode, repositories: fetched.document.repositories }, 'applied config from the parent');
+    const scope = JSON.stringify([...fetched.document.repositories].sort());
+    if ((await this.deps.metadata.getState(SCOPE_KEY)) !== scope) {
+      if (before !== null) this.deps.logger.info('sync scope changed: reconciling');
+      this.needsReconcile = true;
+      await this.deps.metadata.setState(SCOPE_KEY, scope);
+    }
+    const resync = fetched.document.self.resyncRequestedAt;
+    if (resync !== null && (await this.deps.metadata.getState(RESYNC_KEY)) !== resync) {
+      this.deps.logger.info({ requestedAt: resync }, 'resync requested: reconciling in full');
+      this.needsReconcile = true;
+      await this.deps.metadata.setState(RESYNC_KEY, resync);
+    }
+    this.deps.onConfigApplied?.(fetched.document);
+  }
+
+  /** The loop: wait for the window, run a session, back off on failures, until stopped. */
+  private async run(): Promise<void> {
+    const signal = this.stopping.signal;
+    let backoffMs = 500;
+    while (!signal.aborted) {
+      const schedule = this.schedule();
+      const now = this.clock.now();
+      const window = schedule.at(now);
+      if (!window.open) {
+        this.state = 'OutsideWindow';
+        await this.clock.sleep(Math.min(window.opensAt - now, 60_000), signal);
+        if (!window.catchUp || this.clock.now() < window.opensAt || signal.aborted) continue;
+      }
+      try {
+        await this.session(window.open ? window.closesAt : null, !window.open);
+        backoffMs = 500;
+      } catch (err) {
+        if (signal.aborted) break;
+        this.state = 'Offline';
+        const fatal = err instanceof SyncFatalError;
+        this.deps.logger[fatal ? 'error' : 'warn']({ err: errorText(err) }, fatal ? 'the parent refuses this node' : 'sync with the parent interrupted; retrying');
+        await this.clock.sleep(fatal ? 30_000 : backoffMs, signal);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+      }
+    }
+  }
+
+  /** One connected stretch: activate, follow config and messages, push the outbox, heartbeat. */
+  private async session(closesAt: number | null, once: boolean): Promise<void> {
+    const session = new AbortController();
+    const signal = AbortSignal.any([this.stopping.signal, session.signal]);
+    await this.connect();
+    this.state = 'Online';
+    const heartbeat = this.heartbeatLoop(signal);
+    const outbox = this.outboxLoop(signal);
+    try {
+      await Promise.race([this.pullLoop(closesAt, once, signal), outbox]);
+    } finally {
+      session.abort();
+      await Promise.allSettled([heartbeat, outbox]);
+    }
+    // A last heartbeat is not sent at a window's end: the parent shows Offline until the next one.
+    this.state = closesAt !== null || once ? 'OutsideWindow' : this.state;
+  }
+
+  private async pullLoop(closesAt: number | null, once: boolean, signal: AbortSignal): Promise<void> {
+    const pollSeconds = this.deps.pollSeconds ?? 25;
+    while (!signal.aborted) {
+      const now = this.clock.now();
+      if (closesAt !== null && now >= closesAt) return;
+      if (this.needsReconcile) await this.reconcile(signal);
+      const cursor = (await this.deps.metadata.getCursor()) ?? 0;
+      const remaining = closesAt === null ? pollSeconds : Math.max(0, Math.min(pollSeconds, Math.floor((closesAt - now) / 1000)));
+      let page;
+      try {
+        page = await this.gateway.messages(cursor, once ? 0 : remaining, this.configEtag, signal);
+      } catch (err) {
+        if (err instanceof RemoteError && err.code === 'RESYNC_REQUIRED') {
+          this.deps.logger.warn({ cursor }, 'the parent no longer has the changes after our cursor (message TTL): reconciling in full');
+          this.needsReconcile = true;
+          continue;
+        }
+        throw fatalOrSame(err, this.deps.parent.name);
+      }
+      if (page.config !== this.configEtag) await this.refreshConfig();
+      if (page.messages.length > 0) {
+        this.state = 'Syncing';
+        await this.pull.apply(page.messages, page.next, signal);
+        this.state = 'Online';
+      } else if (page.next > cursor) {
+        await this.deps.metadata.setCursor(page.next);
+      }
+      this.lastSyncTime = new Date(this.clock.now());
+      if (once && page.messages.length === 0 && page.next >= page.head && !this.needsReconcile) {
+        await this.outbox.drain(signal);
+        await this.sendStatus();
+        return;
+      }
+    }
+  }
+
+  private async reconcile(signal: AbortSignal): Promise<void> {
+    this.state = 'Syncing';
+    await this.pull.reconcile(await this.parentHead(signal), signal);
+    this.needsReconcile = false;
+    this.lastSyncTime = new Date(this.clock.now());
+    this.state = 'Online';
+  }
+
+  /** The parent's newest sequence number: a cursor past it is refused with RESYNC_REQUIRED, whose detail carries the head. */
+  private async parentHead(signal: AbortSignal): Promise<number> {
+    try {
+      return (await this.gateway.messages(HEAD_PROBE, 0, this.configEtag, signal)).head;
+    } catch (err) {
+      const head = err instanceof RemoteError && err.code === 'RESYNC_REQUIRED' ? (err.detail as { head?: unknown } | null)?.head : undefined;
+      if (typeof head === 'number') return head;
+      throw fatalOrSame(err, this.deps.parent.name);
+    }
+  }
+
+  private async outboxLoop(signal: AbortSignal): Promise<void> {
+    if (this.deps.policy.currentMode !== 'ReadWrite') return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    while (!signal.aborted) {
+      const woken = new Promise<void>((resolve) => {
+        this.outboxWake = resolve;
+      });
+      if ((await this.deps.metadata.outboxSize()) > 0) {
+        this.state = 'Syncing';
+        await this.outbox.drain(signal);
+        this.state = 'Online';
+        this.recordRejections();
+      }
+      await Promise.race([woken, this.clock.sleep(5_000, signal)]);
+    }
+  }
+
+  private async heartbeatLoop(signal: AbortSignal): Promise<void> {
+    const interval = (this.deps.heartbeatSeconds ?? HEARTBEAT_SECONDS) * 1000;
+    while (!signal.aborted) {
+      try {
+        await this.sendStatus();
+      } catch (err) {
+        this.deps.logger.debug({ err: errorText(err) }, 'heartbeat failed');
+      }
+      await this.clock.sleep(interval, signal);
+    }
+  }
+
+  private async sendStatus(): Promise<void> {
+    const report: StatusReport = {
+      instanceId: this.instanceId,
+      connectionState: this.state === 'Syncing' ? 'Syncing' : 'Online',
+      statusDetails: [...this.problems.values()].map((d) => ({ ...d })),
+      lastSyncTime: this.lastSyncTime ? this.lastSyncTime.toISOString() : null,
+      version: this.deps.version,
+      loginServer: this.deps.loginServer(),
+      cursor: await this.deps.metadata.getCursor(),
+      outbox: await this.deps.metadata.outboxSize(),
+      descendants: await this.descendants(),
+    };
+    const ack = await this.gateway.status(report);
+    if (ack.config !== this.configEtag) await this.refreshConfig();
+  }
+
+  /** Its descendants' status as this node's gateway has it, relayed up. */
+  private async descendants(): Promise<DescendantStatus[]> {
+    const now = this.clock.now();
+    return (await this.deps.connectedRegistries.listConnectedRegistries())
+      .filter((r) => r.name !== this.deps.parent.name)
+      .map((r) => descendantStatus(r, now));
+  }
+
+  private recordRejections(): void {
+    const last = this.outbox.rejected[this.outbox.rejected.length - 1];
+    if (!last) return;
+    this.problems.set('OutboxRejected', {
+      type: 'OutboxRejected', code: last.code, description: `the parent refused ${last.change.kind} ${last.change.repository}: ${last.message}`.slice(0, 500),
+      timestamp: new Date(this.clock.now()).toISOString(), correlationId: String(last.change.seq),
+    });
+  }
+
+  private schedule(): SyncSchedule {
+    const sync = this.config?.self.sync;
+    if (!sync) return new SyncSchedule('* * * * *', null);
+    return new SyncSchedule(sync.schedule, sync.syncWindow === null ? null : isoDurationMs(sync.syncWindow));
+  }
+}
+
+function descendantStatus(r: ConnectedRegistryRecord, now: number): DescendantStatus {
+  return {
+    name: r.name,
+    activationEpoch: r.activationEpoch,
+    activationStatus: r.runtime.activationStatus,
+    instanceId: r.runtime.instanceId,
+    connectionState: effectiveConnectionState(r, now),
+    lastActivityTime: r.runtime.lastActivityTime ? r.runtime.lastActivityTime.toISOString() : null,
+    lastSyncTime: r.sync.lastSyncTime ? r.sync.lastSyncTime.toISOString() : null,
+    version: r.runtime.version,
+    loginServer: r.runtime.loginServer,
+    statusDetails: r.runtime.statusDetails,
+    repositories: r.runtime.repositories,
+  };
+}
+
+/** The parent's answers that no retry can fix become SyncFatalError with a message an operator can act on. */
+function fatalOrSame(err: unknown, name: string): unknown {
+  if (!(err instanceof RemoteError)) return err;
+  if (err.status === 401) {
+    return new SyncFatalError(`the parent refused the sync token of '${name}': wrong SyncTokenName or SyncTokenPassword, a disabled token or an expired password (${err.message})`, 'UNAUTHORIZED');
+  }
+  if (err.code === 'ALREADY_ACTIVATED') return new SyncFatalError(`${err.message} ${typeof err.detail === 'string' ? err.detail : ''}`.trim(), err.code);
+  if (err.status === 403) return new SyncFatalError(`the sync token may not sync '${name}' at this parent: ${err.message}`, 'DENIED');
+  if (err.status === 404 && err.code !== 'MANIFEST_UNKNOWN' && err.code !== 'BLOB_UNKNOWN' && err.code !== 'NAME_UNKNOWN') {
+    return new SyncFatalError(`the parent does not know the connected registry '${name}': ${err.message}`, 'NOT_FOUND');
+  }
+  return err;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

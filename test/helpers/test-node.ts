@@ -29,8 +29,14 @@ export interface TestNodeOptions {
   /** The admin password (OUTPOST_ADMIN_PASSWORD); TEST_ADMIN_PASSWORD by default, null for the generated file. */
   adminPassword?: string | null;
   anonymousPull?: boolean;
-  /** Lower limits, throttle timings, token lifetimes. */
+  /** Lower limits, throttle timings, token lifetimes, clocks. */
   app?: AppOptions;
+  /** Start as a connected registry with this connection string. */
+  connectionString?: string;
+  /** More environment for resolveNodeConfig (OUTPOST_PARENT_CA, ACR_REGISTRY_LOGIN_SERVER, …). */
+  env?: Record<string, string>;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /**
@@ -44,8 +50,11 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const env = {
     ...(adminPassword !== null ? { OUTPOST_ADMIN_PASSWORD: adminPassword } : {}),
     ...(options.anonymousPull ? { OUTPOST_ANONYMOUS_PULL: 'true' } : {}),
+    ...(options.connectionString !== undefined ? { OUTPOST_CONNECTION_STRING: options.connectionString } : {}),
+    ...options.env,
   };
-  const node = await startNode(resolveNodeConfig({ host: '127.0.0.1', port: '0', dataDir, logLevel: 'Error' }, env), options.app ?? {});
+  const flags = { host: '127.0.0.1', port: '0', dataDir, logLevel: 'Error', ...(options.tls ? { tlsCert: options.tls.certFile, tlsKey: options.tls.keyFile } : {}) };
+  const node = await startNode(resolveNodeConfig(flags, env), options.app ?? {});
   return {
     url: node.url,
     dataDir,

@@ -6,9 +6,10 @@ import {
   digestOf,
   isManifestMediaType,
   type Reference,
+  type ParsedManifest,
 } from '../oci/index.js';
 import type { BlobStore } from '../storage/types.js';
-import type { MetadataStore, ManifestRecord } from '../metadata/types.js';
+import type { MetadataStore, ManifestRecord, PutManifestInput } from '../metadata/types.js';
 import { ManifestCache } from './manifest-cache.js';
 
 export interface StoredManifest {
@@ -65,18 +66,7 @@ export class ManifestService {
       throw new RegistryError('DIGEST_INVALID', 'manifest body does not match the digest in the URL', { expected: ref.digest, actual: digest });
     }
     await this.blobs.put(body, digest, body.length);
-    await this.metadata.putManifest({
-      repository,
-      digest,
-      mediaType: parsed.mediaType,
-      size: body.length,
-      artifactType: parsed.artifactType,
-      subject: parsed.subject?.digest ?? null,
-      annotations: parsed.annotations,
-      blobs: [...new Set(parsed.blobs.map((d) => d.digest))],
-      manifests: [...new Set(parsed.manifests.map((d) => d.digest))],
-      ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
-    });
+    await this.metadata.putManifest({ ...manifestFields(repository, digest, body, parsed), ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) });
     this.cache.set(digest, body);
     return { digest, subject: parsed.subject?.digest ?? null };
   }
@@ -105,6 +95,21 @@ export class ManifestService {
       throw err;
     }
   }
+}
+
+/** What the metadata store records of a validated manifest (the /v2 PUT and the sync agent both commit this). */
+export function manifestFields(repository: string, digest: string, body: Buffer, parsed: ParsedManifest): PutManifestInput {
+  return {
+    repository,
+    digest,
+    mediaType: parsed.mediaType,
+    size: body.length,
+    artifactType: parsed.artifactType,
+    subject: parsed.subject?.digest ?? null,
+    annotations: parsed.annotations,
+    blobs: [...new Set(parsed.blobs.map((d) => d.digest))],
+    manifests: [...new Set(parsed.manifests.map((d) => d.digest))],
+  };
 }
 
 /**

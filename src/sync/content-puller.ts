@@ -2,6 +2,7 @@ import { RegistryError, digestOf, parseDigest, parseManifest } from '../oci/inde
 import type { BlobStore } from '../storage/types.js';
 import type { MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
 import type { RegistryClient } from '../client/registry-client.js';
+import { manifestFields } from '../registry/manifest-service.js';
 import { Limiter } from './limiter.js';
 
 /** Bytes and objects moved from the parent (for status and the benchmark's "bytes moved = bytes missing"). */
@@ -92,18 +93,7 @@ export class ContentPuller {
   }
 }
 
-/** What putManifest needs, from a manifest's bytes (the same fields the /v2 PUT handler derives). */
+/** What putManifest needs, from a manifest's bytes (validated as the /v2 PUT handler does). */
 export function toInput(repository: string, digest: string, body: Buffer, mediaType: string): PutManifestInput {
-  const parsed = parseManifest(body, mediaType || undefined);
-  return {
-    repository,
-    digest,
-    mediaType: parsed.mediaType,
-    size: body.length,
-    artifactType: parsed.artifactType,
-    subject: parsed.subject?.digest ?? null,
-    annotations: parsed.annotations,
-    blobs: [...new Set(parsed.blobs.map((d) => d.digest))],
-    manifests: [...new Set(parsed.manifests.map((d) => d.digest))],
-  };
+  return manifestFields(repository, digest, body, parseManifest(body, mediaType || undefined));
 }

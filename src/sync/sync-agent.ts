@@ -21,6 +21,7 @@ import { systemClock, type Clock } from './clock.js';
 const INSTANCE_KEY = 'instance-id';
 const RESYNC_KEY = 'resync-handled';
 const SCOPE_KEY = 'scope';
+const DISK_ERRORS = new Set(['ENOSPC', 'EIO', 'EROFS', 'EDQUOT']);
 /** A cursor past any real sequence number (the gateway takes up to 15 digits). */
 const HEAD_PROBE = 999_999_999_999_999;
 
@@ -204,6 +205,7 @@ export class SyncAgent {
       } catch (err) {
         if (signal.aborted) break;
         this.state = 'Offline';
+        this.notePossibleDiskError(err);
         const fatal = err instanceof SyncFatalError;
         this.deps.logger[fatal ? 'error' : 'warn']({ err: errorText(err) }, fatal ? 'the parent refuses this node' : 'sync with the parent interrupted; retrying');
         await this.clock.sleep(fatal ? 30_000 : backoffMs, signal);
@@ -218,13 +220,14 @@ export class SyncAgent {
     const signal = AbortSignal.any([this.stopping.signal, session.signal]);
     await this.connect();
     this.state = 'Online';
-    const heartbeat = this.heartbeatLoop(signal);
-    const outbox = this.outboxLoop(signal);
+    // The first of the three to end (or fail) ends the session; the others stop with it.
+    const tasks = [this.pullLoop(closesAt, once, signal), this.heartbeatLoop(signal), this.outboxLoop(signal)];
+    for (const task of tasks) task.catch(() => undefined);
     try {
-      await Promise.race([this.pullLoop(closesAt, once, signal), outbox]);
+      await Promise.race(tasks);
     } finally {
       session.abort();
-      await Promise.allSettled([heartbeat, outbox]);
+      await Promise.allSettled(tasks);
     }
     // A last heartbeat is not sent at a window's end: the parent shows Offline until the next one.
     this.state = closesAt !== null || once ? 'OutsideWindow' : this.state;
@@ -254,6 +257,7 @@ export class SyncAgent {
         this.state = 'Syncing';
         await this.pull.apply(page.messages, page.next, signal);
         this.state = 'Online';
+        this.problems.delete('DiskError');
       } else if (page.next > cursor) {
         await this.deps.metadata.setCursor(page.next);
       }
@@ -307,7 +311,13 @@ export class SyncAgent {
       try {
         await this.sendStatus();
       } catch (err) {
-        this.deps.logger.debug({ err: errorText(err) }, 'heartbeat failed');
+        if (!(err instanceof RemoteError && err.code === 'ALREADY_ACTIVATED')) {
+          this.deps.logger.debug({ err: errorText(err) }, 'heartbeat failed');
+        } else {
+          // Deactivated at the root while running: claim it again, unless another instance has meanwhile.
+          this.deps.logger.warn('the parent no longer counts this instance as active: activating again');
+          await this.connect();
+        }
       }
       await this.clock.sleep(interval, signal);
     }
@@ -335,6 +345,16 @@ export class SyncAgent {
     return (await this.deps.connectedRegistries.listConnectedRegistries())
       .filter((r) => r.name !== this.deps.parent.name)
       .map((r) => descendantStatus(r, now));
+  }
+
+  /** A local storage failure is reported up as a DiskError status detail (the parent shows Unhealthy). */
+  private notePossibleDiskError(err: unknown): void {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !DISK_ERRORS.has(code)) return;
+    this.problems.set('DiskError', {
+      type: 'DiskError', code, description: `local storage failed: ${errorText(err)}`.slice(0, 500),
+      timestamp: new Date(this.clock.now()).toISOString(), correlationId: this.instanceId,
+    });
   }
 
   private recordRejections(): void {

@@ -235,9 +235,12 @@ export class SyncAgent {
 
   private async pullLoop(closesAt: number | null, once: boolean, signal: AbortSignal): Promise<void> {
     const pollSeconds = this.deps.pollSeconds ?? 25;
+    const scheduleAtStart = this.scheduleKey();
     while (!signal.aborted) {
       const now = this.clock.now();
       if (closesAt !== null && now >= closesAt) return;
+      // A new schedule or window from the parent: end this session, the run loop starts over with it.
+      if (this.scheduleKey() !== scheduleAtStart) return;
       if (this.needsReconcile) await this.reconcile(signal);
       const cursor = (await this.deps.metadata.getCursor()) ?? 0;
       const remaining = closesAt === null ? pollSeconds : Math.max(0, Math.min(pollSeconds, Math.floor((closesAt - now) / 1000)));
@@ -364,6 +367,11 @@ export class SyncAgent {
       type: 'OutboxRejected', code: last.code, description: `the parent refused ${last.change.kind} ${last.change.repository}: ${last.message}`.slice(0, 500),
       timestamp: new Date(this.clock.now()).toISOString(), correlationId: String(last.change.seq),
     });
+  }
+
+  private scheduleKey(): string {
+    const sync = this.config?.self.sync;
+    return sync ? `${sync.schedule}|${sync.syncWindow ?? ''}` : '';
   }
 
   private schedule(): SyncSchedule {

@@ -5,6 +5,7 @@ import { registerTokenCommands } from './token-commands.js';
 import { registerScopeMapCommands } from './scope-map-commands.js';
 import { registerRepositoryCommands } from './repository-commands.js';
 import { registerLoginCommands } from './login-command.js';
+import { registerConnectedRegistryCommands } from './connected-registry-commands.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 export async function main(argv: string[]): Promise<void> {
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTokenCommands(program, ctx);
   registerScopeMapCommands(program, ctx);
   registerRepositoryCommands(program, ctx);
+  registerConnectedRegistryCommands(program, ctx);
 
   try {
     await program.parseAsync(argv);

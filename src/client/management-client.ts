@@ -77,6 +77,128 @@ export interface UpdateTokenRequest {
   scopeMap?: string | null;
 }
 
+export type ConnectedRegistryMode = 'ReadOnly' | 'ReadWrite';
+export type ConnectionState = 'Online' | 'Offline' | 'Syncing' | 'Unhealthy';
+export type ConnectedRegistryLogLevel = 'Debug' | 'Information' | 'Warning' | 'Error' | 'None';
+export type AuditLogStatus = 'Enabled' | 'Disabled';
+
+export interface GarbageCollection {
+  enabled: boolean;
+  schedule: string;
+}
+
+/**
+ * A connected registry as the management API answers it (the fields `az acr connected-registry
+ * show` prints, at top level). `version`, `connectionState`, `lastActivityTime`, `loginServer`,
+ * `statusDetails` and `lastSyncTime` are what the edge reports (null/`Offline`/`[]` until it does).
+ */
+export interface ConnectedRegistry {
+  id: string;
+  name: string;
+  type: string;
+  provisioningState: string;
+  mode: ConnectedRegistryMode;
+  version: string | null;
+  connectionState: ConnectionState;
+  lastActivityTime: string | null;
+  activation: { status: 'Active' | 'Inactive' };
+  parent: {
+    /** `connectedRegistries/<parent>`, or null when the parent is the root. */
+    id: string | null;
+    syncProperties: {
+      /** `tokens/<sync token>`. */
+      tokenId: string;
+      schedule: string;
+      syncWindow: string | null;
+      messageTtl: string;
+      lastSyncTime: string | null;
+      gatewayEndpoint: string | null;
+    };
+  };
+  /** `tokens/<name>` of each client token. */
+  clientTokenIds: string[];
+  loginServer: { host: string; tls?: { status: 'Enabled' | 'Disabled' } } | null;
+  logging: { logLevel: ConnectedRegistryLogLevel; auditLogStatus: AuditLogStatus };
+  statusDetails: Array<{ type: string; code: string; description: string; timestamp: string; correlationId: string }>;
+  notificationsList: string[];
+  garbageCollection: GarbageCollection;
+  /** Outpost's own: each repository's lag at the edge's last heartbeat, and the last resync request. */
+  syncStatus?: { repositories: Array<{ name: string; pendingChanges: number }>; resyncRequestedAt: string | null };
+  creationDate: string;
+}
+
+/** `POST /connected-registries`: exactly one of `repositories` and `syncToken`. */
+export interface CreateConnectedRegistryRequest {
+  name: string;
+  mode?: ConnectedRegistryMode;
+  parent?: string;
+  repositories?: string[];
+  syncToken?: string;
+  clientTokens?: string[];
+  syncSchedule?: string;
+  syncWindow?: string;
+  syncMessageTtl?: string;
+  logLevel?: ConnectedRegistryLogLevel;
+  auditLogStatus?: AuditLogStatus;
+  notifications?: string[];
+  garbageCollection?: Partial<GarbageCollection>;
+}
+
+/** `PATCH /connected-registries/<n>`: lists change with set semantics; `syncWindow: null` clears it. */
+export interface UpdateConnectedRegistryRequest {
+  addClientTokens?: string[];
+  removeClientTokens?: string[];
+  addNotifications?: string[];
+  removeNotifications?: string[];
+  syncSchedule?: string;
+  syncWindow?: string | null;
+  syncMessageTtl?: string;
+  logLevel?: ConnectedRegistryLogLevel;
+  auditLogStatus?: AuditLogStatus;
+  garbageCollection?: Partial<GarbageCollection>;
+}
+
+/** Filters of `GET /connected-registries`. */
+export interface ConnectedRegistryListFilter {
+  /** All descendants of this connected registry (only its children with `noChildren`). */
+  parent?: string;
+  /** Direct children of `parent`; without `parent`, the top-level ones. */
+  noChildren?: boolean;
+  mode?: ConnectedRegistryMode;
+  connectionState?: ConnectionState;
+}
+
+/** The answer of a delete: without cleanup, the server's message and the commands left to run. */
+export interface ConnectedRegistryDeleted {
+  name: string;
+  cleanup: boolean;
+  message?: string;
+  cleanupCommands?: string[];
+}
+
+/** The answer of get-settings (the keys `az acr connected-registry get-settings` prints). */
+export interface ConnectedRegistrySettings {
+  SYNC_TOKEN_USER: string;
+  SYNC_TOKEN_PASSWORD: string;
+  ACR_REGISTRY_CERTIFICATE_VOLUME: string;
+  ACR_REGISTRY_DATA_VOLUME: string;
+  ACR_REGISTRY_CONNECTION_STRING: string;
+  ACR_REGISTRY_LOGIN_SERVER: string;
+}
+
+export interface ConnectedRegistrySettingsRequest {
+  parentProtocol: 'http' | 'https';
+  /** Regenerates that password of the sync token (the old one stops working). */
+  generatePassword?: 1 | 2;
+}
+
+/** The answer of a resync request (202). */
+export interface ConnectedRegistryResync {
+  name: string;
+  resyncRequestedAt: string;
+  message: string;
+}
+
 export interface ManagementClientOptions {
   /** Base URL of the root node, e.g. `https://registry.example:8080` (no `/mgmt/v1`). */
   registry: string;
@@ -169,6 +291,49 @@ export class ManagementClient {
   }
   async deleteManifest(repository: string, digest: string): Promise<void> {
     await this.#request('DELETE', `/repositories/${enc(repository)}/manifests/${enc(digest)}`);
+  }
+
+  // Connected registries.
+  listConnectedRegistries(filter: ConnectedRegistryListFilter = {}): Promise<ConnectedRegistry[]> {
+    const query = new URLSearchParams();
+    if (filter.parent !== undefined) query.set('parent', filter.parent);
+    if (filter.noChildren) query.set('noChildren', 'true');
+    if (filter.mode !== undefined) query.set('mode', filter.mode);
+    if (filter.connectionState !== undefined) query.set('connectionState', filter.connectionState);
+    const search = query.toString();
+    return this.#json('GET', `/connected-registries${search === '' ? '' : `?${search}`}`);
+  }
+  showConnectedRegistry(name: string): Promise<ConnectedRegistry> {
+    return this.#json('GET', `/connected-registries/${enc(name)}`);
+  }
+  createConnectedRegistry(request: CreateConnectedRegistryRequest): Promise<ConnectedRegistry> {
+    return this.#json('POST', '/connected-registries', request);
+  }
+  updateConnectedRegistry(name: string, request: UpdateConnectedRegistryRequest): Promise<ConnectedRegistry> {
+    return this.#json('PATCH', `/connected-registries/${enc(name)}`, request);
+  }
+  deleteConnectedRegistry(name: string, options: { cleanup?: boolean } = {}): Promise<ConnectedRegistryDeleted> {
+    return this.#json('DELETE', `/connected-registries/${enc(name)}${options.cleanup ? '?cleanup=true' : ''}`);
+  }
+  deactivateConnectedRegistry(name: string): Promise<ConnectedRegistry> {
+    return this.#json('POST', `/connected-registries/${enc(name)}/deactivate`);
+  }
+  /** The sync token's scope map. */
+  showConnectedRegistryPermissions(name: string): Promise<ScopeMap> {
+    return this.#json('GET', `/connected-registries/${enc(name)}/permissions`);
+  }
+  updateConnectedRegistryPermissions(name: string, request: { add?: string[]; remove?: string[] }): Promise<ScopeMap> {
+    return this.#json('PATCH', `/connected-registries/${enc(name)}/permissions`, request);
+  }
+  listConnectedRegistryClientTokens(name: string): Promise<Token[]> {
+    return this.#json('GET', `/connected-registries/${enc(name)}/client-tokens`);
+  }
+  getConnectedRegistrySettings(name: string, request: ConnectedRegistrySettingsRequest): Promise<ConnectedRegistrySettings> {
+    return this.#json('POST', `/connected-registries/${enc(name)}/settings`, request);
+  }
+  /** Asks for a full reconciliation at the edge's next contact with its parent. */
+  resyncConnectedRegistry(name: string): Promise<ConnectedRegistryResync> {
+    return this.#json('POST', `/connected-registries/${enc(name)}/resync`);
   }
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {

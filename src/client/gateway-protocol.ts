@@ -6,11 +6,22 @@
  * |---|---|---|
  * | `POST /gateway/v1/<cr>/activate` | ActivateRequest | 200 ActivateResponse; 409 ALREADY_ACTIVATED |
  * | `GET /gateway/v1/<cr>/config` | `If-None-Match: <etag>` | 200 ConfigDocument + `ETag`; 304 when unchanged |
- * | `GET /gateway/v1/<cr>/messages` | `?after=<seq>&wait=<s>&config=<etag>` | 200 MessagesResponse; 410 RESYNC_REQUIRED |
- * | `PUT /gateway/v1/<cr>/status` | StatusReport | 200 StatusAck |
+ * | `GET /gateway/v1/<cr>/messages` | `?after=<seq>&wait=<s>&config=<etag>` | 200 MessagesResponse; 410 RESYNC_REQUIRED (detail ResyncRequiredDetail) |
+ * | `PUT /gateway/v1/<cr>/status` | StatusReport | 200 StatusAck; 409 ALREADY_ACTIVATED |
  *
  * Every call needs the sync token of `<cr>` (Basic) and its gateway actions
- * (`gateway/<cr>/config/read|write`, `gateway/<cr>/message/read`).
+ * (`gateway/<cr>/config/read|write`, `gateway/<cr>/message/read`): 401 UNAUTHORIZED without valid
+ * credentials, 403 DENIED without the action. A node serves its direct children only: any other
+ * `<cr>` is 404 NOT_FOUND. Bad bodies or query values are 400 REQUEST_INVALID.
+ *
+ * - The config ETag is a quoted strong ETag (`"<hex>"`). `MessagesResponse.config` and
+ *   `StatusAck.config` carry it exactly as the `ETag` header does; the `config` query parameter
+ *   and `If-None-Match` accept it quoted or bare.
+ * - messages: `after` defaults to 0, `wait` to 0 (capped at MAX_WAIT_SECONDS). Without `config`
+ *   the poll is held until changes arrive or the config changes while it is held.
+ * - status: 409 ALREADY_ACTIVATED when the reporting instance does not hold the activation
+ *   (another instance does, or it was deactivated): activate again; that succeeds only when no
+ *   other instance holds it.
  */
 
 export const GATEWAY_PREFIX = '/gateway/v1';
@@ -94,6 +105,20 @@ export interface Message {
   digest: string | null;
   mediaType: string | null;
   at: string;
+}
+
+/**
+ * The detail of a 410 RESYNC_REQUIRED on messages. `ahead`: the cursor is past this parent's
+ * head (a probe with a huge `after` reads `head` this way); `pruned`: rows after the cursor are
+ * gone; `expired`: the next change after the cursor is older than the child's message TTL. The
+ * child reconciles in full and continues after `head`.
+ */
+export interface ResyncRequiredDetail {
+  reason: 'ahead' | 'pruned' | 'expired';
+  after: number;
+  head: number;
+  /** The first retained sequence number after `after`, when there is one. */
+  oldest: number | null;
 }
 
 export interface MessagesResponse {

@@ -1,4 +1,4 @@
-import { RegistryError, isValidRepositoryName, isValidTag } from '../oci/index.js';
+import { RegistryError, isValidRepositoryName, isValidTag, isoDurationMs } from '../oci/index.js';
 import type { ConnectedRegistryLogLevel, ConnectedRegistryMode } from '../metadata/index.js';
 
 /**
@@ -10,6 +10,9 @@ export const CONTINUOUS_SCHEDULE = '* * * * *';
 export const DEFAULT_MESSAGE_TTL = 'P2D';
 export const LOG_LEVELS: readonly ConnectedRegistryLogLevel[] = ['Debug', 'Information', 'Warning', 'Error', 'None'];
 export const CONNECTED_REGISTRY_HELP = 'For more information on connected registries please visit https://aka.ms/acr/connected-registry.';
+
+// The duration parser lives in oci/ (the gateway reads message TTLs too); re-exported for callers of the rules.
+export { isoDurationMs };
 
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
@@ -82,18 +85,6 @@ export function assertCron(value: unknown, what = 'sync schedule'): string {
 
 export function isContinuous(schedule: string): boolean {
   return schedule.trim().split(/\s+/).join(' ') === CONTINUOUS_SCHEDULE;
-}
-
-/**
- * Milliseconds of an ISO 8601 duration made of weeks, days, hours, minutes and seconds
- * (`P2D`, `PT3H`, `P1DT12H`, `P1W`); null when it is not one. Years and months have no fixed
- * length and are rejected.
- */
-export function isoDurationMs(value: string): number | null {
-  const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(value);
-  if (!m || value === 'P' || value.endsWith('T')) return null;
-  const [, w, d, h, min, s] = m;
-  return Number(w ?? 0) * 7 * DAY_MS + Number(d ?? 0) * DAY_MS + Number(h ?? 0) * HOUR_MS + Number(min ?? 0) * 60_000 + Number(s ?? 0) * 1000;
 }
 
 /** The sync window: ISO 8601, 1 hour to 7 days, and only with a schedule that is not continuous. */

@@ -139,7 +139,10 @@ export const MAX_CLIENT_TOKENS = 50;
 export const HEARTBEAT_SECONDS = 10;
 /** A registry with no heartbeat for this long is Offline. */
 export const OFFLINE_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS;
-/** Status detail types that make a registry Unhealthy. */
+/**
+ * Status details that make a registry Unhealthy, matched against a detail's `code` or `type`
+ * (the reference reports `{type: 'Disk', code: 'DiskError'}`).
+ */
 export const CRITICAL_STATUS_TYPES: readonly string[] = ['DiskError', 'StorageError', 'CertificateError'];
 
 /**
@@ -151,6 +154,6 @@ export function effectiveConnectionState(record: ConnectedRegistryRecord, now: n
   const rt = record.runtime;
   if (rt.activationStatus !== 'Active' || rt.lastActivityTime === null) return 'Offline';
   if (now - rt.lastActivityTime.getTime() > offlineAfterMs) return 'Offline';
-  if (rt.statusDetails.some((d) => CRITICAL_STATUS_TYPES.includes(d.type))) return 'Unhealthy';
+  if (rt.statusDetails.some((d) => CRITICAL_STATUS_TYPES.includes(d.code) || CRITICAL_STATUS_TYPES.includes(d.type))) return 'Unhealthy';
   return rt.connectionState === 'Syncing' ? 'Syncing' : 'Online';
 }

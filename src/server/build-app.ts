@@ -16,6 +16,8 @@ import type { IdentityLimits, IdentityStore } from '../metadata/index.js';
 import { AccessGuard, Authenticator, JwtSigner, LoginThrottle, loadAdminPassword, registerTokenRoutes, type LoginThrottleOptions } from '../auth/index.js';
 import { registerManagementRoutes } from '../management/management-routes.js';
 import { registerConnectedRegistryRoutes } from '../management/connected-registry-routes.js';
+import { ConfigSignal } from '../gateway/config-signal.js';
+import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-routes.js';
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -36,6 +38,10 @@ export interface OutpostApp {
   identities: IdentityStore;
   /** Aborted when the node shuts down; background work listens to it. */
   shutdown: AbortController;
+  /** Raised after every successful management write; the sync agent raises it after applying a new config from its parent. */
+  configSignal: ConfigSignal;
+  /** The sync gateway this node serves its direct children (prune on demand). */
+  gateway: GatewayHandle;
   close(): Promise<void>;
 }
 
@@ -48,6 +54,8 @@ export interface AppOptions {
   connectedRegistryLimit?: number;
   /** Milliseconds since the epoch for the gateway and the connected-registry API (tests move it); Date.now by default. */
   clock?: () => number;
+  /** This node's connected-registry name on a connected node (its gateway serves that name's children); null/absent on the root. */
+  selfName?: string | null;
 }
 
 export function createLogger(level: LogLevel): Logger {
@@ -108,6 +116,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   app.addHook('onSend', async (_request, reply) => {
     if (connections.isDraining) reply.header('Connection', 'close');
   });
+  // gateway: a successful management write may change a child's config; its long-poll wakes and recomputes the ETag.
+  const configSignal = new ConfigSignal();
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD' && request.url.startsWith('/mgmt/') && reply.statusCode < 400) configSignal.notify();
+  });
   // Set before any plugin is registered: encapsulated plugins inherit the handlers present then.
   app.setNotFoundHandler(async (request, reply) => {
     await sendError(request, reply, new RegistryError('NOT_FOUND', 'no such endpoint', { path: request.url.slice(0, 300) }), logger);
@@ -121,6 +134,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   await registerConnectedRegistryRoutes(app, {
     identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
     ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
+  });
+  // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
+  const selfName = options.selfName ?? null;
+  const gateway = await registerGatewayRoutes(app, {
+    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, configSignal, logger,
+    shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
   });
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
@@ -138,6 +157,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     metadata,
     identities: metadata.identity,
     shutdown,
+    configSignal,
+    gateway,
     async close() {
       shutdown.abort();
       // Requests in flight finish; each keep-alive connection is closed once it goes idle.

@@ -1,0 +1,186 @@
+import { RegistryError, isoDurationMs } from '../oci/index.js';
+import type {
+  Change, ConnectedRegistryChange, ConnectedRegistryRecord, ConnectedRegistryStore, IdentityStore, MetadataStore, RepositorySyncStatus,
+} from '../metadata/index.js';
+import type { ActivateRequest, ActivateResponse, ConfigDocument, DescendantStatus, StatusReport } from '../client/gateway-protocol.js';
+import { buildConfigDocument, configEtag, descendantsOf, inScope, syncScopeOf } from './config-document.js';
+import { readFeed, type FeedPage } from './change-feed.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** The message TTL assumed when a record's cannot be read (the reference's default, P2D). */
+const DEFAULT_TTL_MS = 2 * DAY_MS;
+/** How long a node with no children keeps its change log (the longest TTL allowed, P90D). */
+export const RETENTION_WITHOUT_CHILDREN_MS = 90 * DAY_MS;
+const REPOSITORY_PAGE = 1000;
+
+export interface GatewayStores {
+  metadata: MetadataStore;
+  identities: IdentityStore;
+  connectedRegistries: ConnectedRegistryStore;
+  /**
+   * A connected node's outbox (local writes not yet pushed to its parent): the prune never drops
+   * those rows, however old. Absent on the root, which pushes nowhere.
+   */
+  outbox?: { pendingOutbox(limit: number): Promise<Change[]> } | undefined;
+}
+
+/**
+ * The parent side of sync (DESIGN.md §5) over the local stores; the routes only parse HTTP and
+ * authorize. A node serves its DIRECT children only: the records whose parent is this node
+ * (`parent === selfName`; null on the root). On a connected node its own record is stored locally
+ * with no parent and is never served.
+ */
+export class GatewayService {
+  constructor(
+    private readonly stores: GatewayStores,
+    private readonly selfName: string | null,
+    private readonly clock: () => number,
+  ) {}
+
+  private isDirectChild(record: ConnectedRegistryRecord): boolean {
+    return record.parent === this.selfName && record.name !== this.selfName;
+  }
+
+  /** The direct child `name`; throws NOT_FOUND for anything else. */
+  async directChild(name: string): Promise<ConnectedRegistryRecord> {
+    const record = await this.stores.connectedRegistries.getConnectedRegistry(name);
+    if (!record || !this.isDirectChild(record)) {
+      throw new RegistryError('NOT_FOUND', `Connected registry '${name}' is not a child of this node.`, { connectedRegistry: name });
+    }
+    return record;
+  }
+
+  /** Claims the child for the instance; ALREADY_ACTIVATED (409) while another instance holds it. */
+  async activate(name: string, request: ActivateRequest): Promise<ActivateResponse> {
+    const child = await this.directChild(name);
+    const record = await this.stores.connectedRegistries.activate(child.name, request.instanceId, request.version, new Date(this.clock()));
+    return { name: record.name, mode: record.mode, activationStatus: 'Active' };
+  }
+
+  /** The child's config document and its ETag. */
+  async config(child: ConnectedRegistryRecord): Promise<{ doc: ConfigDocument; etag: string }> {
+    const all = await this.stores.connectedRegistries.listConnectedRegistries();
+    const doc = await buildConfigDocument(child, all, this.stores.identities);
+    return { doc, etag: configEtag(doc) };
+  }
+
+  /** The repository patterns the child syncs. */
+  scopeOf(child: ConnectedRegistryRecord): Promise<string[]> {
+    return syncScopeOf(child, this.stores.identities);
+  }
+
+  /**
+   * The child's messages after `after`. `checkRetention` (the first read of a request) throws
+   * RESYNC_REQUIRED when the cursor is outside what this node still has for the child's TTL.
+   */
+  messages(child: ConnectedRegistryRecord, scope: readonly string[], after: number, checkRetention: boolean): Promise<FeedPage> {
+    const retention = checkRetention ? { ttlMs: ttlMs(child), now: this.clock() } : undefined;
+    return readFeed(this.stores.metadata, scope, after, retention);
+  }
+
+  /**
+   * Takes a heartbeat: the child's runtime (activity time by this node's clock, reported state,
+   * version, login server, status details, last sync), its lag per repository computed from this
+   * node's log, and the statuses it relays for its own descendants. Throws ALREADY_ACTIVATED (409)
+   * when the reporting instance does not hold the activation (another one does, or it was
+   * deactivated): the child activates again. Returns the child's current config ETag.
+   */
+  async status(name: string, report: StatusReport): Promise<string> {
+    const child = await this.directChild(name);
+    if (child.runtime.activationStatus !== 'Active' || child.runtime.instanceId !== report.instanceId) {
+      const held = child.runtime.activationStatus === 'Active';
+      throw new RegistryError('ALREADY_ACTIVATED',
+        held
+          ? 'Failed to activate the connected registry as it is already activated by another instance. Only one instance is supported at any time.'
+          : `The connected registry '${child.name}' is not activated by this instance: activate it again.`,
+        { activationStatus: child.runtime.activationStatus });
+    }
+    const scope = await this.scopeOf(child);
+    const repositories = await this.lag(scope, report.cursor);
+    const change: ConnectedRegistryChange = {
+      sync: { lastSyncTime: report.lastSyncTime === null ? null : new Date(report.lastSyncTime) },
+      // Activation fields are left out: a deactivate committed meanwhile stays in force.
+      runtime: {
+        connectionState: report.connectionState,
+        lastActivityTime: new Date(this.clock()),
+        version: report.version,
+        loginServer: report.loginServer,
+        statusDetails: report.statusDetails,
+        repositories,
+      },
+    };
+    const updated = await this.stores.connectedRegistries.updateConnectedRegistry(child.name, change);
+    await this.relay(updated, report.descendants);
+    return (await this.config(updated)).etag;
+  }
+
+  /**
+   * Per repository in the scope, how many changes of this node's log come after `cursor` (from
+   * the start when the child has none yet). Repositories in scope that exist here are listed even
+   * with nothing pending; deleted ones only while their changes are pending.
+   */
+  private async lag(scope: readonly string[], cursor: number | null): Promise<RepositorySyncStatus[]> {
+    const { metadata } = this.stores;
+    const counts = await metadata.changeCountsSince(cursor ?? 0);
+    const names = new Set<string>();
+    if (scope.some((p) => p.endsWith('*'))) {
+      let last: string | undefined;
+      for (;;) {
+        const page = await metadata.listRepositories(last === undefined ? { limit: REPOSITORY_PAGE } : { last, limit: REPOSITORY_PAGE });
+        for (const name of page) if (inScope(scope, name)) names.add(name);
+        if (page.length < REPOSITORY_PAGE) break;
+        last = page[page.length - 1];
+      }
+    } else {
+      for (const name of scope) if (await metadata.repositoryExists(name)) names.add(name);
+    }
+    for (const name of counts.keys()) if (inScope(scope, name)) names.add(name);
+    return [...names].sort().map((name) => ({ name, pendingChanges: counts.get(name) ?? 0 }));
+  }
+
+  /**
+   * Applies statuses the child relays from below to the records of its descendants only. An
+   * entry from an older activation epoch than the stored one is stale (a deactivate here has not
+   * reached the node that serves it yet) and is ignored.
+   */
+  private async relay(child: ConnectedRegistryRecord, statuses: readonly DescendantStatus[]): Promise<void> {
+    if (statuses.length === 0) return;
+    const below = new Map(descendantsOf(child.name, await this.stores.connectedRegistries.listConnectedRegistries()).map((r) => [r.name, r]));
+    for (const s of statuses) {
+      const record = below.get(s.name);
+      if (!record || s.activationEpoch < record.activationEpoch) continue;
+      await this.stores.connectedRegistries.updateConnectedRegistry(record.name, {
+        sync: { lastSyncTime: s.lastSyncTime === null ? null : new Date(s.lastSyncTime) },
+        runtime: {
+          activationStatus: s.activationStatus,
+          instanceId: s.instanceId,
+          connectionState: s.connectionState,
+          lastActivityTime: s.lastActivityTime === null ? null : new Date(s.lastActivityTime),
+          version: s.version,
+          loginServer: s.loginServer,
+          statusDetails: s.statusDetails,
+          repositories: s.repositories,
+        },
+      });
+    }
+  }
+
+  /**
+   * Drops changes no direct child can still ask for: older than the longest message TTL of the
+   * direct children (90 days without children), never the newest row, and on a connected node
+   * never a local write still waiting in the outbox. Returns how many rows went.
+   */
+  async prune(): Promise<number> {
+    const children = (await this.stores.connectedRegistries.listConnectedRegistries()).filter((r) => this.isDirectChild(r));
+    const keepMs = children.length === 0 ? RETENTION_WITHOUT_CHILDREN_MS : Math.max(...children.map(ttlMs));
+    let olderThan = this.clock() - keepMs;
+    const pending = this.stores.outbox ? (await this.stores.outbox.pendingOutbox(1))[0] : undefined;
+    if (pending !== undefined) olderThan = Math.min(olderThan, pending.at.getTime());
+    return this.stores.metadata.pruneChanges(new Date(olderThan));
+  }
+}
+
+/** A record's message TTL in milliseconds (P2D when unreadable; values were validated on the way in). */
+export function ttlMs(record: ConnectedRegistryRecord): number {
+  return isoDurationMs(record.sync.messageTtl) ?? DEFAULT_TTL_MS;
+}

@@ -3,6 +3,7 @@ import type {
   ConnectedRegistry, ConnectedRegistryDeleted, ConnectedRegistryResync, ConnectedRegistrySettings, ConnectedRegistrySettingsRequest,
   CreateConnectedRegistryRequest, GarbageCollection, ManagementClient, ScopeMap, Token, UpdateConnectedRegistryRequest,
 } from '../client/management-client.js';
+import { isManagementError } from '../client/management-error.js';
 import {
   CONNECTION_STATES, LOG_LEVELS, MODES, PARENT_PROTOCOLS, PASSWORD_NUMBERS,
   auditLogStatusOf, checkNewConnectedRegistryName, listOf, parseChoice, parseFlagBoolean,
@@ -79,6 +80,32 @@ export function createRequest(options: ConnectedRegistryCreateOptions): CreateCo
 /** `outpost connected-registry create`: the connected registry, with its sync token and scope map when `--repository` is given. */
 export async function connectedRegistryCreate(client: ManagementClient, options: ConnectedRegistryCreateOptions): Promise<ConnectedRegistry> {
   return client.createConnectedRegistry(createRequest(options));
+}
+
+/**
+ * az warns before a create with `--repository` that a scope map and a token named after the
+ * connected registry would be overwritten. Outpost looks first and says it only when it happened:
+ * `existing` is what `existingSyncIdentities` found, the answer what to print after the create.
+ */
+export function overwriteWarnings(name: string, existing: { scopeMap: boolean; token: boolean }): string {
+  return (
+    (existing.scopeMap ? `WARNING: Sync scope map '${name}' already existed: its actions were overwritten.\n` : '') +
+    (existing.token ? `WARNING: Sync token '${name}' already existed: its properties were overwritten.\n` : '')
+  );
+}
+
+/** Whether a scope map and a token named `name` exist. */
+export async function existingSyncIdentities(client: ManagementClient, name: string): Promise<{ scopeMap: boolean; token: boolean }> {
+  const exists = (lookup: Promise<unknown>): Promise<boolean> =>
+    lookup.then(
+      () => true,
+      (err: unknown) => {
+        if (isManagementError(err) && err.code === 'NOT_FOUND') return false;
+        throw err;
+      },
+    );
+  const [scopeMap, token] = await Promise.all([exists(client.showScopeMap(name)), exists(client.showToken(name))]);
+  return { scopeMap, token };
 }
 
 export interface ConnectedRegistryUpdateOptions {
@@ -301,10 +328,11 @@ const nameOption = () => new Option('-n, --name <name>', 'name of the connected 
 const yesOption = () => new Option('-y, --yes', 'do not ask for confirmation');
 const logLevelOption = (extra = '') => new Option('--log-level <level>', `log level on the edge: ${LOG_LEVELS.join(', ')}${extra}`);
 const auditOption = (extra = '') => new Option('--audit-logs-enabled [bool]', `synchronize audit logs: true or false (alone: true)${extra}`);
-const gcOptions = (command: Command, defaults = '') =>
+/** `--gc-enabled`, `--gc-schedule`; `withDefaults` names the server's defaults (create). */
+const gcOptions = (command: Command, withDefaults: boolean) =>
   command
-    .addOption(new Option('--gc-enabled [bool]', `garbage collection on the edge: true or false (alone: true)${defaults ? '; default false' : ''}`))
-    .option('--gc-schedule <cron>', `when garbage collection runs (5-field cron, UTC)${defaults ? `; default "${defaults}"` : ''}`);
+    .addOption(new Option('--gc-enabled [bool]', `garbage collection on the edge: true or false (alone: true)${withDefaults ? ' (default: false)' : ''}`))
+    .option('--gc-schedule <cron>', `when garbage collection runs (5-field cron, UTC)${withDefaults ? ' (default: "0 0 * * *")' : ''}`);
 
 /** Registers `outpost connected-registry …` (az's `acr connected-registry`). */
 export function registerConnectedRegistryCommands(program: Command, ctx: CliContext): void {
@@ -328,7 +356,7 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
       .addOption(auditOption(' (default: false)'))
       // az's create asks before enabling a data endpoint; Outpost has nothing to ask, but accepts the flag.
       .addOption(yesOption().hideHelp()),
-    '0 0 * * *',
+    true,
   )
     .addHelpText(
       'after',
@@ -336,7 +364,20 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
         '  outpost connected-registry create -n edge01 --repository hello-world acr/connected-registry\n' +
         '  outpost connected-registry create -n edge02 -p edge01 --repository hello-world -s "0 9 * * *" -w PT3H --client-tokens t-line1\n',
     )
-    .action((flags: ConnectedRegistryCreateOptions & CommonFlags) => runManaged(ctx, flags, connectedRegistryCreate, CONNECTED_REGISTRY_TABLE));
+    .action((flags: ConnectedRegistryCreateOptions & CommonFlags) =>
+      runManaged(
+        ctx,
+        flags,
+        async (client, f) => {
+          // The arguments are checked before anything is asked of the registry.
+          const existing = createRequest(f).repositories !== undefined ? await existingSyncIdentities(client, f.name) : null;
+          const created = await connectedRegistryCreate(client, f);
+          if (existing !== null) process.stderr.write(overwriteWarnings(f.name, existing));
+          return created;
+        },
+        CONNECTED_REGISTRY_TABLE,
+      ),
+    );
 
   gcOptions(
     withCommonFlags(group.command('update').description("change a connected registry's client tokens, notifications, sync, logging or garbage collection"))
@@ -350,6 +391,7 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
       .option('--sync-message-ttl <duration>', 'how long sync messages are kept, ISO 8601, P1D to P90D')
       .addOption(logLevelOption())
       .addOption(auditOption()),
+    false,
   )
     .addHelpText(
       'after',
@@ -423,7 +465,7 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
           const token = ctx.interactive ? syncTokenName(await client.showConnectedRegistry(f.name)) : '';
           await confirm(generatePasswordQuestion(token, request.generatePassword), f.yes, ctx);
         }
-        return client.getConnectedRegistrySettings(f.name, request);
+        return connectedRegistryGetSettings(client, f);
       }),
     );
 

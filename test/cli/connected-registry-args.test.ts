@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { checkNewConnectedRegistryName, listOf, parseChoice, parseFlagBoolean, MODES } from '../../src/cli/connected-registry-args.js';
 import {
   cleanupWarning, connectedRegistryList, connectedRegistryPermissionsUpdate, connectedRegistryUpdate, createRequest, deactivateQuestion, deleteQuestion,
-  generatePasswordQuestion, registerConnectedRegistryCommands, settingsRequest, updateRequest,
+  generatePasswordQuestion, overwriteWarnings, registerConnectedRegistryCommands, settingsRequest, updateRequest,
 } from '../../src/cli/connected-registry-commands.js';
 import type { ManagementClient } from '../../src/client/management-client.js';
 
@@ -121,6 +121,8 @@ describe('connected-registry requests', () => {
     assert.equal(deleteQuestion('edge01', 'http://h:1', false), "Are you sure you want to delete the connected registry 'edge01' in 'http://h:1' without cleanup flag enabled?");
     assert.equal(deleteQuestion('edge01', 'http://h:1', true), "Are you sure you want to delete the connected registry 'edge01' in 'http://h:1'?");
     assert.equal(cleanupWarning({ name: 'edge01', cleanup: true }, 'http://h:1'), null);
+    assert.equal(overwriteWarnings('edge01', { scopeMap: false, token: false }), '');
+    assert.equal(overwriteWarnings('edge01', { scopeMap: false, token: true }), "WARNING: Sync token 'edge01' already existed: its properties were overwritten.\n");
     assert.equal(
       cleanupWarning({ name: 'edge01', cleanup: false, message: 'Deleted. Run:', cleanupCommands: ['outpost token delete --name edge01 --yes'] }, 'http://h:1'),
       'WARNING: Deleted. Run:\n    outpost token delete --name edge01 --yes --registry http://h:1\n',

@@ -579,4 +579,19 @@ describe('outpost connected-registry against a real root', () => {
     assert.ok(Date.parse(okOf(runs[3]!).trim()) >= at, 'the root recorded the request');
     assertOneLineError(runs[4]!, 1, MISSING);
   });
+
+  test('create --repository over a scope map and token of that name overwrites them and says so on stderr', async () => {
+    await api.createScopeMap({ name: 'reused1', actions: readOnly('old') });
+    await api.createToken({ name: 'reused1', scopeMap: '_repositories_pull', status: 'disabled', noPasswords: true });
+    const [created] = await batch(['create', '-n', 'reused1', '--repository', 'fresh', '--query', 'name', '-o', 'tsv']);
+    assert.equal(created!.code, 0, created!.stderr);
+    assert.equal(created!.stdout, 'reused1\n');
+    assert.equal(created!.stderr, [
+      "WARNING: Sync scope map 'reused1' already existed: its actions were overwritten.\n",
+      "WARNING: Sync token 'reused1' already existed: its properties were overwritten.\n",
+    ].join(''));
+    assert.deepEqual(await actionsOf('reused1'), sorted([...readOnly('fresh'), ...gateway('reused1')]));
+    const token = await api.showToken('reused1');
+    assert.deepEqual([token.status, token.scopeMapId], ['enabled', 'scopeMaps/reused1']);
+  });
 });

@@ -27,7 +27,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--tls-key <file>', 'private key of --tls-cert (PEM; env OUTPOST_TLS_KEY)')
     .option('--log-level <level>', 'Debug|Information|Warning|Error|None (env OUTPOST_LOG_LEVEL)')
     .option('--anonymous-pull', 'let anyone pull without credentials (env OUTPOST_ANONYMOUS_PULL=true)')
-    .option('--login-server <host:port>', 'how connected registries reach this node, for their connection strings (env OUTPOST_LOGIN_SERVER or ACR_REGISTRY_LOGIN_SERVER; default: the address the admin uses)')
+    .option('--login-server <host:port>', 'how clients and children reach this node (their connection strings name it); a connected node refuses other Host values (env OUTPOST_LOGIN_SERVER or ACR_REGISTRY_LOGIN_SERVER)')
+    .option('--connection-string <cs>', 'run as this connected registry: ConnectedRegistryName=…;SyncTokenName=…;SyncTokenPassword=…;ParentGatewayEndpoint=host:port;ParentEndpointProtocol=https (env OUTPOST_CONNECTION_STRING or ACR_REGISTRY_CONNECTION_STRING; ACR_PARENT_GATEWAY_ENDPOINT overrides the parent)')
+    .option('--parent-ca <file>', 'PEM file of CA certificates trusted for an https parent, besides the system ones (env OUTPOST_PARENT_CA)')
     .action(serveCommand);
 
   registerLoginCommands(program, ctx);

@@ -18,6 +18,16 @@ import { registerManagementRoutes } from '../management/management-routes.js';
 import { registerConnectedRegistryRoutes } from '../management/connected-registry-routes.js';
 import { ConfigSignal } from '../gateway/config-signal.js';
 import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-routes.js';
+import { hostname } from 'node:os';
+import { EdgePolicy } from '../sync/edge-policy.js';
+import { SyncAgent } from '../sync/sync-agent.js';
+import type { Clock } from '../sync/clock.js';
+import type { V2Action } from '../auth/access-guard.js';
+import type { LoginServerDoc } from '../client/gateway-protocol.js';
+
+/** What a ReadOnly connected registry (or a write outside a ReadWrite one's sync scope) answers to writes. */
+export const WRITE_NOT_ALLOWED = 'This operation is not allowed on this registry.';
+const WRITE_ACTIONS: ReadonlySet<V2Action> = new Set(['push', 'push-manifest', 'delete']);
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -42,6 +52,8 @@ export interface OutpostApp {
   configSignal: ConfigSignal;
   /** The sync gateway this node serves its direct children (prune on demand). */
   gateway: GatewayHandle;
+  /** The sync agent of a connected node (started by startNode once the node listens); null on the root. */
+  agent: SyncAgent | null;
   close(): Promise<void>;
 }
 
@@ -56,6 +68,11 @@ export interface AppOptions {
   clock?: () => number;
   /** This node's connected-registry name on a connected node (its gateway serves that name's children); null/absent on the root. */
   selfName?: string | null;
+  /** The sync agent's clock (tests move it through windows and TTLs); also the gateway's unless `clock` is set. */
+  syncClock?: Clock;
+  /** Longest long-poll the sync agent asks of its parent (seconds). */
+  syncPollSeconds?: number;
+  heartbeatSeconds?: number;
 }
 
 export function createLogger(level: LogLevel): Logger {
@@ -72,7 +89,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
     ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
   });
+  // A connected node (DESIGN.md §1): its policy comes from its parent's config.
+  const edge = config.connection ? new EdgePolicy() : null;
   const authenticator = new Authenticator({
+    ...(edge ? { tokenUsable: (name: string) => edge.tokenUsable(name) } : {}),
     identities: metadata.identity,
     adminPassword: await loadAdminPassword(config.dataDir, config.adminPassword, logger),
     throttle: new LoginThrottle(options.loginThrottle),
@@ -82,7 +102,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const guard = new AccessGuard(authenticator, signer);
   const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
-  const clock = options.clock ?? Date.now;
+  const syncClock = options.syncClock;
+  const clock = options.clock ?? (syncClock ? () => syncClock.now() : Date.now);
 
   const https = config.tls
     ? { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
@@ -128,19 +149,56 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   app.setErrorHandler(async (err, request, reply) => {
     await sendError(request, reply, err, logger);
   });
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2 });
+  if (edge && config.loginServer !== null) refuseOtherHosts(app, config.loginServer);
+  // The token service still grants what a token allows, so a client's write reaches the registry
+  // and gets this clear refusal rather than a confusing 401 (reference §5).
+  const authorize = edge === null ? guard.authorizeV2 : async (request: Parameters<typeof guard.authorizeV2>[0], repository: string | null, action: V2Action | null) => {
+    const canList = await guard.authorizeV2(request, repository, action);
+    if (repository !== null && action !== null && WRITE_ACTIONS.has(action) && !edge.allowsWrite(repository)) {
+      throw new RegistryError('DENIED', WRITE_NOT_ALLOWED, { mode: edge.currentMode, repository });
+    }
+    return canList;
+  };
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
-  await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
-  await registerConnectedRegistryRoutes(app, {
-    identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
-    ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
-  });
+  // The management plane lives on the root only; a connected node's config comes from its parent.
+  if (edge === null) {
+    await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
+    await registerConnectedRegistryRoutes(app, {
+      identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
+      ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
+    });
+  }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
-  const selfName = options.selfName ?? null;
+  const selfName = options.selfName ?? config.connection?.name ?? null;
   const gateway = await registerGatewayRoutes(app, {
     metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, configSignal, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
   });
+
+  const syncLogger = logger.child({ component: 'sync' });
+  const agent = edge === null || config.connection === null ? null : new SyncAgent({
+    parent: { ...config.connection, caFile: config.parentCaFile },
+    metadata,
+    identities: metadata.identity,
+    connectedRegistries: metadata.connectedRegistries,
+    blobs,
+    policy: edge,
+    logger: syncLogger,
+    version: OUTPOST_VERSION,
+    loginServer: () => loginServerOf(config, app),
+    onConfigApplied: (document) => {
+      configSignal.notify();
+      // The connected registry's log level from the root (children made later inherit it).
+      logger.level = PINO_LEVELS[document.self.logging.logLevel];
+      syncLogger.level = logger.level;
+    },
+    ...(syncClock ? { clock: syncClock } : {}),
+    ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
+    ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
+  });
+  // A local client's write wakes the outbox drain at once.
+  if (agent) metadata.subscribe(() => agent.localWrite());
 
   // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
   const purge = setInterval(() => {
@@ -159,12 +217,39 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     shutdown,
     configSignal,
     gateway,
+    agent,
     async close() {
       shutdown.abort();
+      await agent?.stop();
       // Requests in flight finish; each keep-alive connection is closed once it goes idle.
       connections.drain();
       await app.close();
       await metadata.close();
     },
   };
+}
+
+export const OUTPOST_VERSION = '0.2.0';
+
+/** The address this node's clients and children use: --login-server, else its listen address. */
+function loginServerOf(config: NodeConfig, app: FastifyInstance): LoginServerDoc | null {
+  const tls = { status: config.tls ? 'Enabled' as const : 'Disabled' as const };
+  if (config.loginServer !== null) return { host: config.loginServer, tls };
+  const address = app.server.address();
+  if (typeof address !== 'object' || address === null) return null;
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? hostname() : config.host;
+  return { host: `${host.includes(':') ? `[${host}]` : host}:${address.port}`, tls };
+}
+
+/** ACR_REGISTRY_LOGIN_SERVER: "the connected registry only accepts requests made to this login server value". */
+function refuseOtherHosts(app: FastifyInstance, loginServer: string): void {
+  const allowed = loginServer.toLowerCase();
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/healthz' || request.url === '/readyz') return;
+    const host = (request.headers.host ?? '').toLowerCase();
+    if (host !== allowed) {
+      throw new RegistryError('DENIED', `this registry only accepts requests made to its login server ${loginServer}`, { host: host.slice(0, 200) });
+    }
+  });
 }

@@ -135,20 +135,26 @@ describe('outpost connected-registry against a real root', () => {
   /** `outpost connected-registry <args>` for each of `commands`, in order, in one process. */
   const batch = (...commands: string[][]): Promise<Run[]> => outpostBatch(commands.map((c) => ['connected-registry', ...c]));
 
-  /** Runs the failures in one batch and checks each. */
-  async function assertFailures(failures: Failure[]): Promise<void> {
-    const runs = await batch(...failures.map(([args]) => args));
-    runs.forEach((run, i) => assertOneLineError(run, failures[i]![1], failures[i]![2], failures[i]![0].join(' ')));
+  /** Runs `commands`, then `failures`, in one batch; checks each failure and answers the runs of `commands`. */
+  async function batchWithFailures(commands: string[][], failures: Failure[]): Promise<Run[]> {
+    const runs = await batch(...commands, ...failures.map(([args]) => args));
+    runs.slice(commands.length).forEach((run, i) => assertOneLineError(run, failures[i]![1], failures[i]![2], failures[i]![0].join(' ')));
+    return runs.slice(0, commands.length);
   }
+
+  const assertFailures = async (failures: Failure[]): Promise<void> => void (await batchWithFailures([], failures));
 
   const actionsOf = async (map: string): Promise<string[]> => sorted((await api.showScopeMap(map)).actions);
   const isStatus = (code: number) => (err: unknown): boolean => err instanceof ManagementError && err.status === code;
   const NAMES = ['list', '--query', '[].name'];
-  /** What an edge's heartbeat would record: active, just seen, and what it reports. */
+  /**
+   * What an edge's heartbeat would record: active, seen, and what it reports. "Seen" a few minutes
+   * ahead, so that the root still counts it as connected (heartbeats within 30 s) on a slow machine.
+   */
   const heartbeat = (name: string, report: { connectionState?: 'Online' | 'Syncing'; loginServer?: { host: string }; lastSyncTime?: Date } = {}) =>
     store.updateConnectedRegistry(name, {
       runtime: {
-        activationStatus: 'Active', lastActivityTime: new Date(), connectionState: report.connectionState ?? 'Online',
+        activationStatus: 'Active', lastActivityTime: new Date(Date.now() + 5 * 60_000), connectionState: report.connectionState ?? 'Online',
         ...(report.loginServer ? { loginServer: report.loginServer } : {}),
       },
       ...(report.lastSyncTime ? { sync: { lastSyncTime: report.lastSyncTime } } : {}),
@@ -275,7 +281,7 @@ describe('outpost connected-registry against a real root', () => {
     await heartbeat('edge01', { loginServer: { host: 'edge01.local:8080' }, lastSyncTime: new Date('2026-11-23T12:34:56.789Z') });
     await heartbeat('rwmid1', { connectionState: 'Syncing', loginServer: { host: 'mid.local:8443' } });
 
-    const runs = await batch(
+    const runs = await batchWithFailures([
       NAMES,
       [...NAMES, '--parent', 'rwtop1'],
       [...NAMES, '--parent', 'rwtop1', '--no-children'],
@@ -291,7 +297,14 @@ describe('outpost connected-registry against a real root', () => {
       ['list', '--query', "[?mode=='ReadWrite'].name", '-o', 'tsv'],
       ['list'],
       ['show', '--name', 'edge01'],
-    );
+    ], [
+      [['list', '--parent', 'nowhere1'], 1, "Parent connected registry 'nowhere1' doesn't exist."],
+      [['list', '--connection-state', 'asleep'], 2, "argument --connection-state: invalid choice: 'asleep' (choose from 'Online', 'Offline', 'Syncing', 'Unhealthy')"],
+      [['list', '--mode', 'Cache'], 2, "argument --mode/-m: invalid choice: 'Cache' (choose from 'ReadOnly', 'ReadWrite')"],
+      [['list', '--query', '[?'], 2, /invalid JMESPath query/],
+      [['show', '-n', 'nothere1'], 1, MISSING],
+      [['show'], 1, /required option '-n, --name <name>' not specified/],
+    ]);
     const [all, descendants, children, midChildren, topLevel, readWriteOnes, online, syncing, readOnlyTop] = runs.slice(0, 9).map((r) => jsonOf<string[]>(r));
     assert.deepEqual(all, ['edge01', 'roleaf1', 'rwmid1', 'rwtop1']);
     assert.deepEqual(descendants, ['roleaf1', 'rwmid1'], 'all descendants, not only children');
@@ -319,15 +332,6 @@ describe('outpost connected-registry against a real root', () => {
     assert.equal(okOf(runs[12]!), 'rwmid1\nrwtop1\n');
     assert.deepEqual(jsonOf(runs[13]!), await api.listConnectedRegistries(), 'the JSON is the resources unchanged');
     assert.deepEqual(jsonOf(runs[14]!), edge01);
-
-    await assertFailures([
-      [['list', '--parent', 'nowhere1'], 1, "Parent connected registry 'nowhere1' doesn't exist."],
-      [['list', '--connection-state', 'asleep'], 2, "argument --connection-state: invalid choice: 'asleep' (choose from 'Online', 'Offline', 'Syncing', 'Unhealthy')"],
-      [['list', '--mode', 'Cache'], 2, "argument --mode/-m: invalid choice: 'Cache' (choose from 'ReadOnly', 'ReadWrite')"],
-      [['list', '--query', '[?'], 2, /invalid JMESPath query/],
-      [['show', '-n', 'nothere1'], 1, MISSING],
-      [['show'], 1, /required option '-n, --name <name>' not specified/],
-    ]);
   });
 
   test('update: set semantics, sync, logging, garbage collection; "Update ambiguity" and other refusals in one line, changing nothing', async () => {
@@ -392,13 +396,22 @@ describe('outpost connected-registry against a real root', () => {
   });
 
   test('list-client-tokens; permissions show and update (--add up to the ancestors, --remove down to the descendants)', async () => {
-    const reads = await batch(
+    // The refusals change nothing, so they run with the reads.
+    const reads = await batchWithFailures([
       ['list-client-tokens', '-n', 'edge01'],
       ['list-client-tokens', '-n', 'rwmid1'],
       ['list-client-tokens', '-n', 'edge01', '-o', 'table'],
       ['permissions', 'show', '-n', 'edge01'],
       ['permissions', 'show', '-n', 'rwmid1', '-o', 'table'],
-    );
+    ], [
+      [['permissions', 'update', '-n', 'edge01'], 2, 'No repository permissions to update.'],
+      [['permissions', 'update', '-n', 'edge01', '--add'], 2, 'No repository permissions to update.'],
+      [['permissions', 'update', '-n', 'edge01', '--add', 'a1', 'b1', '--remove', 'a1'], 1,
+        "Update ambiguity. Duplicate repository names were provided with --add and --remove arguments. ['a1']"],
+      [['permissions', 'update', '-n', 'nothere1', '--add', 'a1'], 1, MISSING],
+      [['permissions', 'show', '-n', 'nothere1'], 1, MISSING],
+      [['list-client-tokens', '-n', 'nothere1'], 1, MISSING],
+    ]);
     assert.deepEqual(jsonOf<Token[]>(reads[0]!), [await api.showToken('client-b1')]);
     assert.equal(okOf(reads[1]!), '[]\n');
     assert.match(okOf(reads[2]!), /^NAME\s+STATUS\s+SCOPE MAP\s+PASSWORD1 EXPIRY\s+PASSWORD2 EXPIRY\s+CREATION DATE\n-+.*\nclient-b1\s+enabled\s+_repositories_pull/s);
@@ -419,16 +432,6 @@ describe('outpost connected-registry against a real root', () => {
       assert.ok(!map.actions.some((a) => a.startsWith('repositories/newrepo/')), `${map.name}: removed`);
       assert.ok(map.actions.includes('repositories/other/*/content/read'), `${map.name}: other repositories stay`);
     }
-
-    await assertFailures([
-      [['permissions', 'update', '-n', 'edge01'], 2, 'No repository permissions to update.'],
-      [['permissions', 'update', '-n', 'edge01', '--add'], 2, 'No repository permissions to update.'],
-      [['permissions', 'update', '-n', 'edge01', '--add', 'a1', 'b1', '--remove', 'a1'], 1,
-        "Update ambiguity. Duplicate repository names were provided with --add and --remove arguments. ['a1']"],
-      [['permissions', 'update', '-n', 'nothere1', '--add', 'a1'], 1, MISSING],
-      [['permissions', 'show', '-n', 'nothere1'], 1, MISSING],
-      [['list-client-tokens', '-n', 'nothere1'], 1, MISSING],
-    ]);
   });
 
   test('get-settings: the keys, the connection string, the parent endpoint; --generate-password rotates the sync password', async () => {

@@ -142,8 +142,11 @@ async function holdMessages(
   const onClose = (): void => {
     if (!reply.raw.writableEnded) gone.abort();
   };
-  stopping.addEventListener('abort', onStop, { once: true });
+  // A request that arrives while the node is already stopping is not held at all.
+  if (stopping.aborted) gone.abort();
+  else stopping.addEventListener('abort', onStop, { once: true });
   reply.raw.once('close', onClose);
+  if (request.raw.socket.destroyed) gone.abort();
   try {
     let child = await service.directChild(name);
     let scope = await service.scopeOf(child);

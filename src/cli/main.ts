@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { serveCommand } from './serve-command.js';
+import type { NodeFlags } from '../config/node-config.js';
 import { processContext } from './command-context.js';
 import { registerTokenCommands } from './token-commands.js';
 import { registerScopeMapCommands } from './scope-map-commands.js';
@@ -30,7 +30,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--login-server <host:port>', 'how clients and children reach this node (their connection strings name it); a connected node refuses other Host values (env OUTPOST_LOGIN_SERVER or ACR_REGISTRY_LOGIN_SERVER)')
     .option('--connection-string <cs>', 'run as this connected registry: ConnectedRegistryName=…;SyncTokenName=…;SyncTokenPassword=…;ParentGatewayEndpoint=host:port;ParentEndpointProtocol=https (env OUTPOST_CONNECTION_STRING or ACR_REGISTRY_CONNECTION_STRING; ACR_PARENT_GATEWAY_ENDPOINT overrides the parent)')
     .option('--parent-ca <file>', 'PEM file of CA certificates trusted for an https parent, besides the system ones (env OUTPOST_PARENT_CA)')
-    .action(serveCommand);
+    // Loaded only for `serve`: the server's modules cost ~0.6 s of start-up every management command would pay.
+    .action(async (flags: NodeFlags) => (await import('./serve-command.js')).serveCommand(flags));
 
   registerLoginCommands(program, ctx);
   registerTokenCommands(program, ctx);

@@ -15,7 +15,7 @@ const allowedBelow = {
   gateway: ['oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
   client: ['oci'],
   sync: ['oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
-  management: ['oci', 'storage', 'metadata', 'auth'],
+  management: ['oci', 'storage', 'metadata', 'auth', 'registry'],
   config: ['oci'],
   server: ['oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
   cli: ['oci', 'client', 'config', 'server'],

@@ -9,6 +9,7 @@ import { GatewayService } from './gateway-service.js';
 import { ifNoneMatch, sameEtag } from './config-document.js';
 import { parseActivateRequest, parseStatusReport } from './request-bodies.js';
 import { Wakeup } from './wakeup.js';
+import { useJsonBodies } from '../registry/http-util.js';
 
 export interface GatewayDeps {
   metadata: MetadataStore;
@@ -66,16 +67,7 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
   stopping.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 
   await app.register(async (api) => {
-    api.removeAllContentTypeParsers();
-    api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-      const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (text.trim() === '') return done(null, {});
-      try {
-        done(null, JSON.parse(text));
-      } catch {
-        done(new RegistryError('REQUEST_INVALID', 'body is not valid JSON'), undefined);
-      }
-    });
+    useJsonBodies(api);
 
     const authorize = async (request: FastifyRequest, permission: GatewayPermission): Promise<string> => {
       const name = (request.params as { cr: string }).cr;

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RegistryError, isDigest, isValidTag } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore, PasswordRecord, PasswordSlot, ScopeMapRecord, TokenRecord, TokenStatus } from '../metadata/index.js';
 import { generatePassword, hashPassword, normalizeActions, ADMIN_USERNAME, type AccessGuard } from '../auth/index.js';
+import { useJsonBodies } from '../registry/http-util.js';
 
 export interface ManagementDeps {
   identities: IdentityStore;
@@ -13,16 +14,7 @@ export interface ManagementDeps {
 
 /** The management plugin's own JSON parser (whatever other plugins did with theirs) and the admin-only check. */
 export function useAdminJson(api: FastifyInstance, guard: AccessGuard): void {
-  api.removeAllContentTypeParsers();
-  api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, {});
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(new RegistryError('REQUEST_INVALID', 'body is not valid JSON'), undefined);
-    }
-  });
+  useJsonBodies(api);
   api.addHook('onRequest', async (request) => {
     await guard.requireAdmin(request);
   });

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../oci/index.js';
 
 /** A satisfiable byte range, `end` inclusive. */
@@ -77,4 +78,21 @@ export function parsePagination(query: URLSearchParams, maxPage: number): { limi
   if (n === null || n === '') return { limit: maxPage, last };
   if (!/^\d+$/.test(n)) throw new RegistryError('PAGINATION_INVALID', 'n must be a non-negative integer', { n: n.slice(0, 50) });
   return { limit: Math.min(Number(n), maxPage), last };
+}
+
+/**
+ * Makes a plugin parse `application/json` bodies itself (whatever other plugins registered):
+ * an empty body is `{}`, malformed JSON is 400 REQUEST_INVALID in the OCI error format.
+ */
+export function useJsonBodies(api: FastifyInstance): void {
+  api.removeAllContentTypeParsers();
+  api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new RegistryError('REQUEST_INVALID', 'body is not valid JSON'), undefined);
+    }
+  });
 }

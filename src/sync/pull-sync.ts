@@ -33,12 +33,27 @@ export class PullSync {
    */
   async apply(messages: Message[], next: number, signal?: AbortSignal): Promise<number> {
     const limiter = new Limiter(PREFETCH);
-    const prepared = new Map<number, Promise<PutManifestInput | null>>();
+    // Each manifest or tag message's content, fetched ahead unless a delete in its repository
+    // comes earlier in the batch: fetching links blobs (and stores an index's children) in the
+    // repository, which that delete, applied later, would drop again — or the delete removes a
+    // child the prefetch found present. Those are fetched when their turn comes. A tagged push is
+    // two messages (manifest, tag) of one digest: its content is fetched once.
+    const prepared = new Map<number, () => Promise<PutManifestInput | null>>();
+    const shared = new Map<string, () => Promise<PutManifestInput | null>>();
+    const deletes = new Map<string, number>();
     for (const m of messages) {
       if ((m.kind === 'manifest' || m.kind === 'tag') && m.digest !== null) {
-        const task = limiter.run(() => this.prepareOrGone(m.repository, m.digest!, signal));
-        task.catch(() => undefined);
+        const deletesBefore = deletes.get(m.repository) ?? 0;
+        const key = `${m.repository}@${m.digest}#${deletesBefore}`;
+        let task = shared.get(key);
+        if (!task) {
+          task = once(() => limiter.run(() => this.prepareOrGone(m.repository, m.digest!, signal)));
+          if (deletesBefore === 0) task().catch(() => undefined);
+          shared.set(key, task);
+        }
         prepared.set(m.seq, task);
+      } else if (m.kind === 'manifest-delete' || m.kind === 'repository-delete') {
+        deletes.set(m.repository, (deletes.get(m.repository) ?? 0) + 1);
       }
     }
     let applied = 0;
@@ -47,7 +62,7 @@ export class PullSync {
       switch (m.kind) {
         case 'manifest':
         case 'tag': {
-          const input = await prepared.get(m.seq)!;
+          const input = await prepared.get(m.seq)!();
           if (input === null) await this.state.setCursor(m.seq);
           else await this.state.applyManifest(m.kind === 'tag' && m.tag !== null ? { ...input, tag: m.tag } : input, m.seq);
           break;
@@ -110,12 +125,20 @@ export class PullSync {
       const input = await this.prepareOrGone(repository, digest, signal);
       if (input) await this.state.applyManifest({ ...input, tag });
     })));
-    // Referrers (signatures, SBOMs) are untagged: follow them from what the tags point at.
-    for (const digest of pulled) await this.pullReferrers(repository, digest, signal);
+    // Referrers (signatures, SBOMs) are untagged: follow them from what the tags point at and
+    // from the manifests an index lists (a signature of one platform's image).
+    for (const digest of pulled) await this.pullReferrersOfTree(repository, digest, signal);
     const wanted = new Set(parentTags);
     const local = (await this.metadata.listTags(repository, { limit: 100_000 })) ?? [];
     for (const tag of local) if (!wanted.has(tag)) await this.state.applyTagDelete(repository, tag);
     return parentTags.length;
+  }
+
+  /** The referrers of `digest` and, when it is an index here, of every manifest it lists. */
+  private async pullReferrersOfTree(repository: string, digest: string, signal?: AbortSignal): Promise<void> {
+    await this.pullReferrers(repository, digest, signal);
+    if (!(await this.metadata.getManifest(repository, digest))) return; // gone at the parent meanwhile
+    for (const child of (await this.puller.localInput(repository, digest)).manifests) await this.pullReferrersOfTree(repository, child, signal);
   }
 
   private async pullReferrers(repository: string, subject: string, signal?: AbortSignal, depth = 0): Promise<void> {
@@ -152,4 +175,10 @@ export class PullSync {
       throw err;
     }
   }
+}
+
+/** `start`, run on the first call only; every call returns its promise. */
+function once<T>(start: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | null = null;
+  return () => (started ??= start());
 }

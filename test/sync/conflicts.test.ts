@@ -1,0 +1,111 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
+import { TestClient } from '../helpers/oci-client.js';
+import type { TestNode } from '../helpers/test-node.js';
+import { FAST_SYNC, LinkProxy, edgeStore, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
+
+/**
+ * Tag conflicts on a ReadWrite edge (DESIGN.md §5): a child never lets an older parent message
+ * overwrite a local write still waiting in its outbox; once that write has reached the parent,
+ * the parent's order wins and both sides converge. The edge reaches the root through a proxy the
+ * test cuts, so the conflict is made on purpose, not by a race.
+ */
+describe('tag conflicts between a ReadWrite edge and its parent', () => {
+  let root: Root;
+  let link: LinkProxy;
+  let edge: TestNode;
+  let atEdge: TestClient;
+
+  before(async () => {
+    root = await startRoot();
+    link = await LinkProxy.start(root.node.url);
+    const cr = await createConnectedRegistry(root.admin, { name: 'edgeconflict', mode: 'ReadWrite', repositories: ['app'], logLevel: 'None' });
+    edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: FAST_SYNC });
+    atEdge = new TestClient(edge.url);
+  });
+
+  after(async () => {
+    await edge?.close();
+    await link?.close();
+    await root?.node.close();
+  });
+
+  const both = async (tag: string): Promise<[string | null, string | null]> => [await tagDigest(root.admin, 'app', tag), await tagDigest(atEdge, 'app', tag)];
+
+  test('the edge keeps its local write of a tag the parent moved meanwhile until it is pushed; then both agree on the parent\'s order', async () => {
+    const first = await pushImage(root.admin, 'app', 't');
+    await waitFor('app:t at the edge', async () => (await tagDigest(atEdge, 'app', 't')) === first.digest);
+
+    link.cut();
+    const local = await pushImage(atEdge, 'app', 't');
+    const parent = await pushImage(root.admin, 'app', 't');
+    assert.deepEqual(await both('t'), [parent.digest, local.digest]);
+    const store = edgeStore(edge);
+    assert.ok((await store.outboxSize()) > 0);
+
+    // Watch the edge while the link comes back: it may show the parent's digest only once its
+    // own write has left the outbox (the tag is read first, the outbox after: a pending outbox
+    // after seeing the parent's digest means it was pending then too).
+    let watching = true;
+    let samples = 0;
+    const violations: string[] = [];
+    const watcher = (async () => {
+      while (watching) {
+        samples += 1;
+        const seen = await store.resolveTag('app', 't');
+        const pending = await store.outboxSize();
+        if (seen === parent.digest && pending > 0) violations.push(`parent digest shown with ${pending} local write(s) pending`);
+        await tick();
+      }
+    })();
+    link.restore();
+    // The parent accepted its own move first and the edge's write after: the edge's wins.
+    await waitFor('both on the local write', async () => {
+      const [atRoot, here] = await both('t');
+      return atRoot === local.digest && here === local.digest && (await store.outboxSize()) === 0;
+    }, 10_000);
+    watching = false;
+    await watcher;
+    assert.deepEqual(violations, []);
+    assert.ok(samples > 10, `the watcher looked ${samples} times`);
+    // The parent's history has both writes, in that order: its move, then the edge's.
+    const parentManifest = await root.admin.request('HEAD', `/v2/app/manifests/${parent.digest}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(parentManifest.status, 200);
+  });
+
+  test('once the local write is pushed, a later move at the parent wins at the edge', async () => {
+    const later = await pushImage(root.admin, 'app', 't');
+    await waitFor('the parent\'s later move at the edge', async () => {
+      const [atRoot, here] = await both('t');
+      return atRoot === later.digest && here === later.digest;
+    });
+  });
+
+  test('a move at the edge while the link is up reaches the parent, and a tag delete at the edge too', async () => {
+    const moved = await pushImage(atEdge, 'app', 't');
+    await waitFor('the edge\'s move at the root', async () => {
+      const [atRoot, here] = await both('t');
+      return atRoot === moved.digest && here === moved.digest;
+    });
+    await pushImage(atEdge, 'app', 'scratch');
+    await waitFor('app:scratch at the root', async () => (await tagDigest(root.admin, 'app', 'scratch')) !== null);
+    assert.equal((await atEdge.request('DELETE', '/v2/app/manifests/scratch')).status, 202);
+    await waitFor('app:scratch deleted at the root', async () => (await tagDigest(root.admin, 'app', 'scratch')) === null);
+  });
+
+  test('a tag deleted at the edge while the parent moves it: the delete is kept until pushed, then the parent\'s order (delete last) wins', async () => {
+    const before = await pushImage(root.admin, 'app', 'd');
+    await waitFor('app:d at the edge', async () => (await tagDigest(atEdge, 'app', 'd')) === before.digest);
+    link.cut();
+    assert.equal((await atEdge.request('DELETE', '/v2/app/manifests/d')).status, 202);
+    const moved = await pushImage(root.admin, 'app', 'd');
+    assert.deepEqual(await both('d'), [moved.digest, null]);
+    link.restore();
+    await waitFor('both without app:d', async () => {
+      const [atRoot, here] = await both('d');
+      return atRoot === null && here === null && (await edgeStore(edge).outboxSize()) === 0;
+    }, 10_000);
+  });
+});

@@ -1,0 +1,213 @@
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
+import type { AppOptions } from '../../src/server/build-app.js';
+import type { MetadataStore, SyncStore } from '../../src/metadata/index.js';
+import type { TransferCounters } from '../../src/sync/content-puller.js';
+import { startTestNode, type TestNode } from '../helpers/test-node.js';
+import { OCI_INDEX, OCI_MANIFEST, TestClient, sha256 } from '../helpers/oci-client.js';
+import { mgmt } from '../helpers/management-calls.js';
+
+/**
+ * Shared parts of the sync semantics tests (test/sync/*.test.ts): a root, images built from
+ * chosen layers (to share blobs), indexes and artifacts, the edge's own stores, and a TCP proxy
+ * standing for the link between an edge and its parent (so a test can cut it while both run).
+ */
+
+/** An agent that notices clock moves and config changes quickly (tests only). */
+export const FAST_SYNC: AppOptions = { syncPollSeconds: 1, heartbeatSeconds: 1 };
+
+export interface Root {
+  node: TestNode;
+  admin: TestClient;
+}
+
+export async function startRoot(app: AppOptions = {}): Promise<Root> {
+  const node = await startTestNode({ app });
+  return { node, admin: new TestClient(node.url) };
+}
+
+/** Calls the management API and fails the test on an error answer. */
+export async function mustMgmt(client: TestClient, method: string, path: string, body?: unknown): Promise<unknown> {
+  const answer = await mgmt(client, method, path, body);
+  assert.ok(answer.status < 300, `${method} ${path}: ${answer.status} ${JSON.stringify(answer.json)}`);
+  return answer.json;
+}
+
+/** Creates a token with its own scope map at the root; returns its password1. */
+export async function createToken(admin: TestClient, name: string, actions: string[]): Promise<string> {
+  const token = (await mustMgmt(admin, 'POST', '/tokens', { name, actions })) as { credentials: { passwords: Array<{ name: string; value: string }> } };
+  return token.credentials.passwords.find((p) => p.name === 'password1')!.value;
+}
+
+/** The edge's metadata database seen as the sync agent sees it (to inspect or to drift it behind the agent's back). */
+export function edgeStore(edge: TestNode): MetadataStore & SyncStore {
+  return edge.node.metadata as MetadataStore & SyncStore;
+}
+
+/** The edge agent's transfer counters (a copy). */
+export function transfers(edge: TestNode): TransferCounters {
+  return { ...edge.node.agent!.transfers };
+}
+
+export interface PushedImage {
+  digest: string;
+  size: number;
+  body: string;
+  /** The config and layer digests. */
+  blobs: string[];
+}
+
+/**
+ * Pushes an image made of `layers` (pass the same Buffers again to share blobs) and a config
+ * that is new unless `config` is given, under `reference` (a tag, or its digest when omitted).
+ */
+export async function pushImage(client: TestClient, repo: string, reference: string | null, options: {
+  layers?: Buffer[]; platform?: { os: string; architecture: string }; config?: string;
+} = {}): Promise<PushedImage> {
+  const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
+  const config = options.config ?? JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: [] }, nonce: randomBytes(8).toString('hex') });
+  const layers = options.layers ?? [randomBytes(2048)];
+  const configDigest = await client.pushBlob(repo, config);
+  const layerDescriptors = [];
+  for (const layer of layers) {
+    layerDescriptors.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: await client.pushBlob(repo, layer), size: layer.length });
+  }
+  const body = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: Buffer.byteLength(config) },
+    layers: layerDescriptors,
+  });
+  const digest = sha256(body);
+  await mustPut(client, repo, reference ?? digest, body, OCI_MANIFEST);
+  return { digest, size: Buffer.byteLength(body), body, blobs: [configDigest, ...layerDescriptors.map((l) => l.digest)] };
+}
+
+/** Pushes one image per platform (by digest) and an index of them under `tag`. */
+export async function pushIndex(client: TestClient, repo: string, tag: string, platforms: Array<{ os: string; architecture: string }>): Promise<{ digest: string; body: string; children: PushedImage[] }> {
+  const children: PushedImage[] = [];
+  for (const platform of platforms) children.push(await pushImage(client, repo, null, { platform }));
+  const body = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: children.map((c, i) => ({ mediaType: OCI_MANIFEST, digest: c.digest, size: c.size, platform: platforms[i] })),
+  });
+  await mustPut(client, repo, tag, body, OCI_INDEX);
+  return { digest: sha256(body), body, children };
+}
+
+/** Pushes an artifact (untagged, by digest) whose subject is `subject`. */
+export async function pushArtifact(client: TestClient, repo: string, subject: { digest: string; size: number }, artifactType: string): Promise<{ digest: string; body: string; blobs: string[] }> {
+  const empty = '{}';
+  const emptyDigest = await client.pushBlob(repo, empty);
+  const payload = randomBytes(512);
+  const payloadDigest = await client.pushBlob(repo, payload);
+  const body = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType,
+    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: 2 },
+    layers: [{ mediaType: 'application/octet-stream', digest: payloadDigest, size: payload.length }],
+    subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.size },
+  });
+  const digest = sha256(body);
+  await mustPut(client, repo, digest, body, OCI_MANIFEST);
+  return { digest, body, blobs: [emptyDigest, payloadDigest] };
+}
+
+async function mustPut(client: TestClient, repo: string, reference: string, body: string, mediaType: string): Promise<void> {
+  const res = await client.putManifest(repo, reference, body, mediaType);
+  assert.equal(res.status, 201, `PUT ${repo}:${reference} answered ${res.status} ${await res.text()}`);
+}
+
+/** GETs a manifest (any type) at a node: status and body. */
+export async function getManifest(client: TestClient, repo: string, reference: string): Promise<{ status: number; body: string }> {
+  const res = await client.request('GET', `/v2/${repo}/manifests/${reference}`, {
+    headers: { Accept: `${OCI_MANIFEST}, ${OCI_INDEX}` },
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+/** Asserts that every blob is served by the node with exactly the bytes of its digest. */
+export async function assertBlobsServed(client: TestClient, repo: string, digests: string[]): Promise<void> {
+  for (const digest of digests) {
+    const res = await client.request('GET', `/v2/${repo}/blobs/${digest}`);
+    assert.equal(res.status, 200, `blob ${digest} of ${repo}`);
+    assert.equal(sha256(new Uint8Array(await res.arrayBuffer())), digest);
+  }
+}
+
+/** The tags of a repository at a node (empty when the repository is unknown there). */
+export async function listTags(client: TestClient, repo: string): Promise<string[]> {
+  const res = await client.request('GET', `/v2/${repo}/tags/list`);
+  if (res.status === 404) return [];
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { tags: string[] | null }).tags ?? [];
+}
+
+/** Does the node have the repository at all? */
+export async function hasRepository(client: TestClient, repo: string): Promise<boolean> {
+  const res = await client.request('GET', '/v2/_catalog?n=1000');
+  return ((await res.json()) as { repositories: string[] }).repositories.includes(repo);
+}
+
+/** The connection string with its parent endpoint replaced (to route an edge through a LinkProxy). */
+export function viaEndpoint(connectionString: string, endpoint: string): string {
+  return connectionString.replace(/ParentGatewayEndpoint=[^;]*/, `ParentGatewayEndpoint=${endpoint}`);
+}
+
+/**
+ * A TCP proxy on loopback standing for the link between an edge and its parent. `cut()` drops
+ * every open connection and refuses new ones (each is closed at once) until `restore()`.
+ */
+export class LinkProxy {
+  private readonly sockets = new Set<net.Socket>();
+  private down = false;
+
+  private constructor(private readonly server: net.Server) {}
+
+  static async start(target: string): Promise<LinkProxy> {
+    const url = new URL(target);
+    let proxy: LinkProxy | null = null;
+    const server = net.createServer((client) => proxy!.accept(client, url));
+    proxy = new LinkProxy(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get endpoint(): string {
+    const address = this.server.address() as net.AddressInfo;
+    return `127.0.0.1:${address.port}`;
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: net.Socket, target: URL): void {
+    if (this.down) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  }
+}

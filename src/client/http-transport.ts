@@ -4,7 +4,8 @@ import { Agent, request, type Dispatcher } from 'undici';
 
 /**
  * An error from (or on the way to) a parent registry. `code` is the OCI error code of the answer,
- * or `CONNECTION_FAILED` / `BAD_RESPONSE` (status 0 / the answer's status) when there is no OCI answer.
+ * or `CONNECTION_FAILED` / `BAD_RESPONSE` (status 0 / the answer's status) when there is no OCI answer,
+ * or `CERTIFICATE_UNTRUSTED` (status 0) when an https parent's certificate fails verification.
  */
 export class RemoteError extends Error {
   readonly code: string;
@@ -47,6 +48,13 @@ export interface SendOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** TLS verification failures: the parent answered, but its certificate does not check out here (a missing CA, a wrong name, expired). */
+const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /**
  * One authenticated HTTP connection pool to a parent, shared by the OCI and gateway clients.
  * Basic credentials on every request (the parent caches verified ones), keep-alive, and for
@@ -84,6 +92,11 @@ export class HttpTransport {
       if (options.signal?.aborted) throw err;
       const message = err instanceof Error ? err.message : String(err);
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      // undici's request() throws the socket's own error (its code is OpenSSL's verify error).
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code)) {
+        throw new RemoteError('CERTIFICATE_UNTRUSTED', 0, `the TLS certificate of ${this.baseUrl} is not trusted: ${message}`);
+      }
       throw new RemoteError('CONNECTION_FAILED', 0, `cannot reach ${this.baseUrl}: ${cause?.message ?? cause?.code ?? message}`);
     }
   }

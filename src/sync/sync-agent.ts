@@ -400,6 +400,9 @@ function descendantStatus(r: ConnectedRegistryRecord, now: number): DescendantSt
 /** The parent's answers that no retry can fix become SyncFatalError with a message an operator can act on. */
 function fatalOrSame(err: unknown, name: string): unknown {
   if (!(err instanceof RemoteError)) return err;
+  if (err.code === 'CERTIFICATE_UNTRUSTED') {
+    return new SyncFatalError(`${err.message}; if the parent's certificate comes from a private CA, give that CA with --parent-ca FILE (OUTPOST_PARENT_CA)`, err.code);
+  }
   if (err.status === 401) {
     return new SyncFatalError(`the parent refused the sync token of '${name}': wrong SyncTokenName or SyncTokenPassword, a disabled token or an expired password (${err.message})`, 'UNAUTHORIZED');
   }

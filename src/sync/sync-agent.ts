@@ -279,6 +279,8 @@ export class SyncAgent {
     this.needsReconcile = false;
     this.lastSyncTime = new Date(this.clock.now());
     this.state = 'Online';
+    // Tell the parent at once (not at the next heartbeat) that the reconcile is done.
+    await this.sendStatus().catch((err: unknown) => this.deps.logger.debug({ err: errorText(err) }, 'status after reconcile failed'));
   }
 
   /** The parent's newest sequence number: a cursor past it is refused with RESYNC_REQUIRED, whose detail carries the head. */

@@ -382,6 +382,10 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     const blobs = [...new Set(input.blobs)];
     const children = [...new Set(input.manifests)];
     const existingId = stmt.repositoryId.get(input.repository);
+    // A parent message never brings back (or tags) a manifest deleted here by a local write still
+    // waiting in the outbox: once the delete is up, the parent's order decides.
+    if (ctx.origin === 'sync' && (existingId === undefined || stmt.manifestMediaType.get(existingId, input.digest) === undefined)
+      && stmt.pendingLocalManifestDelete.get(pushedMark(), input.repository, input.digest) !== undefined) return;
 
     // Check every reference before writing anything, so a rejected push leaves no trace even
     // before the rollback; the error lists all missing digests at once, blobs first.
@@ -535,6 +539,8 @@ function prepareStatements(db: Database.Database) {
     countLocalChangesSince: db.prepare<[number], number>("SELECT count(*) FROM changes WHERE origin = 'local' AND seq > ?").pluck(),
     pendingLocalWrite: db.prepare<[number, string, string | null, string | null], number>(`SELECT 1 FROM changes
       WHERE origin = 'local' AND seq > ? AND repository = ? AND ((tag IS NOT NULL AND tag = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1`).pluck(),
+    pendingLocalManifestDelete: db.prepare<[number, string, string], number>(`SELECT 1 FROM changes
+      WHERE origin = 'local' AND seq > ? AND repository = ? AND kind = 'manifest-delete' AND digest = ? LIMIT 1`).pluck(),
     pendingLocalRepository: db.prepare<[number, string], number>(
       "SELECT 1 FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? LIMIT 1").pluck(),
     changeCountsSince: db.prepare<[number], { repository: string; count: number }>(

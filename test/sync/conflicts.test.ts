@@ -1,10 +1,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
 import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { FAST_SYNC, LinkProxy, edgeStore, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
+import { FAST_SYNC, LinkProxy, edgeStore, getManifest, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
 
 /**
  * Tag conflicts on a ReadWrite edge (DESIGN.md §5): a child never lets an older parent message
@@ -108,4 +109,34 @@ describe('tag conflicts between a ReadWrite edge and its parent', () => {
       return atRoot === null && here === null && (await edgeStore(edge).outboxSize()) === 0;
     }, 10_000);
   });
+
+  test('a manifest deleted at the edge while the parent tags it again: not brought back while the delete is pending; deleted at both after', async () => {
+    const image = await pushImage(root.admin, 'app', 'm1');
+    await waitFor('app:m1 at the edge', async () => (await tagDigest(atEdge, 'app', 'm1')) === image.digest);
+    link.cut();
+    // A big local write ahead of the delete in the outbox gives the pull time to see the parent's tag first.
+    await pushImage(atEdge, 'app', 'bulky', { layers: [randomBytes(16 * 1024 * 1024)] });
+    assert.equal((await atEdge.request('DELETE', `/v2/app/manifests/${image.digest}`)).status, 202);
+    assert.equal((await root.admin.putManifest('app', 'm2', image.body)).status, 201);
+    const store = edgeStore(edge);
+    let watching = true;
+    const violations: string[] = [];
+    const watcher = (async () => {
+      while (watching) {
+        const present = (await store.getManifest('app', image.digest)) !== null;
+        const pending = await store.outboxSize();
+        if (present && pending > 0) violations.push(`the manifest came back with ${pending} local write(s) pending`);
+        await tick();
+      }
+    })();
+    link.restore();
+    // The parent tagged it (m2) before it got the edge's delete: deleted last, it is gone at both.
+    await waitFor('deleted at both', async () => (await store.outboxSize()) === 0
+      && (await getManifest(root.admin, 'app', image.digest)).status === 404 && (await getManifest(atEdge, 'app', image.digest)).status === 404, 10_000);
+    watching = false;
+    await watcher;
+    assert.deepEqual(violations, []);
+    assert.equal(await tagDigest(atEdge, 'app', 'm2'), null);
+  });
 });
+

@@ -130,3 +130,40 @@ describe('a schedule change takes effect without a restart', () => {
     assert.notEqual(edge.node.agent!.currentState, 'OutsideWindow');
   });
 });
+
+describe('a schedule without a window syncs once per occurrence, until caught up', () => {
+  const boundary = nextSixHourBoundary();
+  const clock = new ManualClock(boundary - 10 * 60_000);
+  let root: Root;
+  let edge: TestNode;
+
+  before(async () => {
+    root = await start(clock);
+    const cr = await createConnectedRegistry(root.admin, { name: 'edgecatchup', mode: 'ReadOnly', repositories: ['app'], syncSchedule: '0 */6 * * *', logLevel: 'Error' });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+  });
+
+  after(async () => {
+    await edge?.close();
+    await root?.node.close();
+  });
+
+  test('nothing before the occurrence; at it, everything so far; nothing more until the next one', async () => {
+    const atEdge = new TestClient(edge.url);
+    const v1 = await pushImage(root.admin, 'app', 'v1');
+    await waitFor('the agent waits for the occurrence', async () => edge.node.agent!.currentState === 'OutsideWindow');
+    await sleep(QUIET_MS);
+    assert.equal(await tagDigest(atEdge, 'app', 'v1'), null);
+
+    clock.set(boundary + 1_000);
+    await waitFor('app:v1 at the occurrence', async () => (await tagDigest(atEdge, 'app', 'v1')) === v1.digest, 5_000);
+    await waitFor('caught up: the agent waits again', async () => edge.node.agent!.currentState === 'OutsideWindow', 5_000);
+    const v2 = await pushImage(root.admin, 'app', 'v2');
+    clock.advance(30 * 60_000);
+    await sleep(QUIET_MS);
+    assert.equal(await tagDigest(atEdge, 'app', 'v2'), null, 'a push after the catch-up waits for the next occurrence');
+
+    clock.set(boundary + 6 * HOUR_MS + 1_000);
+    await waitFor('app:v2 at the next occurrence', async () => (await tagDigest(atEdge, 'app', 'v2')) === v2.digest, 5_000);
+  });
+});

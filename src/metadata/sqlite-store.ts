@@ -464,12 +464,37 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
   });
 
   const deleteRepository = inContext((repository: string): boolean => {
-    if (ctx.origin === 'sync' && stmt.pendingLocalRepository.get(pushedMark(), repository) !== undefined) return false;
+    if (ctx.origin === 'sync' && stmt.pendingLocalRepository.get(pushedMark(), repository) !== undefined) return deleteAllButPending(repository);
     // Cascades to blob links, manifests and through them to tags and references.
     if (stmt.deleteRepository.run(repository).changes === 0) return false;
     appendChange(repository, 'repository-delete', null, null, null, Date.now());
     return true;
   });
+
+  /**
+   * The parent deleted a repository that local writes still waiting in the outbox touch: all else
+   * goes — each tag and manifest with its own change row, so this node's children follow exactly —
+   * and what those writes name stays (their tags, their manifests and the manifests these list)
+   * until they reach the parent, whose order decides after. Blob links stay for the sweep.
+   */
+  const deleteAllButPending = (repository: string): boolean => {
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return false;
+    const mark = pushedMark();
+    const now = Date.now();
+    let deleted = false;
+    for (const tag of stmt.tagsNotPending.all(id, mark, repository)) {
+      stmt.deleteTag.run(id, tag);
+      appendChange(repository, 'tag-delete', tag, null, null, now);
+      deleted = true;
+    }
+    for (const digest of stmt.manifestsNotPending.all(mark, repository, id, id)) {
+      stmt.deleteManifest.run(id, digest);
+      appendChange(repository, 'manifest-delete', null, digest, null, now);
+      deleted = true;
+    }
+    return deleted;
+  };
 
   return { putManifest, linkBlob, unlinkBlob, listTags, deleteTag, deleteManifest, deleteRepository };
 }
@@ -541,6 +566,13 @@ function prepareStatements(db: Database.Database) {
       WHERE origin = 'local' AND seq > ? AND repository = ? AND ((tag IS NOT NULL AND tag = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1`).pluck(),
     pendingLocalManifestDelete: db.prepare<[number, string, string], number>(`SELECT 1 FROM changes
       WHERE origin = 'local' AND seq > ? AND repository = ? AND kind = 'manifest-delete' AND digest = ? LIMIT 1`).pluck(),
+    tagsNotPending: db.prepare<[number, number, string], string>(`SELECT name FROM tags WHERE repository_id = ? AND name NOT IN
+      (SELECT tag FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? AND tag IS NOT NULL)`).pluck(),
+    // The manifests pending local writes name, and those they list (recursively), are kept.
+    manifestsNotPending: db.prepare<[number, string, number, number], string>(`WITH RECURSIVE keep (digest) AS (
+        SELECT digest FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? AND digest IS NOT NULL
+        UNION SELECT c.child_digest FROM manifest_children c JOIN keep k ON c.parent_digest = k.digest WHERE c.repository_id = ?)
+      SELECT digest FROM manifests WHERE repository_id = ? AND digest NOT IN (SELECT digest FROM keep)`).pluck(),
     pendingLocalRepository: db.prepare<[number, string], number>(
       "SELECT 1 FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? LIMIT 1").pluck(),
     changeCountsSince: db.prepare<[number], { repository: string; count: number }>(

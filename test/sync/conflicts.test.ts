@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { FAST_SYNC, LinkProxy, edgeStore, getManifest, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
+import { FAST_SYNC, LinkProxy, edgeStore, getManifest, listTags, mustMgmt, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
 
 /**
  * Tag conflicts on a ReadWrite edge (DESIGN.md §5): a child never lets an older parent message
@@ -137,6 +137,20 @@ describe('tag conflicts between a ReadWrite edge and its parent', () => {
     await watcher;
     assert.deepEqual(violations, []);
     assert.equal(await tagDigest(atEdge, 'app', 'm2'), null);
+  });
+
+  test('a repository deleted at the parent while the edge has a pending write in it: both end with only that write', async () => {
+    const a = await pushImage(root.admin, 'app', 'r-a');
+    await waitFor('app:r-a at the edge', async () => (await tagDigest(atEdge, 'app', 'r-a')) === a.digest);
+    link.cut();
+    const local = await pushImage(atEdge, 'app', 'r-local');
+    await mustMgmt(root.admin, 'DELETE', '/repositories/app');
+    link.restore();
+    // The parent deleted the repository, then took the edge's push: only that write is left.
+    await waitFor('the edge\'s write at the parent', async () => (await tagDigest(root.admin, 'app', 'r-local')) === local.digest
+      && (await edgeStore(edge).outboxSize()) === 0, 10_000);
+    assert.deepEqual(await listTags(root.admin, 'app'), ['r-local']);
+    await waitFor('the edge converges', async () => JSON.stringify(await listTags(atEdge, 'app')) === JSON.stringify(['r-local']), 5_000);
   });
 });
 

@@ -199,6 +199,7 @@ export class SyncAgent {
         await this.clock.sleep(Math.min(window.opensAt - now, 60_000), signal);
         if (!window.catchUp || this.clock.now() < window.opensAt || signal.aborted) continue;
       }
+      const started = this.clock.now();
       try {
         await this.session(window.open ? window.closesAt : null, !window.open);
         backoffMs = 500;
@@ -208,6 +209,10 @@ export class SyncAgent {
         this.notePossibleDiskError(err);
         const fatal = err instanceof SyncFatalError;
         this.deps.logger[fatal ? 'error' : 'warn']({ err: errorText(err) }, fatal ? 'the parent refuses this node' : 'sync with the parent interrupted; retrying');
+        // A continuous session only ever ends by failing: one that held for a while starts the
+        // waits over (else every outage would wait longer than the last, up to 30 s); one that
+        // fails at once, again and again, keeps doubling them.
+        if (this.clock.now() - started > backoffMs) backoffMs = 500;
         await this.clock.sleep(fatal ? 30_000 : backoffMs, signal);
         backoffMs = Math.min(backoffMs * 2, 30_000);
       }

@@ -1,0 +1,48 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
+import { TestClient } from '../helpers/oci-client.js';
+import type { TestNode } from '../helpers/test-node.js';
+import { FAST_SYNC, LinkProxy, edgeStore, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
+
+/**
+ * Outages of the link to the parent (DESIGN.md §5): the agent retries with a growing wait while
+ * the parent is unreachable, but an outage after a healthy stretch starts the waits over — else
+ * each outage in a node's life would be followed by a longer silence than the last, up to 30 s.
+ */
+describe('outages of the link to the parent', () => {
+  let root: Root;
+  let link: LinkProxy;
+  let edge: TestNode;
+  let atEdge: TestClient;
+
+  before(async () => {
+    root = await startRoot();
+    link = await LinkProxy.start(root.node.url);
+    const cr = await createConnectedRegistry(root.admin, { name: 'edgeoutages', mode: 'ReadOnly', repositories: ['app'], logLevel: 'None' });
+    edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: FAST_SYNC });
+    atEdge = new TestClient(edge.url);
+    await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
+  });
+
+  after(async () => {
+    await edge?.close();
+    await link?.close();
+    await root?.node.close();
+  });
+
+  test('after each outage that follows a healthy stretch, sync resumes within about a second of the link coming back', async () => {
+    for (let outage = 1; outage <= 3; outage++) {
+      await sleep(1_100); // a healthy stretch, longer than the wait before the retry after the last outage
+      link.cut();
+      await sleep(150);
+      const down = await pushImage(root.admin, 'app', `after-outage-${outage}`);
+      link.restore();
+      const back = Date.now();
+      await waitFor(`app:after-outage-${outage} at the edge`, async () => (await tagDigest(atEdge, 'app', `after-outage-${outage}`)) === down.digest, 20_000);
+      const took = Date.now() - back;
+      assert.ok(took < 1_500, `outage ${outage}: sync resumed ${took} ms after the link came back`);
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { FAST_SYNC, mustMgmt, pushImage, startRoot, type Root } from './sync-fix
 
 const HOUR_MS = 60 * 60 * 1000;
 /** Long enough for an agent polling every second to have fetched anything there was. */
-const QUIET_MS = 1_500;
+const QUIET_MS = 1_000;
 
 /**
  * The first 6-hour boundary (UTC) after now: windows of `0 *\/6 * * *` open there. The clocks

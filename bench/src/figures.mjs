@@ -9,6 +9,7 @@ import { runWrk } from './wrk.mjs';
 import { downloadBlob, newClient, uploadBlob } from './transfer.mjs';
 import { startRssSampler, rssNow } from './rss.mjs';
 import { MB, log, median, round, sleep } from './util.mjs';
+import { SYNC_FIGURES } from './sync-figures.mjs';
 
 const mbps = ({ bytes, ms }) => bytes / MB / (ms / 1000);
 
@@ -207,4 +208,6 @@ export const FIGURES = [
       ];
     },
   },
+  // Run once (not once per registry), each with its own Outpost hierarchy: see sync-figures.mjs.
+  ...SYNC_FIGURES,
 ];

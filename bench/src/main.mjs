@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { makeImage } from './oci.mjs';
 import { randomBlob, randomBlobFile } from './blobs.mjs';
 import { FIGURES } from './figures.mjs';
-import { launchers, stopAll, killAllSync } from './registries.mjs';
+import { launchers, outpostVersion, stopAll, killAllSync } from './registries.mjs';
 import { killWrk, prepareWrk } from './wrk.mjs';
 import { computeRatios, renderTable, writeJson } from './report.mjs';
 import { MiB, log, round } from './util.mjs';
@@ -32,9 +32,14 @@ const USAGE = `Usage: npm run bench -- [options]
   --reps-large <n>     repetitions for larger sizes            [BENCH_REPS_LARGE, 3]
   --rss-clients <n>    concurrent downloads for the RSS figure [BENCH_RSS_CLIENTS, 16]
   --rss-size <MiB>     blob size for the RSS figure            [BENCH_RSS_SIZE, 256]
+  --sync-pushes <n>    pushes timed root -> level 2            [BENCH_SYNC_PUSHES, 25]
+  --sync-poll-ms <ms>  HEAD poll interval at the edges         [BENCH_SYNC_POLL_MS, 5]
+  --sync-images <n>    images in the initial-sync set          [BENCH_SYNC_IMAGES, 50]
+  --idle-polls <n>     simulated idle children long-polling    [BENCH_IDLE_POLLS, 500]
+  --idle-hold <s>      how long they are held and measured     [BENCH_IDLE_HOLD, 25]
   --outpost-bin <path> Outpost launcher to run               [OUTPOST_BIN, ../bin/outpost]
   --out <file>         JSON output (default: bench/results/latest.json)
-  --quick              short smoke run: 3 s wrk, 1 s warm-up, 2/1 reps
+  --quick              short smoke run: 3 s wrk, 1 s warm-up, 2/1 reps, 10 s idle hold
   --keep               keep the temp folder (registry data and logs)
   -h, --help`;
 
@@ -50,6 +55,11 @@ function options() {
       'reps-large': { type: 'string', default: env('BENCH_REPS_LARGE', '3') },
       'rss-clients': { type: 'string', default: env('BENCH_RSS_CLIENTS', '16') },
       'rss-size': { type: 'string', default: env('BENCH_RSS_SIZE', '256') },
+      'sync-pushes': { type: 'string', default: env('BENCH_SYNC_PUSHES', '25') },
+      'sync-poll-ms': { type: 'string', default: env('BENCH_SYNC_POLL_MS', '5') },
+      'sync-images': { type: 'string', default: env('BENCH_SYNC_IMAGES', '50') },
+      'idle-polls': { type: 'string', default: env('BENCH_IDLE_POLLS', '500') },
+      'idle-hold': { type: 'string', default: env('BENCH_IDLE_HOLD', '25') },
       'outpost-bin': { type: 'string', default: env('OUTPOST_BIN', path.join(repoRoot, 'bin', 'outpost')) },
       out: { type: 'string', default: path.join(benchDir, 'results', 'latest.json') },
       quick: { type: 'boolean', default: false },
@@ -76,7 +86,8 @@ function options() {
   let repsLarge = num(values['reps-large'], 'reps-large');
   let seconds = num(values.duration, 'duration');
   let warmup = num(values.warmup, 'warmup');
-  if (values.quick) [seconds, warmup, reps, repsLarge] = [3, 1, 2, 1];
+  let idleHold = num(values['idle-hold'], 'idle-hold');
+  if (values.quick) [seconds, warmup, reps, repsLarge, idleHold] = [3, 1, 2, 1, 10];
   return {
     targets: ['outpost', 'distribution'].filter((t) => targets.includes(t)),
     figures,
@@ -86,6 +97,11 @@ function options() {
     reps: Object.fromEntries(largeSizes.map((s) => [s, s <= 64 ? reps : repsLarge])),
     rssClients: num(values['rss-clients'], 'rss-clients'),
     rssSize: num(values['rss-size'], 'rss-size'),
+    syncPushes: Math.max(1, Math.round(num(values['sync-pushes'], 'sync-pushes'))),
+    syncPollMs: num(values['sync-poll-ms'], 'sync-poll-ms'),
+    syncImages: Math.max(1, Math.round(num(values['sync-images'], 'sync-images'))),
+    idlePolls: Math.max(1, Math.round(num(values['idle-polls'], 'idle-polls'))),
+    idleHold,
     out: path.resolve(values.out),
     outpostBin: path.resolve(values['outpost-bin']),
     keep: values.keep,
@@ -121,6 +137,7 @@ async function main() {
   const opts = options();
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-bench-'));
   const started = new Date();
+  const loadStart = os.loadavg().map((v) => round(v, 3));
   log(`work dir ${workDir}`);
 
   // Stop the registries on any exit path: normal, error, Ctrl-C, SIGTERM.
@@ -148,8 +165,11 @@ async function main() {
   const rows = new Map();
   const errors = [];
   try {
-    prepareWrk(workDir);
-    for (const name of opts.targets) {
+    const figures = FIGURES.filter((f) => opts.figures.includes(f.id));
+    // The per-registry figures share one instance of each registry; the sync figures start their own.
+    const perRegistry = figures.some((f) => !f.runOnce);
+    if (perRegistry) prepareWrk(workDir);
+    for (const name of perRegistry ? opts.targets : []) {
       log(`starting ${name}`);
       try {
         const reg = await launchers[name]({ workDir, repoRoot, outpostBin: opts.outpostBin });
@@ -160,12 +180,34 @@ async function main() {
         log(`  ${name} failed to start: ${err.message}`);
       }
     }
-    if (regs.length === 0) throw new Error('no registry could be started');
+    if (perRegistry && regs.length === 0) throw new Error('no registry could be started');
 
     const ctx = { opts, data: generateData(opts, workDir), pushed: new Set(), workDir, repoRoot };
-    const figures = FIGURES.filter((f) => opts.figures.includes(f.id));
     for (const [i, fig] of figures.entries()) {
       log(`figure: ${fig.title}`);
+      if (fig.runOnce) {
+        // Once per run, on processes of its own; its rows carry their own per-registry results.
+        if (interrupted) return;
+        if (!opts.targets.includes('outpost')) {
+          log('  skipped (needs outpost)');
+          continue;
+        }
+        const t0 = performance.now();
+        try {
+          for (const row of await fig.runOnce(ctx)) {
+            rows.set(row.id, row);
+            for (const [name, r] of Object.entries(row.results)) {
+              log(`  ${name.padEnd(12)} ${row.label.trim()}: ${round(r.value, 4)} ${row.unit}`);
+            }
+          }
+        } catch (err) {
+          if (interrupted) return;
+          errors.push({ target: 'outpost', figure: fig.id, error: err.message });
+          log(`  ${fig.id} FAILED: ${err.stack ?? err.message}`);
+        }
+        log(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+        continue;
+      }
       // Alternate which registry goes first, so neither always gets the fresher machine.
       for (const reg of i % 2 ? [...regs].reverse() : regs) {
         if (interrupted) return;
@@ -208,11 +250,14 @@ async function main() {
       cpuModel: os.cpus()[0]?.model,
       memGiB: round(os.totalmem() / 2 ** 30, 3),
       kernel: os.release(),
+      // Other work on the machine skews every figure: the 1/5/15-minute load at start and end.
+      loadavgStart: loadStart,
+      loadavgEnd: os.loadavg().map((v) => round(v, 3)),
       node: process.version,
     },
     options: { ...opts, out: undefined },
     registries: Object.fromEntries(
-      opts.targets.map((n) => [n, { version: regs.find((r) => r.name === n)?.version ?? null }]),
+      opts.targets.map((n) => [n, { version: regs.find((r) => r.name === n)?.version ?? (n === 'outpost' ? outpostVersion(repoRoot) : null) }]),
     ),
     figures: table,
     errors,

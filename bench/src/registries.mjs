@@ -106,10 +106,10 @@ function spawnLogged(cmd, args, logFile, extraEnv = {}) {
  * CNCF distribution (Debian package docker-registry), filesystem storage; no auth, or with
  * `authenticated` htpasswd Basic auth (bcrypt, as its docs set it up) for every request.
  */
-export async function startDistribution({ workDir, authenticated = false }) {
+export async function startDistribution({ workDir, authenticated = false, dirName }) {
   const bin = ensureBinary('docker-registry', 'docker-registry');
   const port = await freePort();
-  const dir = path.join(workDir, authenticated ? 'distribution-auth' : 'distribution');
+  const dir = path.join(workDir, dirName ?? (authenticated ? 'distribution-auth' : 'distribution'));
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const configFile = path.join(dir, 'config.yml');
@@ -159,14 +159,28 @@ export async function startDistribution({ workDir, authenticated = false }) {
   return reg;
 }
 
-/** Outpost from this checkout: node <repo>/bin/outpost serve ... */
-export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false }) {
+/** The commit Outpost's dist/ was built from, as far as git knows (dist/ is built from the working tree). */
+export function outpostVersion(repoRoot) {
+  const rev = spawnSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (rev.status !== 0) return 'working tree';
+  const dirty = spawnSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).stdout?.trim();
+  return `git ${rev.stdout.trim()}${dirty ? ' + uncommitted src/ changes' : ''}`;
+}
+
+/**
+ * Outpost from this checkout: node <repo>/bin/outpost serve ...
+ * - `authenticated`: no anonymous pull (otherwise pulls are anonymous, as on distribution);
+ * - `dirName`: its folder under workDir (several nodes in one run: a hierarchy);
+ * - `connectionString`: start it as a connected node (an edge) of that parent;
+ * - `name`: the name it gets in logs and errors (default `outpost`).
+ */
+export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false, dirName, connectionString, name = 'outpost' }) {
   const bin = outpostBin ?? path.join(repoRoot, 'bin', 'outpost');
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} not found (build Outpost first, or run with --only distribution)`);
   }
   const port = await freePort();
-  const dir = path.join(workDir, authenticated ? 'outpost-auth' : 'outpost');
+  const dir = path.join(workDir, dirName ?? (authenticated ? 'outpost-auth' : 'outpost'));
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dir, 'outpost.log');
@@ -174,6 +188,7 @@ export async function startOutpost({ workDir, repoRoot, outpostBin, authenticate
   // then), so those figures compare serving, not authentication; pushes carry admin credentials.
   const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--log-level', 'Error'];
   if (!authenticated) args.push('--anonymous-pull');
+  if (connectionString) args.push('--connection-string', connectionString);
   const adminPassword = crypto.randomBytes(18).toString('base64url');
   const env = { OUTPOST_ADMIN_PASSWORD: adminPassword };
   const admin = { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` };
@@ -183,15 +198,14 @@ export async function startOutpost({ workDir, repoRoot, outpostBin, authenticate
   const child = isShell
     ? spawnLogged(bin, args, logFile, env)
     : spawnLogged(process.execPath, [bin, ...args], logFile, env);
-  const rev = spawnSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const reg = new RegistryProcess({
-    name: 'outpost',
+    name,
     label: 'Outpost',
     child,
     url: `http://127.0.0.1:${port}`,
     dataDir,
     logFile,
-    version: rev.status === 0 ? `git ${rev.stdout.trim()}` : 'working tree',
+    version: outpostVersion(repoRoot),
     pushHeaders: admin,
     // The Docker token flow: trade Basic credentials for a Bearer JWT scoped to the repository.
     pullHeaders: async (repo) => {
@@ -203,6 +217,7 @@ export async function startOutpost({ workDir, repoRoot, outpostBin, authenticate
       return { authorization: `Bearer ${body.token}` };
     },
   });
+  reg.adminPassword = adminPassword; // for tools given credentials on the command line (skopeo)
   await waitReady(reg);
   return reg;
 }

@@ -50,6 +50,8 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
     deps.selfName,
     deps.clock,
   );
+  // Subscribed before any long-poll, so the cache is dropped before held polls recompute their ETag.
+  deps.configSignal.subscribe(() => service.invalidateConfig());
   // Stopping: the node's shutdown or the app closing, whichever comes first.
   const stopping = new AbortController();
   deps.shutdown?.addEventListener('abort', () => stopping.abort(), { once: true });

@@ -37,6 +37,9 @@ export class GatewayService {
     private readonly clock: () => number,
   ) {}
 
+  private readonly configCache = new Map<string, { doc: ConfigDocument; etag: string }>();
+  private configGeneration = 0;
+
   private isDirectChild(record: ConnectedRegistryRecord): boolean {
     return record.parent === this.selfName && record.name !== this.selfName;
   }
@@ -57,11 +60,27 @@ export class GatewayService {
     return { name: record.name, mode: record.mode, activationStatus: 'Active' };
   }
 
-  /** The child's config document and its ETag. */
+  /**
+   * The child's config document and its ETag. Cached per child until invalidateConfig(): every
+   * held long-poll and heartbeat needs the ETag, and building the document reads every record,
+   * token and scope map.
+   */
   async config(child: ConnectedRegistryRecord): Promise<{ doc: ConfigDocument; etag: string }> {
+    const cached = this.configCache.get(child.name);
+    if (cached) return cached;
+    const generation = this.configGeneration;
     const all = await this.stores.connectedRegistries.listConnectedRegistries();
     const doc = await buildConfigDocument(child, all, this.stores.identities);
-    return { doc, etag: configEtag(doc) };
+    const built = { doc, etag: configEtag(doc) };
+    // Built across an invalidation: correct for this caller, maybe stale for the next.
+    if (generation === this.configGeneration) this.configCache.set(child.name, built);
+    return built;
+  }
+
+  /** Config may have changed (a management write, a config applied from the parent): drop the cached documents. */
+  invalidateConfig(): void {
+    this.configGeneration += 1;
+    this.configCache.clear();
   }
 
   /** The repository patterns the child syncs. */

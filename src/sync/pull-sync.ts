@@ -97,10 +97,8 @@ export class PullSync {
     const parentRepos = (await this.parent.catalog()).filter((r) => this.policy.inScope(r));
     const parentSet = new Set(parentRepos);
     const limiter = new Limiter(RECONCILE_PARALLEL);
-    let tags = 0;
-    await Promise.all(parentRepos.map((repository) => limiter.run(async () => {
-      tags += await this.reconcileRepository(repository, signal);
-    })));
+    const counts = await Promise.all(parentRepos.map((repository) => limiter.run(() => this.reconcileRepository(repository, signal))));
+    const tags = counts.reduce((sum, n) => sum + n, 0);
     for (const repository of await this.allLocalRepositories()) {
       if (parentSet.has(repository)) continue;
       // Out of scope: pruned only on a ReadOnly node (reference §5). In scope but gone at the parent: deleted.

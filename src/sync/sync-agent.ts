@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import {
   effectiveConnectionState, HEARTBEAT_SECONDS, type ConnectedRegistryRecord, type ConnectedRegistryStore, type IdentityStore,
@@ -223,6 +224,8 @@ export class SyncAgent {
   private async session(closesAt: number | null, once: boolean): Promise<void> {
     const session = new AbortController();
     const signal = AbortSignal.any([this.stopping.signal, session.signal]);
+    // Every transfer in flight listens to it (dozens at once in a reconcile): not a leak.
+    setMaxListeners(0, signal);
     await this.connect();
     this.state = 'Online';
     // The first of the three to end (or fail) ends the session; the others stop with it.

@@ -41,6 +41,12 @@ describe('continuous sync root → edge', () => {
       const latency = Date.now() - pushed;
       assert.ok(latency < 2_000, `propagation took ${latency} ms`);
     }
+    // Repositories outside the scope never come, however busy.
+    await pushImage(root.admin, 'private/secret', 'v1');
+    const after = await pushImage(root.admin, 'apps/api', 'after-private');
+    await waitFor('apps/api:after-private', async () => (await tagDigest(atEdge, 'apps/api', 'after-private')) === after.digest);
+    assert.equal(await hasRepository(atEdge, 'private/secret'), false);
+    assert.equal((await getManifest(atEdge, 'private/secret', 'v1')).status, 404);
     const served = await getManifest(atEdge, 'apps/api', 'v1');
     assert.equal(served.status, 200);
     assert.equal(served.body, image.body);

@@ -146,7 +146,7 @@ export const OFFLINE_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS;
 export const CRITICAL_STATUS_TYPES: readonly string[] = ['DiskError', 'StorageError', 'CertificateError'];
 
 /**
- * The connection state to show now: Offline when inactive or silent for OFFLINE_AFTER_SECONDS
+ * The connection state to show now: Offline when inactive, before its first heartbeat, or silent for OFFLINE_AFTER_SECONDS
  * (which also covers the time outside a sync window, when the edge does not call), Unhealthy
  * when its last heartbeat carried a critical status detail, else what it reported.
  */
@@ -154,6 +154,8 @@ export function effectiveConnectionState(record: ConnectedRegistryRecord, now: n
   const rt = record.runtime;
   if (rt.activationStatus !== 'Active' || rt.lastActivityTime === null) return 'Offline';
   if (now - rt.lastActivityTime.getTime() > offlineAfterMs) return 'Offline';
+  // Activated but no heartbeat yet (or relayed as Offline from below): nothing is known of its sync.
+  if (rt.connectionState === 'Offline') return 'Offline';
   if (rt.statusDetails.some((d) => CRITICAL_STATUS_TYPES.includes(d.code) || CRITICAL_STATUS_TYPES.includes(d.type))) return 'Unhealthy';
   return rt.connectionState === 'Syncing' ? 'Syncing' : 'Online';
 }

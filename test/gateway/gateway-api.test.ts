@@ -165,8 +165,10 @@ describe('gateway: authorization and activation', () => {
     assert.deepEqual(first.json, { name: 'edge-a', mode: 'ReadOnly', activationStatus: 'Active' });
     let shown = await f.show('edge-a');
     assert.equal(shown.activation.status, 'Active');
-    assert.equal(shown.connectionState, 'Online');
+    assert.equal(shown.connectionState, 'Offline', 'activated, but Online only once it has reported a status');
     assert.equal(shown.version, '1.0.0');
+    assert.equal((await f.gw('PUT', 'edge-a', 'status', { body: report('instance-1') })).status, 200);
+    assert.equal((await f.show('edge-a')).connectionState, 'Online');
 
     const second = await f.gw('POST', 'edge-a', 'activate', { body: { instanceId: 'instance-2', version: '1.0.0' } });
     assert.equal(second.status, 409);

@@ -253,7 +253,9 @@ describe('root → site (ReadWrite) → line (ReadOnly), real processes and skop
     for (const [name, proc] of [['site-main', site], ['line-one', line]] as const) {
       const shown = await waitFor(`${name} Active/Online at the root`, async () => {
         const cr = (await showAtRoot(rootAdmin, name)) as unknown as CrShow;
-        return cr.activation.status === 'Active' && cr.connectionState === 'Online' && cr.loginServer !== null ? cr : null;
+        // The lag is computed at each heartbeat from what the parent holds: wait until it covers both repositories.
+        return cr.activation.status === 'Active' && cr.connectionState === 'Online' && cr.loginServer !== null
+          && cr.syncStatus.repositories.length === 2 ? cr : null;
       }, 30_000);
       assert.equal(shown.loginServer!.host, hostOf(proc), `${name}'s login server`);
       assert.equal(shown.loginServer!.tls.status, 'Disabled');

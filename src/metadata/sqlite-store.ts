@@ -67,7 +67,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     this.identity = new SqliteIdentityStore(db, options.identityLimits);
     this.connectedRegistries = new SqliteConnectedRegistryStore(db, options.connectedRegistryLimit);
     this.stmt = prepareStatements(db);
-    this.tx = prepareTransactions(db, this.stmt);
+    this.tx = prepareTransactions(db, this.stmt, options.clock ?? Date.now);
   }
 
   /**
@@ -334,13 +334,15 @@ export interface SqliteStoreOptions {
   identityLimits?: Partial<IdentityLimits>;
   /** Connected registries per root (50 by default; tests lower it). */
   connectedRegistryLimit?: number;
+  /** Milliseconds since the epoch for the times it records (change log, tags); tests move it with the gateway's. */
+  clock?: () => number;
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
 type Transactions = ReturnType<typeof prepareTransactions>;
 
 /** The write (and multi-statement read) transactions, built once over the prepared statements. */
-function prepareTransactions(db: Database.Database, stmt: Statements) {
+function prepareTransactions(db: Database.Database, stmt: Statements, clock: () => number) {
   // The context of the write in progress: who made it, and the sync cursor to store with it.
   let ctx: WriteContext = LOCAL_WRITE;
   const appendChange = (repository: string, kind: ChangeKind, tag: string | null, digest: string | null,
@@ -378,7 +380,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
   };
 
   const putManifest = inContext((input: PutManifestInput): void => {
-    const now = Date.now();
+    const now = clock();
     const blobs = [...new Set(input.blobs)];
     const children = [...new Set(input.manifests)];
     const existingId = stmt.repositoryId.get(input.repository);
@@ -424,7 +426,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
   });
 
   const linkBlob = db.transaction((repository: string, digest: string, size: number): void => {
-    const now = Date.now();
+    const now = clock();
     stmt.insertBlobLink.run(ensureRepository(repository, now), digest, size, now);
   });
 
@@ -447,7 +449,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     if (id === undefined) return false;
     if (ctx.origin === 'sync' && pendingLocal(repository, tag, null)) return false;
     if (stmt.deleteTag.run(id, tag).changes === 0) return false;
-    appendChange(repository, 'tag-delete', tag, null, null, Date.now());
+    appendChange(repository, 'tag-delete', tag, null, null, clock());
     return true;
   });
 
@@ -458,7 +460,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     // Foreign keys cascade to the manifest's tags, blob references and child references; its
     // referrer entry is its own subject column, gone with the row.
     if (stmt.deleteManifest.run(id, digest).changes === 0) return false;
-    appendChange(repository, 'manifest-delete', null, digest, null, Date.now());
+    appendChange(repository, 'manifest-delete', null, digest, null, clock());
     stmt.deleteRepositoryIfEmpty.run(id);
     return true;
   });
@@ -467,7 +469,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     if (ctx.origin === 'sync' && stmt.pendingLocalRepository.get(pushedMark(), repository) !== undefined) return deleteAllButPending(repository);
     // Cascades to blob links, manifests and through them to tags and references.
     if (stmt.deleteRepository.run(repository).changes === 0) return false;
-    appendChange(repository, 'repository-delete', null, null, null, Date.now());
+    appendChange(repository, 'repository-delete', null, null, null, clock());
     return true;
   });
 
@@ -481,7 +483,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return false;
     const mark = pushedMark();
-    const now = Date.now();
+    const now = clock();
     let deleted = false;
     for (const tag of stmt.tagsNotPending.all(id, mark, repository)) {
       stmt.deleteTag.run(id, tag);

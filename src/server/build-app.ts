@@ -88,6 +88,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
     ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
+    ...(options.clock ?? options.syncClock ? { clock: options.clock ?? (() => options.syncClock!.now()) } : {}),
   });
   // A connected node (DESIGN.md §1): its policy comes from its parent's config.
   const edge = config.connection ? new EdgePolicy() : null;

@@ -9,6 +9,11 @@ import { registerConnectedRegistryCommands } from './connected-registry-commands
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // `outpost … | head` closes the pipe early: that is not a failure worth a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
   const program = new Command('outpost')
     .description('Outpost: a connected container registry for the edge')
     .version('0.1.0')

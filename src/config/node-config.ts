@@ -64,6 +64,8 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
   const logLevel = firstSet(flags.logLevel, env.OUTPOST_LOG_LEVEL) ?? 'Information';
   const level = LOG_LEVELS.find((l) => l.toLowerCase() === logLevel.toLowerCase());
   if (!level) throw new ConfigError(`invalid log level: ${logLevel} (one of ${LOG_LEVELS.join(', ')})`);
+  // An empty flag is a mistake (an unset shell variable), not a request to run as a root.
+  if (flags.connectionString !== undefined && flags.connectionString.trim() === '') throw new ConfigError('--connection-string is empty');
   const connectionString = firstSet(flags.connectionString, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
   const storage = firstSet(env.OUTPOST_STORAGE) ?? 'filesystem';
   if (storage !== 'filesystem' && storage !== 'memory') throw new ConfigError(`invalid storage: ${storage} (filesystem or memory)`);

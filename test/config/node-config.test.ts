@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveNodeConfig, ConfigError } from '../../src/config/node-config.js';
+import { parseConnectionString } from '../../src/config/connection-string.js';
+
+const CS = 'ConnectedRegistryName=Factory1;SyncTokenName=factory1;SyncTokenPassword=a=b;ParentGatewayEndpoint=root.example:8443;ParentEndpointProtocol=https';
+
+test('a connection string parses with case-insensitive keys, a password holding "=", the name lower-cased', () => {
+  const parsed = parseConnectionString('connectedregistryname=Factory1;SYNCTOKENNAME=factory1;SyncTokenPassword=p=w=;ParentGatewayEndpoint=https://root.example:8443/;ParentEndpointProtocol=HTTPS');
+  assert.deepEqual(parsed, {
+    name: 'factory1', tokenName: 'factory1', tokenPassword: 'p=w=', parentEndpoint: 'root.example:8443', parentProtocol: 'https',
+  });
+});
+
+test('malformed connection strings are one clear ConfigError, never echoing the password', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['ConnectedRegistryName=x', /missing SyncTokenName, SyncTokenPassword, ParentGatewayEndpoint, ParentEndpointProtocol/],
+    [CS.replace('ParentEndpointProtocol=https', 'ParentEndpointProtocol=ftp'), /ParentEndpointProtocol must be http or https/],
+    [CS.replace('ParentGatewayEndpoint=root.example:8443', 'ParentGatewayEndpoint=root example'), /is not host\[:port\]/],
+    [`${CS};Color=blue`, /unknown key "Color"/],
+    ['just some text', /is not Key=Value/],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseConnectionString(text), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, text);
+      assert.match(err.message, message);
+      assert.ok(!err.message.includes('a=b'), 'the password stays out of the message');
+      return true;
+    });
+  }
+  // "c" (after the ";" in the password) is not Key=Value: a password with ";" cannot be written unquoted.
+  assert.throws(() => parseConnectionString(CS.replace('a=b', 'a=b;c')), /"c" is not Key=Value/);
+});
+
+test('the connection string comes from the flag, OUTPOST_CONNECTION_STRING or ACR_REGISTRY_CONNECTION_STRING; ACR_PARENT_GATEWAY_ENDPOINT overrides the parent', () => {
+  const cs = CS.replace('a=b', 'secret');
+  assert.equal(resolveNodeConfig({}, {}).connection, null, 'no connection string: a root');
+  assert.equal(resolveNodeConfig({}, { ACR_REGISTRY_CONNECTION_STRING: cs }).connection?.name, 'factory1');
+  assert.equal(resolveNodeConfig({}, { OUTPOST_CONNECTION_STRING: cs, ACR_REGISTRY_CONNECTION_STRING: 'bad' }).connection?.tokenPassword, 'secret');
+  const overridden = resolveNodeConfig({ connectionString: cs }, { ACR_PARENT_GATEWAY_ENDPOINT: 'site.local:9000' });
+  assert.equal(overridden.connection?.parentEndpoint, 'site.local:9000');
+  assert.equal(resolveNodeConfig({ parentCa: '/ca.pem' }, {}).parentCaFile, '/ca.pem');
+  assert.equal(resolveNodeConfig({}, { OUTPOST_PARENT_CA: '/env-ca.pem' }).parentCaFile, '/env-ca.pem');
+  // An empty flag (an unset shell variable) must not silently start a root.
+  assert.throws(() => resolveNodeConfig({ connectionString: ' ' }, {}), /--connection-string is empty/);
+});

@@ -2,10 +2,10 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
+import { tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { FAST_SYNC, LinkProxy, edgeStore, getManifest, listTags, mustMgmt, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
+import { LinkProxy, edgeStore, getManifest, listTags, mustMgmt, pushImage, type Root, startLinkedEdge, type LinkedEdge } from './sync-fixture.js';
 
 /**
  * Tag conflicts on a ReadWrite edge (DESIGN.md §5): a child never lets an older parent message
@@ -14,23 +14,19 @@ import { FAST_SYNC, LinkProxy, edgeStore, getManifest, listTags, mustMgmt, pushI
  * test cuts, so the conflict is made on purpose, not by a race.
  */
 describe('tag conflicts between a ReadWrite edge and its parent', () => {
+  let linked: LinkedEdge;
   let root: Root;
   let link: LinkProxy;
   let edge: TestNode;
   let atEdge: TestClient;
 
   before(async () => {
-    root = await startRoot();
-    link = await LinkProxy.start(root.node.url);
-    const cr = await createConnectedRegistry(root.admin, { name: 'edgeconflict', mode: 'ReadWrite', repositories: ['app'], logLevel: 'None' });
-    edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: FAST_SYNC });
-    atEdge = new TestClient(edge.url);
+    linked = await startLinkedEdge('edgeconflict', 'ReadWrite', {});
+    ({ root, link, edge, atEdge } = linked);
   });
 
   after(async () => {
-    await edge?.close();
-    await link?.close();
-    await root?.node.close();
+    await linked?.close();
   });
 
   const both = async (tag: string): Promise<[string | null, string | null]> => [await tagDigest(root.admin, 'app', tag), await tagDigest(atEdge, 'app', tag)];

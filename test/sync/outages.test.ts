@@ -1,10 +1,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
+import { tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
-import type { TestNode } from '../helpers/test-node.js';
-import { FAST_SYNC, LinkProxy, edgeStore, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
+import { LinkProxy, pushImage, type Root, startLinkedEdge, type LinkedEdge } from './sync-fixture.js';
 
 /**
  * Outages of the link to the parent (DESIGN.md §5): the agent retries with a growing wait while
@@ -12,24 +11,18 @@ import { FAST_SYNC, LinkProxy, edgeStore, pushImage, startRoot, viaEndpoint, typ
  * each outage in a node's life would be followed by a longer silence than the last, up to 30 s.
  */
 describe('outages of the link to the parent', () => {
+  let linked: LinkedEdge;
   let root: Root;
   let link: LinkProxy;
-  let edge: TestNode;
   let atEdge: TestClient;
 
   before(async () => {
-    root = await startRoot();
-    link = await LinkProxy.start(root.node.url);
-    const cr = await createConnectedRegistry(root.admin, { name: 'edgeoutages', mode: 'ReadOnly', repositories: ['app'], logLevel: 'None' });
-    edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: FAST_SYNC });
-    atEdge = new TestClient(edge.url);
-    await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
+    linked = await startLinkedEdge('edgeoutages', 'ReadOnly', { synced: true });
+    ({ root, link, atEdge } = linked);
   });
 
   after(async () => {
-    await edge?.close();
-    await link?.close();
-    await root?.node.close();
+    await linked?.close();
   });
 
   test('after each outage that follows a healthy stretch, sync resumes within about a second of the link coming back', async () => {

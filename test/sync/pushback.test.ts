@@ -1,11 +1,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
+import { tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
 import {
-  FAST_SYNC, LinkProxy, assertBlobsServed, edgeStore, getManifest, pushArtifact, pushImage, pushIndex, startRoot, viaEndpoint, type Root,
-} from './sync-fixture.js';
+  LinkProxy, assertBlobsServed, edgeStore, getManifest, pushArtifact, pushImage, pushIndex, type Root, startLinkedEdge, type LinkedEdge } from './sync-fixture.js';
 
 /**
  * Push-back from a ReadWrite edge (DESIGN.md §5): local writes are carried up in order — an
@@ -13,24 +12,19 @@ import {
  * written while the link is down is lost or reordered.
  */
 describe('a ReadWrite edge carries its local writes up', () => {
+  let linked: LinkedEdge;
   let root: Root;
   let link: LinkProxy;
   let edge: TestNode;
   let atEdge: TestClient;
 
   before(async () => {
-    root = await startRoot();
-    link = await LinkProxy.start(root.node.url);
-    const cr = await createConnectedRegistry(root.admin, { name: 'edgepushback', mode: 'ReadWrite', repositories: ['app'], logLevel: 'None' });
-    edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: FAST_SYNC });
-    atEdge = new TestClient(edge.url);
-    await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
+    linked = await startLinkedEdge('edgepushback', 'ReadWrite', { synced: true });
+    ({ root, link, edge, atEdge } = linked);
   });
 
   after(async () => {
-    await edge?.close();
-    await link?.close();
-    await root?.node.close();
+    await linked?.close();
   });
 
   const drained = async (): Promise<boolean> => (await edgeStore(edge).outboxSize()) === 0;

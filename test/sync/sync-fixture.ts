@@ -7,6 +7,7 @@ import type { TransferCounters } from '../../src/sync/content-puller.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { OCI_INDEX, OCI_MANIFEST, TestClient, sha256 } from '../helpers/oci-client.js';
 import { mgmt } from '../helpers/management-calls.js';
+import { createConnectedRegistry, startEdge, waitFor } from '../helpers/hierarchy.js';
 
 /**
  * Shared parts of the sync semantics tests (test/sync/*.test.ts): a root, images built from
@@ -25,6 +26,32 @@ export interface Root {
 export async function startRoot(app: AppOptions = {}): Promise<Root> {
   const node = await startTestNode({ app });
   return { node, admin: new TestClient(node.url) };
+}
+
+/** A root, a proxy the test can cut on the link to it, and one edge syncing through the proxy. */
+export interface LinkedEdge {
+  root: Root;
+  link: LinkProxy;
+  edge: TestNode;
+  atEdge: TestClient;
+  close(): Promise<void>;
+}
+
+/** Starts a LinkedEdge for a connected registry of `mode` over repository `app`; with `synced`, waits for its first sync. */
+export async function startLinkedEdge(name: string, mode: 'ReadOnly' | 'ReadWrite', options: { synced?: boolean } = {}): Promise<LinkedEdge> {
+  const root = await startRoot();
+  const link = await LinkProxy.start(root.node.url);
+  const cr = await createConnectedRegistry(root.admin, { name, mode, repositories: ['app'], logLevel: 'None' });
+  const edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: FAST_SYNC });
+  if (options.synced) await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
+  return {
+    root, link, edge, atEdge: new TestClient(edge.url),
+    async close() {
+      await edge.close();
+      await link.close();
+      await root.node.close();
+    },
+  };
 }
 
 /** Calls the management API and fails the test on an error answer. */

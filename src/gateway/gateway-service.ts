@@ -192,10 +192,8 @@ export class GatewayService {
   async prune(): Promise<number> {
     const children = (await this.stores.connectedRegistries.listConnectedRegistries()).filter((r) => this.isDirectChild(r));
     const keepMs = children.length === 0 ? RETENTION_WITHOUT_CHILDREN_MS : Math.max(...children.map(ttlMs));
-    let olderThan = this.clock() - keepMs;
     const pending = this.stores.outbox ? (await this.stores.outbox.pendingOutbox(1))[0] : undefined;
-    if (pending !== undefined) olderThan = Math.min(olderThan, pending.at.getTime());
-    return this.stores.metadata.pruneChanges(new Date(olderThan));
+    return this.stores.metadata.pruneChanges(new Date(this.clock() - keepMs), pending?.seq);
   }
 }
 

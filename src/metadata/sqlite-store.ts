@@ -228,11 +228,14 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return new Map(this.stmt.changeCountsSince.all(after).map((row) => [row.repository, row.count]));
   }
 
-  async pruneChanges(olderThan: Date): Promise<number> {
+  async pruneChanges(olderThan: Date, keepFrom = Number.MAX_SAFE_INTEGER): Promise<number> {
     // The newest row always stays: sqlite_sequence keeps the head, but a reader comparing its
-    // cursor with the oldest row needs one row to compare with.
+    // cursor with the oldest row needs one row to compare with. Deleting by time alone could
+    // leave holes in the middle of the log where `at` goes backwards, and a child's cursor check
+    // only sees a gap before the first row it reads.
     const head = this.stmt.lastChangeSeq.get() ?? 0;
-    return this.db.prepare('DELETE FROM changes WHERE at < ? AND seq < ?').run(olderThan.getTime(), head).changes;
+    const firstKept = this.stmt.firstChangeNotBefore.get(olderThan.getTime()) ?? head;
+    return this.stmt.deleteChangesBefore.run(Math.min(head, firstKept, keepFrom)).changes;
   }
 
   subscribe(listener: () => void): () => void {
@@ -584,6 +587,8 @@ function prepareStatements(db: Database.Database) {
       'SELECT seq, repository, kind, tag, digest, media_type, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
     // sqlite_sequence remembers the highest seq ever handed out, even once old rows are pruned.
     lastChangeSeq: db.prepare<[], number>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").pluck(),
+    firstChangeNotBefore: db.prepare<[number], number>('SELECT seq FROM changes WHERE at >= ? ORDER BY seq LIMIT 1').pluck(),
+    deleteChangesBefore: db.prepare<[number], void>('DELETE FROM changes WHERE seq < ?'),
 
     referencedDigests: db.prepare<[], string>(`SELECT digest FROM manifests
       UNION SELECT blob_digest FROM manifest_blobs

@@ -64,8 +64,14 @@ export interface MetadataStore {
   lastChangeSeq(): Promise<number>;
   /** How many changes each repository has with `seq > after` (a child's lag behind this node). */
   changeCountsSince(after: number): Promise<Map<string, number>>;
-  /** Drops changes older than `olderThan` (never the newest one); returns how many. */
-  pruneChanges(olderThan: Date): Promise<number>;
+  /**
+   * Drops the oldest changes: every row before the first one that is not older than `olderThan`,
+   * and before `keepFrom` when given (rows from that seq on stay, however old). Always a prefix of
+   * the log, so whatever remains after a cursor has no gaps (readers detect pruning by the first
+   * row alone), even when recorded times are not in seq order (a clock stepped back). Never the
+   * newest row. Returns how many went.
+   */
+  pruneChanges(olderThan: Date, keepFrom?: number): Promise<number>;
   /**
    * Calls `listener` (in this process) after every committed write that appended changes, so
    * long-polls wake at once. Returns the unsubscribe function.

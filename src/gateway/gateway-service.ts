@@ -70,10 +70,13 @@ export class GatewayService {
     if (cached) return cached;
     const generation = this.configGeneration;
     const all = await this.stores.connectedRegistries.listConnectedRegistries();
-    const doc = await buildConfigDocument(child, all, this.stores.identities);
+    // The child as read now, not as the caller read it before: a record from before an
+    // invalidation must not be cached after it.
+    const current = all.find((r) => r.name === child.name);
+    const doc = await buildConfigDocument(current ?? child, all, this.stores.identities);
     const built = { doc, etag: configEtag(doc) };
-    // Built across an invalidation: correct for this caller, maybe stale for the next.
-    if (generation === this.configGeneration) this.configCache.set(child.name, built);
+    // Built across an invalidation (or for a record gone since): correct for this caller, maybe stale for the next.
+    if (generation === this.configGeneration && current !== undefined) this.configCache.set(child.name, built);
     return built;
   }
 

@@ -1,10 +1,19 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { SqliteMetadataStore } from '../../src/metadata/index.js';
+import { SqliteMetadataStore, type ConnectedRegistryInput } from '../../src/metadata/index.js';
 import { GatewayService } from '../../src/gateway/gateway-service.js';
 import { digestOf, manifestInput } from '../metadata/store-suite.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+function input(name: string, parent: string | null = null): ConnectedRegistryInput {
+  return {
+    name, mode: 'ReadOnly', parent,
+    sync: { tokenName: name, schedule: '* * * * *', syncWindow: null, messageTtl: 'P2D' },
+    clientTokenIds: [], logging: { logLevel: 'Information', auditLogStatus: 'Disabled' },
+    notificationsList: [], garbageCollection: { enabled: false, schedule: '0 0 * * *' },
+  };
+}
 
 /** GatewayService over a real in-memory SQLite store, with a clock the test moves. */
 async function open(selfName: string | null): Promise<{ store: SqliteMetadataStore; service: GatewayService; clock: { now: number } }> {
@@ -36,6 +45,25 @@ describe('GatewayService', () => {
       ]);
       await store.markPushed(8);
       assert.equal(await service.prune(), 3, 'once pushed, all but the newest row');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('config: a record read before an invalidation does not put a stale document in the cache', async () => {
+    const { store, service } = await open(null);
+    try {
+      await store.connectedRegistries.createConnectedRegistry(input('edge-one'));
+      const before = (await service.directChild('edge-one'));
+      const first = await service.config(before);
+      // A management write commits and raises the config signal while a caller still holds `before`.
+      await store.connectedRegistries.updateConnectedRegistry('edge-one', { sync: { messageTtl: 'P5D' } });
+      service.invalidateConfig();
+      const built = await service.config(before);
+      assert.equal(built.doc.self.sync.messageTtl, 'P5D', 'built from the record as it is now');
+      assert.notEqual(built.etag, first.etag);
+      const fresh = await service.config(await service.directChild('edge-one'));
+      assert.equal(fresh.etag, built.etag, 'the cache holds the current document');
     } finally {
       await store.close();
     }

@@ -104,7 +104,8 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
       const query = request.query as Record<string, string | undefined>;
       const after = integerParam(query.after, 'after', 0);
       const waitSeconds = Math.min(integerParam(query.wait, 'wait', 0), MAX_WAIT_SECONDS);
-      return holdMessages(service, deps, stopping.signal, request, reply, name, after, waitSeconds, query.config);
+      return holdMessages(service, deps, stopping.signal, request, reply, name, after, waitSeconds, query.config,
+        () => authorize(request, 'message/read'));
     });
 
     api.put(`${GATEWAY_PREFIX}/:cr/status`, async (request) => {
@@ -122,11 +123,12 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
  * ETag other than the one it holds), else holds the request up to `waitSeconds` and answers as
  * soon as a committed write appended changes or the configuration changed — within
  * milliseconds, not at the end of the wait. Gives up waiting when the client goes away or the
- * node stops.
+ * node stops. A config change may have revoked the caller (token disabled, password replaced,
+ * gateway action removed): `reauthorize` runs again before the poll goes on.
  */
 async function holdMessages(
   service: GatewayService, deps: GatewayDeps, stopping: AbortSignal, request: FastifyRequest, reply: FastifyReply,
-  name: string, after: number, waitSeconds: number, heldEtag: string | undefined,
+  name: string, after: number, waitSeconds: number, heldEtag: string | undefined, reauthorize: () => Promise<unknown>,
 ): Promise<MessagesResponse> {
   const wakeup = new Wakeup();
   // Subscribed before the first read, so a write between the read and the wait is not missed.
@@ -154,6 +156,7 @@ async function holdMessages(
       const fired = await wakeup.wait(left, gone.signal);
       if (gone.signal.aborted) break;
       if (fired.has('config')) {
+        await reauthorize();
         child = await service.directChild(name);
         scope = await service.scopeOf(child);
         etag = (await service.config(child)).etag;

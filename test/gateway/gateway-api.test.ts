@@ -393,6 +393,34 @@ describe('gateway: messages', () => {
     assert.ok(Date.now() - bare >= 950, 'the same ETag, bare, holds the poll');
   });
 
+  test('long-poll: a held poll whose token loses its access meanwhile is refused at once, not kept open', async () => {
+    await f.createCr({ name: 'edge-revoke', repositories: ['*'] });
+    const hold = async (): Promise<{ answer: Answer; at: number }> => {
+      const answer = await f.gw('GET', 'edge-revoke', `messages?after=${await f.head()}&wait=20`);
+      return { answer, at: Date.now() };
+    };
+    // Its own sync token is not in its config document: the ETag stays the same.
+    const { etag } = await f.config('edge-revoke');
+    let polled = hold();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await f.mustCall('PATCH', '/tokens/edge-revoke', { status: 'disabled' });
+    let changedAt = Date.now();
+    let { answer, at } = await polled;
+    assert.equal(answer.status, 401, answer.text);
+    assert.ok(at - changedAt < 1000, `answered ${at - changedAt} ms after the token was disabled`);
+    await f.mustCall('PATCH', '/tokens/edge-revoke', { status: 'enabled' });
+    assert.equal((await f.config('edge-revoke')).etag, etag);
+
+    polled = hold();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await f.mustCall('PATCH', '/scope-maps/edge-revoke', { removeActions: ['gateway/edge-revoke/message/read'] });
+    changedAt = Date.now();
+    ({ answer, at } = await polled);
+    assert.equal(answer.status, 403, answer.text);
+    assert.equal(code(answer), 'DENIED');
+    assert.ok(at - changedAt < 1000, `answered ${at - changedAt} ms after the action was removed`);
+  });
+
   test('TTL: 410 RESYNC_REQUIRED when the next change is older than the child\'s TTL (injected clock)', async () => {
     const head = await f.head();
     f.offsetMs = 1.5 * DAY_MS;

@@ -7,21 +7,14 @@
  */
 export class ConfigSignal {
   private readonly listeners = new Set<() => void>();
-  private count = 0;
-
-  /** How many times notify() ran (tests and logs). */
-  get generation(): number {
-    return this.count;
-  }
 
   /** How many listeners wait on it now (each held long-poll is one). */
   get listenerCount(): number {
     return this.listeners.size;
   }
 
-  /** Wakes every listener and every pending next(). A listener's failure is its own. */
+  /** Wakes every listener. A listener's failure is its own. */
   notify(): void {
-    this.count++;
     for (const listener of [...this.listeners]) {
       try {
         listener();
@@ -35,22 +28,5 @@ export class ConfigSignal {
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
-  }
-
-  /**
-   * Resolves at the next notify(), or when `signal` aborts (resolves too: the caller checks its
-   * own signal). Never rejects.
-   */
-  next(signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = (): void => {
-        unsubscribe();
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const unsubscribe = this.subscribe(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
   }
 }

@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
-import type { Change, ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
+import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
 import type { AccessGuard, GatewayPermission } from '../auth/index.js';
 import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
 import type { ConfigSignal } from './config-signal.js';
-import { GatewayService } from './gateway-service.js';
+import { GatewayService, type GatewayStores } from './gateway-service.js';
 import { ifNoneMatch, sameEtag } from './config-document.js';
 import { parseActivateRequest, parseStatusReport } from './request-bodies.js';
 import { Wakeup } from './wakeup.js';
@@ -25,7 +25,7 @@ export interface GatewayDeps {
   /** Aborted when the node shuts down: held long-polls answer at once and the prune timer stops. */
   shutdown?: AbortSignal;
   /** A connected node's outbox: never pruned (see GatewayService.prune). */
-  outbox?: { pendingOutbox(limit: number): Promise<Change[]> };
+  outbox?: GatewayStores['outbox'];
   /** How often the change log is pruned (hourly by default). */
   pruneIntervalMs?: number;
 }

@@ -1,6 +1,6 @@
 import { RegistryError, isoDurationMs } from '../oci/index.js';
 import type {
-  Change, ConnectedRegistryChange, ConnectedRegistryRecord, ConnectedRegistryStore, IdentityStore, MetadataStore, RepositorySyncStatus,
+  ConnectedRegistryChange, ConnectedRegistryRecord, ConnectedRegistryStore, IdentityStore, MetadataStore, RepositorySyncStatus, SyncStore,
 } from '../metadata/index.js';
 import type { ActivateRequest, ActivateResponse, ConfigDocument, DescendantStatus, StatusReport } from '../client/gateway-protocol.js';
 import { buildConfigDocument, configEtag, descendantsOf, inScope, syncScopeOf } from './config-document.js';
@@ -21,7 +21,7 @@ export interface GatewayStores {
    * A connected node's outbox (local writes not yet pushed to its parent): the prune never drops
    * those rows, however old. Absent on the root, which pushes nowhere.
    */
-  outbox?: { pendingOutbox(limit: number): Promise<Change[]> } | undefined;
+  outbox?: Pick<SyncStore, 'pendingOutbox'> | undefined;
 }
 
 /**

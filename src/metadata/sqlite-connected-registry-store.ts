@@ -91,15 +91,15 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
       const rt = { ...c.runtime, ...change.runtime };
       this.db.prepare(`UPDATE connected_registries SET schedule = ?, sync_window = ?, message_ttl = ?, last_sync_time = ?,
         client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?, gc_schedule = ?,
-        activation_status = ?, connection_state = ?, last_activity_time = ?, version = ?, login_server = ?, status_details = ?
+        activation_status = ?, connection_state = ?, last_activity_time = ?, version = ?, login_server = ?, status_details = ?,
+        instance_id = ?, repositories_status = ?
         WHERE name = ?`)
         .run(sync.schedule, sync.syncWindow, sync.messageTtl, sync.lastSyncTime ? sync.lastSyncTime.getTime() : null,
           JSON.stringify(change.clientTokenIds ?? c.clientTokenIds), logging.logLevel, logging.auditLogStatus,
           JSON.stringify(change.notificationsList ?? c.notificationsList), gc.enabled ? 1 : 0, gc.schedule,
           rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
-          rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails), name);
-      this.db.prepare('UPDATE connected_registries SET instance_id = ?, repositories_status = ? WHERE name = ?')
-        .run(rt.instanceId, JSON.stringify(rt.repositories), name);
+          rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails),
+          rt.instanceId, JSON.stringify(rt.repositories), name);
       return this.must(name);
     }).immediate();
   }

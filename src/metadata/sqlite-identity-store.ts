@@ -163,14 +163,13 @@ export class SqliteIdentityStore implements IdentityStore {
       this.db.prepare('DELETE FROM tokens').run();
       this.db.prepare("DELETE FROM scope_maps WHERE type = 'UserDefined'").run();
       const now = Date.now();
-      for (const map of snapshot.scopeMaps) {
-        this.db.prepare("INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?) ON CONFLICT DO NOTHING")
-          .run(map.name, map.description, JSON.stringify(map.actions), now);
-      }
+      const insertMap = this.db.prepare(
+        "INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?) ON CONFLICT DO NOTHING");
+      for (const map of snapshot.scopeMaps) insertMap.run(map.name, map.description, JSON.stringify(map.actions), now);
+      const insertToken = this.db.prepare(`INSERT INTO tokens (name, status, scope_map, created_at, password1_hash, password1_created_at,
+        password1_expiry, password2_hash, password2_created_at, password2_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
       for (const t of snapshot.tokens) {
-        this.db.prepare(`INSERT INTO tokens (name, status, scope_map, created_at, password1_hash, password1_created_at,
-          password1_expiry, password2_hash, password2_created_at, password2_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-          .run(t.name, t.status, t.scopeMap, t.createdAt.getTime(), ...passwordColumns(t.password1), ...passwordColumns(t.password2));
+        insertToken.run(t.name, t.status, t.scopeMap, t.createdAt.getTime(), ...passwordColumns(t.password1), ...passwordColumns(t.password2));
       }
     }).immediate();
   }

@@ -25,6 +25,8 @@ export interface RejectedWrite {
  */
 export class OutboxPusher {
   readonly rejected: RejectedWrite[] = [];
+  /** The drain running now: one at a time, or two would push the same change and set the mark back. */
+  private draining: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly parent: RegistryClient,
@@ -34,8 +36,17 @@ export class OutboxPusher {
     private readonly logger: Logger,
   ) {}
 
-  /** Pushes everything pending; returns how many changes were handled. Throws RemoteError on link failures. */
-  async drain(signal?: AbortSignal): Promise<number> {
+  /**
+   * Pushes everything pending; returns how many changes were handled. Throws RemoteError on link
+   * failures. A call while another drain runs starts once that one has ended.
+   */
+  drain(signal?: AbortSignal): Promise<number> {
+    const run = this.draining.then(() => this.drainNow(signal));
+    this.draining = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  private async drainNow(signal?: AbortSignal): Promise<number> {
     let handled = 0;
     for (;;) {
       const batch = await this.state.pendingOutbox(BATCH);

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import type { AppOptions } from '../../src/server/build-app.js';
@@ -236,5 +237,115 @@ export class LinkProxy {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
     client.pipe(upstream).pipe(client);
+  }
+}
+
+/** What a GateProxy does with the requests a rule matches. */
+export type GateAction =
+  /** Answered 503 at once; the parent never sees it. */
+  | 'fail'
+  /** Held before the parent sees it, until the rule is released. */
+  | 'hold'
+  /** Sent to the parent at once; its answer is held until the rule is released. */
+  | 'hold-answer';
+
+export interface GateRule {
+  /** Requests this rule has matched so far. */
+  readonly matched: number;
+  /** Lets everything held by this rule go, and passes later matches through. */
+  release(): void;
+}
+
+interface GateRuleState {
+  match: (method: string, path: string) => boolean;
+  action: GateAction;
+  times: number;
+  matched: number;
+  /** Released: matches nothing any more. */
+  done: boolean;
+  released: Promise<void>;
+  release(): void;
+}
+
+/**
+ * An HTTP proxy standing for the link to a parent that misbehaves on chosen requests only (by
+ * method and path): fails them, holds them, or holds the parent's answers to them, so a test can
+ * stop the agent at an exact step. Every request is logged in `requests`.
+ */
+export class GateProxy {
+  readonly requests: Array<{ method: string; path: string }> = [];
+  private readonly rules: GateRuleState[] = [];
+  private readonly agent = new http.Agent({ keepAlive: true });
+
+  private constructor(private readonly server: http.Server, private readonly target: URL) {}
+
+  static async start(target: string): Promise<GateProxy> {
+    let proxy: GateProxy | null = null;
+    const server = http.createServer((req, res) => proxy!.handle(req, res));
+    proxy = new GateProxy(server, new URL(target));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get endpoint(): string {
+    const address = this.server.address() as net.AddressInfo;
+    return `127.0.0.1:${address.port}`;
+  }
+
+  /** Applies `action` to the next `times` requests that `match` (every one by default) until released. */
+  rule(match: (method: string, path: string) => boolean, action: GateAction, times = Infinity): GateRule {
+    let open!: () => void;
+    const released = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const state: GateRuleState = {
+      match, action, times, matched: 0, done: false, released,
+      release: () => {
+        state.done = true;
+        open();
+      },
+    };
+    this.rules.push(state);
+    return { get matched() { return state.matched; }, release: state.release };
+  }
+
+  async close(): Promise<void> {
+    for (const rule of this.rules) rule.release();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.agent.destroy();
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    this.requests.push({ method, path });
+    const rule = this.rules.find((r) => !r.done && r.matched < r.times && r.match(method, path));
+    if (rule) rule.matched += 1;
+    if (rule?.action === 'fail') {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'the test link fails this request' }] }));
+      return;
+    }
+    const forward = (): void => {
+      const upstream = http.request({
+        host: this.target.hostname, port: this.target.port, method, path, headers: req.headers, agent: this.agent,
+      }, (answer) => {
+        const deliver = (): void => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        };
+        if (rule?.action === 'hold-answer') void rule.released.then(deliver);
+        else deliver();
+      });
+      upstream.on('error', () => res.destroy());
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      req.pipe(upstream);
+    };
+    if (rule?.action === 'hold') void rule.released.then(forward);
+    else forward();
   }
 }

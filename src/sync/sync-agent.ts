@@ -140,7 +140,6 @@ export class SyncAgent {
 
   async stop(): Promise<void> {
     this.stopping.abort();
-    this.outboxWake?.();
     await this.running?.catch(() => undefined);
     await this.transport.close();
   }
@@ -305,16 +304,23 @@ export class SyncAgent {
   private async outboxLoop(signal: AbortSignal): Promise<void> {
     if (this.deps.policy.currentMode !== 'ReadWrite') return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     while (!signal.aborted) {
-      const woken = new Promise<void>((resolve) => {
-        this.outboxWake = resolve;
-      });
-      if ((await this.deps.metadata.outboxSize()) > 0) {
-        this.state = 'Syncing';
-        await this.outbox.drain(signal);
-        this.state = 'Online';
-        this.recordRejections();
+      // A local write during the drain or the wait after it ends the wait: one timer per wait,
+      // gone with it (every committed write wakes this loop, the parent's too).
+      const wake = new AbortController();
+      const stop = (): void => wake.abort();
+      this.outboxWake = stop;
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        if ((await this.deps.metadata.outboxSize()) > 0) {
+          this.state = 'Syncing';
+          await this.outbox.drain(signal);
+          this.state = 'Online';
+          this.recordRejections();
+        }
+        await this.clock.sleep(5_000, wake.signal);
+      } finally {
+        signal.removeEventListener('abort', stop);
       }
-      await Promise.race([woken, this.clock.sleep(5_000, signal)]);
     }
   }
 

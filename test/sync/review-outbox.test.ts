@@ -5,7 +5,7 @@ import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpe
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
 import { ManualClock } from '../../src/sync/clock.js';
-import { FAST_SYNC, GateProxy, edgeStore, pushImage, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
+import { FAST_SYNC, GateProxy, edgeStore, pushImage, startLinkedEdge, startRoot, viaEndpoint, type LinkedEdge, type Root } from './sync-fixture.js';
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -52,5 +52,33 @@ describe('review: one outbox drain at a time', () => {
     await waitFor('the outbox empty', async () => (await edgeStore(edge).outboxSize()) === 0, 5_000);
     const manifestPuts = gate.requests.filter((r) => r.method === 'PUT' && r.path === '/v2/app/manifests/local');
     assert.equal(manifestPuts.length, 1);
+  });
+});
+
+/**
+ * Every committed write wakes a ReadWrite edge's outbox loop (the parent's messages too, hundreds
+ * in a reconcile); a wake must not leave the interrupted 5 s wait's timer behind.
+ */
+describe('review: outbox wake-ups leave no timers behind', () => {
+  let linked: LinkedEdge;
+
+  before(async () => {
+    linked = await startLinkedEdge('edgewakeups', 'ReadWrite', { synced: true });
+  });
+
+  after(async () => {
+    await linked?.close();
+  });
+
+  test('200 wake-ups, no more timers', async () => {
+    const agent = linked.edge.node.agent!;
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    for (let i = 0; i < 200; i++) {
+      agent.localWrite();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const grown = timers() - before;
+    assert.ok(grown < 20, `${grown} more timers after 200 wake-ups`);
   });
 });

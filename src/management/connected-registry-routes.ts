@@ -95,13 +95,36 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
     const token = await identities.getToken(record.sync.tokenName);
     return token?.scopeMap ?? null;
   };
-  const changeScopeMap = async (name: string | null, add: string[], remove: (action: string) => boolean): Promise<void> => {
-    if (name === null) return;
-    const map = await identities.getScopeMap(name);
-    if (!map || map.type === 'SystemDefined') return;
-    const actions = [...map.actions, ...add.filter((a) => !map.actions.includes(a))].filter((a) => !remove(a));
-    if (actions.length === map.actions.length && actions.every((a, i) => a === map.actions[i])) return;
-    await identities.updateScopeMap(name, { actions });
+  /**
+   * Changes to several sync scope maps, gathered first and written in one transaction by commit(),
+   * so a refusal (the permission limit of one map) leaves every map as it was. A map may be changed
+   * more than once before the commit; system maps and missing ones are left alone.
+   */
+  const scopeMapEdits = (): {
+    change(name: string | null, add: readonly string[], remove: (action: string) => boolean): Promise<void>;
+    commit(): Promise<void>;
+  } => {
+    const edits = new Map<string, { before: readonly string[]; actions: string[] }>();
+    return {
+      async change(name, add, remove) {
+        if (name === null) return;
+        let edit = edits.get(name);
+        if (!edit) {
+          const map = await identities.getScopeMap(name);
+          if (!map || map.type === 'SystemDefined') return;
+          edit = { before: map.actions, actions: map.actions };
+          edits.set(name, edit);
+        }
+        const current = edit.actions;
+        edit.actions = [...current, ...add.filter((a) => !current.includes(a))].filter((a) => !remove(a));
+      },
+      async commit() {
+        const changed = [...edits]
+          .filter(([, e]) => e.actions.length !== e.before.length || e.actions.some((a, i) => a !== e.before[i]))
+          .map(([name, e]) => ({ name, actions: e.actions }));
+        if (changed.length > 0) await identities.updateScopeMapActions(changed);
+      },
+    };
   };
   const json = (record: ConnectedRegistryRecord, request: FastifyRequest, parents: Map<string, ConnectedRegistryRecord>): Record<string, unknown> => {
     const parent = record.parent === null ? null : parents.get(record.parent) ?? null;
@@ -145,13 +168,12 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
     const hasToken = body.syncToken !== undefined && body.syncToken !== null;
     if (hasRepos === hasToken) throw new RegistryError('REQUEST_INVALID', 'either --sync-token or --repository must be provided, but not both.');
     if (await store.getConnectedRegistry(name)) throw new RegistryError('CONFLICT', `Connected registry '${name}' already exists.`);
-    let parentName: string | null = null;
+    let parent: ConnectedRegistryRecord | null = null;
     if (body.parent !== undefined && body.parent !== null) {
       if (typeof body.parent !== 'string') throw new RegistryError('REQUEST_INVALID', 'parent must be a string.');
-      const parent = await store.getConnectedRegistry(body.parent);
+      parent = await store.getConnectedRegistry(body.parent);
       if (!parent) throw new RegistryError('NOT_FOUND', `The parent connected registry '${body.parent}' could not be found.`);
       assertHierarchy(name, mode, parent.name, parent.mode);
-      parentName = parent.name;
     }
     const schedule = body.syncSchedule === undefined || body.syncSchedule === null ? CONTINUOUS_SCHEDULE : assertCron(body.syncSchedule);
     const syncWindow = body.syncWindow === undefined || body.syncWindow === null ? null : assertSyncWindow(body.syncWindow, schedule);
@@ -189,15 +211,19 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
       repos = [...new Set((map?.actions ?? []).map(parseAction).filter((a) => a.kind === 'repositories').map((a) => a.resource))];
     }
 
+    // Every ancestor's sync token may read the child's repositories and its gateway messages:
+    // granted all at once before the record exists, so an ancestor's permission limit refuses the
+    // create without leaving a child its ancestors cannot sync.
+    const childActions = [...repositoryActionsFor(mode, repos), ...gatewayActionsFor(name)];
+    const grants = scopeMapEdits();
+    for (const ancestor of parent ? [parent, ...(await ancestorsOf(parent))] : []) {
+      await grants.change(await syncScopeMapOf(ancestor), childActions, () => false);
+    }
+    await grants.commit();
     const record = await store.createConnectedRegistry({
-      name, mode, parent: parentName, sync: { tokenName, schedule, syncWindow, messageTtl },
+      name, mode, parent: parent?.name ?? null, sync: { tokenName, schedule, syncWindow, messageTtl },
       clientTokenIds, logging: { logLevel, auditLogStatus }, notificationsList, garbageCollection,
     });
-    // Every ancestor's sync token may read the child's repositories and its gateway messages.
-    const childActions = [...repositoryActionsFor(mode, repos), ...gatewayActionsFor(name)];
-    for (const ancestor of await ancestorsOf(record)) {
-      await changeScopeMap(await syncScopeMapOf(ancestor), childActions, () => false);
-    }
     return reply.code(201).send(json(record, request, await byName()));
   });
 
@@ -253,7 +279,9 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
     await store.deleteConnectedRegistry(current.name);
     const gateway = new Set(gatewayActionsFor(current.name));
     if (cleanup) {
-      for (const ancestor of ancestors) await changeScopeMap(await syncScopeMapOf(ancestor), [], (a) => gateway.has(a));
+      const revokes = scopeMapEdits();
+      for (const ancestor of ancestors) await revokes.change(await syncScopeMapOf(ancestor), [], (a) => gateway.has(a));
+      await revokes.commit();
       if (await identities.getToken(current.sync.tokenName)) await identities.deleteToken(current.sync.tokenName);
       if (syncMap !== null) {
         const map = await identities.getScopeMap(syncMap);
@@ -308,15 +336,18 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
     const both = add.filter((r) => remove.includes(r));
     if (both.length > 0) throw new RegistryError('REQUEST_INVALID', `${REPOSITORY_AMBIGUITY}\n[${both.map((b) => `'${b}'`).join(', ')}]`);
     const current = await must(param(request, 'name'));
+    // Target, ancestors and descendants in one transaction: one map's permission limit refuses all.
+    const edits = scopeMapEdits();
     if (add.length > 0) {
       const actions = repositoryActionsFor(current.mode, add);
-      for (const target of [current, ...(await ancestorsOf(current))]) await changeScopeMap(await syncScopeMapOf(target), actions, () => false);
+      for (const target of [current, ...(await ancestorsOf(current))]) await edits.change(await syncScopeMapOf(target), actions, () => false);
     }
     if (remove.length > 0) {
       const removed = new Set(remove.flatMap((r) => buildActions('repositories', r, REPOSITORY_PERMISSIONS)));
       const all = await store.listConnectedRegistries();
-      for (const target of [current, ...descendantsOf(current.name, all)]) await changeScopeMap(await syncScopeMapOf(target), [], (a) => removed.has(a));
+      for (const target of [current, ...descendantsOf(current.name, all)]) await edits.change(await syncScopeMapOf(target), [], (a) => removed.has(a));
     }
+    await edits.commit();
     const map = await syncScopeMapOf(current);
     const found = map === null ? null : await identities.getScopeMap(map);
     if (!found) throw new RegistryError('NOT_FOUND', `The sync token '${current.sync.tokenName}' of connected registry '${current.name}' has no scope map.`);

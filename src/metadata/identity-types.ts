@@ -17,6 +17,11 @@ export interface IdentityStore {
    * TOOMANYREQUESTS past the permission limit.
    */
   updateScopeMap(name: string, change: { description?: string; actions?: string[] }): Promise<ScopeMapRecord>;
+  /**
+   * Sets the actions of several scope maps in one transaction: all of them or, when one is
+   * refused, none. Throws as updateScopeMap does (the first map refused).
+   */
+  updateScopeMapActions(changes: ReadonlyArray<{ name: string; actions: string[] }>): Promise<void>;
   /** Throws NOT_FOUND, DENIED for a system map, CONFLICT while a token uses it. */
   deleteScopeMap(name: string): Promise<void>;
 

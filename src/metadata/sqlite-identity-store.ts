@@ -62,14 +62,25 @@ export class SqliteIdentityStore implements IdentityStore {
 
   async updateScopeMap(name: string, change: { description?: string; actions?: string[] }): Promise<ScopeMapRecord> {
     return this.db.transaction(() => {
-      const current = this.mustScopeMap(name);
-      if (current.type === 'SystemDefined') throw new RegistryError('DENIED', `Scope map '${name}' is system defined and cannot be changed.`);
-      const actions = change.actions ?? current.actions;
-      this.checkPermissionLimit(name, actions);
-      this.db.prepare('UPDATE scope_maps SET description = ?, actions = ? WHERE name = ?')
-        .run(change.description ?? current.description, JSON.stringify(actions), name);
+      this.writeScopeMap(name, change);
       return this.mustScopeMap(name);
     }).immediate();
+  }
+
+  async updateScopeMapActions(changes: ReadonlyArray<{ name: string; actions: string[] }>): Promise<void> {
+    this.db.transaction(() => {
+      for (const { name, actions } of changes) this.writeScopeMap(name, { actions });
+    }).immediate();
+  }
+
+  /** One scope map's update, inside the caller's transaction. */
+  private writeScopeMap(name: string, change: { description?: string; actions?: string[] }): void {
+    const current = this.mustScopeMap(name);
+    if (current.type === 'SystemDefined') throw new RegistryError('DENIED', `Scope map '${name}' is system defined and cannot be changed.`);
+    const actions = change.actions ?? current.actions;
+    this.checkPermissionLimit(name, actions);
+    this.db.prepare('UPDATE scope_maps SET description = ?, actions = ? WHERE name = ?')
+      .run(change.description ?? current.description, JSON.stringify(actions), name);
   }
 
   async deleteScopeMap(name: string): Promise<void> {

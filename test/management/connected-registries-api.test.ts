@@ -314,6 +314,42 @@ describe('management API: connected registries', () => {
   });
 });
 
+describe('connected registries: an ancestor\'s permission limit refuses the whole change', () => {
+  // 12 repository permissions per scope map: a ReadWrite repository is 5, a ReadOnly one 2.
+  let node: TestNode;
+  let admin: TestClient;
+  const call = (method: string, path: string, body?: unknown): Promise<MgmtAnswer> => mgmt(admin, method, path, body);
+  const actionsOf = async (map: string): Promise<string[]> => ((await call('GET', `/scope-maps/${map}`)).json as { actions: string[] }).actions;
+  before(async () => {
+    node = await startTestNode({ app: { identityLimits: { repositoryPermissionsPerScopeMap: 12 } } });
+    admin = new TestClient(node.url);
+    assert.equal((await call('POST', '/connected-registries', { name: 'top-edge', mode: 'ReadWrite', repositories: ['a'] })).status, 201);
+    assert.equal((await call('POST', '/connected-registries', { name: 'kid-edge', parent: 'top-edge', repositories: ['b'] })).status, 201);
+  });
+  after(() => node.close());
+
+  test('permissions add: the target keeps its map when an ancestor\'s would be over the limit', async () => {
+    const kid = await actionsOf('kid-edge');
+    const top = await actionsOf('top-edge');
+    assert.equal(top.filter((a) => a.startsWith('repositories/')).length, 7);
+    const refused = await call('PATCH', '/connected-registries/kid-edge/permissions', { add: ['c', 'd', 'e'] });
+    assert.equal(refused.status, 429, JSON.stringify(refused.json));
+    assert.equal(errorCodeOf(refused), 'TOOMANYREQUESTS');
+    assert.deepEqual(await actionsOf('kid-edge'), kid, 'kid-edge (8 of 12) was not granted what top-edge (13) could not be');
+    assert.deepEqual(await actionsOf('top-edge'), top);
+    assert.equal((await call('PATCH', '/connected-registries/kid-edge/permissions', { add: ['c', 'd'] })).status, 200, 'within the limit');
+    assert.ok((await actionsOf('top-edge')).includes('repositories/d/content/read'));
+  });
+
+  test('create: no child record when an ancestor\'s map would be over the limit', async () => {
+    const top = await actionsOf('top-edge');
+    const refused = await call('POST', '/connected-registries', { name: 'kid-two', parent: 'top-edge', repositories: ['x', 'y'] });
+    assert.equal(refused.status, 429, JSON.stringify(refused.json));
+    assert.equal((await call('GET', '/connected-registries/kid-two')).status, 404);
+    assert.deepEqual(await actionsOf('top-edge'), top);
+  });
+});
+
 describe('connected registries: --login-server', () => {
   test('the root\'s configured login server is the top-level ParentGatewayEndpoint', async () => {
     const dir = await tempDir();

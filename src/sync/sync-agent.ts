@@ -22,6 +22,8 @@ import { systemClock, type Clock } from './clock.js';
 const INSTANCE_KEY = 'instance-id';
 const RESYNC_KEY = 'resync-handled';
 const SCOPE_KEY = 'scope';
+/** 'pending' from a reconcile request (scope change, resync) until a full reconcile begun after it ends. */
+const RECONCILE_KEY = 'reconcile';
 const DISK_ERRORS = new Set(['ENOSPC', 'EIO', 'EROFS', 'EDQUOT']);
 /** A cursor past any real sequence number (the gateway takes up to 15 digits). */
 const HEAD_PROBE = 999_999_999_999_999;
@@ -128,7 +130,8 @@ export class SyncAgent {
     }
     this.instanceId = (await this.deps.metadata.getState(INSTANCE_KEY)) ?? randomUUID();
     await this.deps.metadata.setState(INSTANCE_KEY, this.instanceId);
-    this.needsReconcile = (await this.deps.metadata.getCursor()) === null;
+    // Never synced, or a requested reconcile did not finish before the node stopped.
+    this.needsReconcile = (await this.deps.metadata.getCursor()) === null || (await this.deps.metadata.getState(RECONCILE_KEY)) === 'pending';
     try {
       await this.connect();
     } catch (err) {
@@ -174,13 +177,13 @@ export class SyncAgent {
     const scope = JSON.stringify([...fetched.document.repositories].sort());
     if ((await this.deps.metadata.getState(SCOPE_KEY)) !== scope) {
       if (before !== null) this.deps.logger.info('sync scope changed: reconciling');
-      this.needsReconcile = true;
+      await this.requestReconcile();
       await this.deps.metadata.setState(SCOPE_KEY, scope);
     }
     const resync = fetched.document.self.resyncRequestedAt;
     if (resync !== null && (await this.deps.metadata.getState(RESYNC_KEY)) !== resync) {
       this.deps.logger.info({ requestedAt: resync }, 'resync requested: reconciling in full');
-      this.needsReconcile = true;
+      await this.requestReconcile();
       await this.deps.metadata.setState(RESYNC_KEY, resync);
     }
     this.deps.onConfigApplied?.(fetched.document);
@@ -280,10 +283,27 @@ export class SyncAgent {
     }
   }
 
+  /**
+   * Marks a full reconcile as needed, in the database too: the scope or resync that asked for it
+   * is stored as handled right after, so a stop before the reconcile ends must not forget it.
+   */
+  private async requestReconcile(): Promise<void> {
+    this.needsReconcile = true;
+    await this.deps.metadata.setState(RECONCILE_KEY, 'pending');
+  }
+
   private async reconcile(signal: AbortSignal): Promise<void> {
     this.state = 'Syncing';
-    await this.pull.reconcile(await this.parentHead(signal), signal);
+    // Cleared before it starts, so a request made meanwhile (a config a heartbeat brought, with
+    // a new scope this reconcile may have read too late) runs another one.
     this.needsReconcile = false;
+    try {
+      await this.pull.reconcile(await this.parentHead(signal), signal);
+    } catch (err) {
+      this.needsReconcile = true;
+      throw err;
+    }
+    if (!this.needsReconcile) await this.deps.metadata.setState(RECONCILE_KEY, 'done');
     this.lastSyncTime = new Date(this.clock.now());
     this.state = 'Online';
     // Tell the parent at once (not at the next heartbeat) that the reconcile is done.

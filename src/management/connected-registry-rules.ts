@@ -11,9 +11,6 @@ export const DEFAULT_MESSAGE_TTL = 'P2D';
 export const LOG_LEVELS: readonly ConnectedRegistryLogLevel[] = ['Debug', 'Information', 'Warning', 'Error', 'None'];
 export const CONNECTED_REGISTRY_HELP = 'For more information on connected registries please visit https://aka.ms/acr/connected-registry.';
 
-// The duration parser lives in oci/ (the gateway reads message TTLs too); re-exported for callers of the rules.
-export { isoDurationMs };
-
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 

@@ -2,8 +2,9 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   applySetChange, assertConnectedRegistryName, assertCron, assertHierarchy, assertMessageTtl, assertNotification, assertSyncWindow,
-  isContinuous, isoDurationMs, parseLogLevel, parseMode, CLIENT_TOKEN_AMBIGUITY,
+  isContinuous, parseLogLevel, parseMode, CLIENT_TOKEN_AMBIGUITY,
 } from '../../src/management/connected-registry-rules.js';
+import { isoDurationMs } from '../../src/oci/index.js';
 
 const throwsMessage = (fn: () => unknown, message: string | RegExp): void => {
   assert.throws(fn, (err: unknown) => {

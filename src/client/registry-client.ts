@@ -22,30 +22,31 @@ export interface ReferrerDescriptor {
 /**
  * The OCI Distribution API of a parent, as a sync agent uses it: manifests, blobs (streamed both
  * ways), tags, catalog and referrers. Names and references go into URLs as they are: the
- * registry grammar leaves nothing to escape.
+ * registry grammar leaves nothing to escape. Every call takes an optional `signal`: aborting it
+ * ends the request (it rejects with the abort reason, not a RemoteError).
  */
 export class RegistryClient {
   constructor(private readonly http: HttpTransport) {}
 
   /** GET a manifest by tag or digest. Throws RemoteError (MANIFEST_UNKNOWN when absent). */
   async getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
-    const res = await this.http.send('GET', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, ...(signal ? { signal } : {}) });
+    const res = await this.http.send('GET', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, signal });
     if (res.statusCode !== 200) throw await errorOf(res, `GET manifest ${repository}:${reference}`);
     const body = Buffer.from(await res.body.arrayBuffer());
     return { body, mediaType: header(res.headers, 'content-type') ?? '', digest: header(res.headers, 'docker-content-digest') ?? null };
   }
 
   /** The digest a tag or digest resolves to, or null when the parent does not have it. */
-  async headManifest(repository: string, reference: string): Promise<string | null> {
-    const res = await this.http.send('HEAD', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS } });
+  async headManifest(repository: string, reference: string, signal?: AbortSignal): Promise<string | null> {
+    const res = await this.http.send('HEAD', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, signal });
     await res.body.dump();
     if (res.statusCode === 404) return null;
     if (res.statusCode !== 200) throw new RemoteError(res.statusCode === 401 ? 'UNAUTHORIZED' : 'BAD_RESPONSE', res.statusCode, `HEAD manifest ${repository}:${reference}: HTTP ${res.statusCode}`);
     return header(res.headers, 'docker-content-digest') ?? null;
   }
 
-  async hasBlob(repository: string, digest: string): Promise<boolean> {
-    const res = await this.http.send('HEAD', `/v2/${repository}/blobs/${digest}`);
+  async hasBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.http.send('HEAD', `/v2/${repository}/blobs/${digest}`, { signal });
     await res.body.dump();
     if (res.statusCode === 200) return true;
     if (res.statusCode === 404) return false;
@@ -54,7 +55,7 @@ export class RegistryClient {
 
   /** Opens a blob download; the caller must consume or destroy the stream. */
   async getBlob(repository: string, digest: string, signal?: AbortSignal): Promise<{ stream: Readable; size: number | null }> {
-    const res = await this.http.send('GET', `/v2/${repository}/blobs/${digest}`, { timeoutMs: 60_000, ...(signal ? { signal } : {}) });
+    const res = await this.http.send('GET', `/v2/${repository}/blobs/${digest}`, { timeoutMs: 60_000, signal });
     if (res.statusCode !== 200) throw await errorOf(res, `GET blob ${repository}@${digest}`);
     const length = header(res.headers, 'content-length');
     return { stream: res.body, size: length === undefined ? null : Number(length) };
@@ -64,8 +65,8 @@ export class RegistryClient {
    * Uploads a blob unless the parent can mount it: a cross-repository mount first (no bytes move
    * when the parent has it anywhere), else one monolithic POST+PUT streamed from `open()`.
    */
-  async pushBlob(repository: string, digest: string, size: number, open: () => Promise<Readable>): Promise<void> {
-    const start = await this.http.send('POST', `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}`);
+  async pushBlob(repository: string, digest: string, size: number, open: () => Promise<Readable>, signal?: AbortSignal): Promise<void> {
+    const start = await this.http.send('POST', `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}`, { signal });
     if (start.statusCode === 201) {
       await start.body.dump();
       return;
@@ -80,22 +81,23 @@ export class RegistryClient {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
       body: await open(),
       timeoutMs: 120_000,
+      signal,
     });
     if (res.statusCode !== 201) throw await errorOf(res, `upload ${repository}@${digest}`);
     await res.body.dump();
   }
 
   /** PUT a manifest under a tag or digest; returns the digest the parent computed. */
-  async putManifest(repository: string, reference: string, body: Buffer, mediaType: string): Promise<string | null> {
-    const res = await this.http.send('PUT', `/v2/${repository}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body });
+  async putManifest(repository: string, reference: string, body: Buffer, mediaType: string, signal?: AbortSignal): Promise<string | null> {
+    const res = await this.http.send('PUT', `/v2/${repository}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body, signal });
     if (res.statusCode !== 201) throw await errorOf(res, `PUT manifest ${repository}:${reference}`);
     await res.body.dump();
     return header(res.headers, 'docker-content-digest') ?? null;
   }
 
   /** DELETE a tag or a manifest; false when the parent did not have it. */
-  async deleteManifest(repository: string, reference: string): Promise<boolean> {
-    const res = await this.http.send('DELETE', `/v2/${repository}/manifests/${reference}`);
+  async deleteManifest(repository: string, reference: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.http.send('DELETE', `/v2/${repository}/manifests/${reference}`, { signal });
     if (res.statusCode === 404) {
       await res.body.dump();
       return false;
@@ -106,11 +108,11 @@ export class RegistryClient {
   }
 
   /** Every tag of a repository (all pages); [] when the repository does not exist. */
-  async listTags(repository: string): Promise<string[]> {
+  async listTags(repository: string, signal?: AbortSignal): Promise<string[]> {
     const tags: string[] = [];
     let last = '';
     for (;;) {
-      const res = await this.http.send('GET', `/v2/${repository}/tags/list?n=${PAGE}${last ? `&last=${encodeURIComponent(last)}` : ''}`);
+      const res = await this.http.send('GET', `/v2/${repository}/tags/list?n=${PAGE}${last ? `&last=${encodeURIComponent(last)}` : ''}`, { signal });
       if (res.statusCode === 404) {
         await res.body.dump();
         return tags;
@@ -124,11 +126,11 @@ export class RegistryClient {
   }
 
   /** Every repository the credentials may see (all pages). */
-  async catalog(): Promise<string[]> {
+  async catalog(signal?: AbortSignal): Promise<string[]> {
     const names: string[] = [];
     let last = '';
     for (;;) {
-      const res = await this.http.send('GET', `/v2/_catalog?n=${PAGE}${last ? `&last=${encodeURIComponent(last)}` : ''}`);
+      const res = await this.http.send('GET', `/v2/_catalog?n=${PAGE}${last ? `&last=${encodeURIComponent(last)}` : ''}`, { signal });
       if (res.statusCode !== 200) throw await errorOf(res, 'GET catalog');
       const page = ((await res.body.json()) as { repositories?: string[] | null }).repositories ?? [];
       names.push(...page);
@@ -138,8 +140,8 @@ export class RegistryClient {
   }
 
   /** Manifests whose subject is `digest`. */
-  async referrers(repository: string, digest: string): Promise<ReferrerDescriptor[]> {
-    const res = await this.http.send('GET', `/v2/${repository}/referrers/${digest}`);
+  async referrers(repository: string, digest: string, signal?: AbortSignal): Promise<ReferrerDescriptor[]> {
+    const res = await this.http.send('GET', `/v2/${repository}/referrers/${digest}`, { signal });
     if (res.statusCode === 404) {
       await res.body.dump();
       return [];

@@ -4,7 +4,7 @@ import type { BlobStore } from '../storage/types.js';
 import type { RegistryClient } from '../client/registry-client.js';
 import { RemoteError } from '../client/http-transport.js';
 import { toInput } from './content-puller.js';
-import { Limiter } from './limiter.js';
+import { runAll } from './limiter.js';
 
 const BATCH = 100;
 const BLOB_PARALLEL = 4;
@@ -54,7 +54,7 @@ export class OutboxPusher {
       for (const change of batch) {
         signal?.throwIfAborted();
         try {
-          await this.push(change);
+          await this.push(change, signal);
         } catch (err) {
           if (!(err instanceof RemoteError) || err.retryable || err.code === 'UNAUTHORIZED') throw err;
           this.rejected.push({ change, code: err.code, message: err.message });
@@ -67,26 +67,26 @@ export class OutboxPusher {
     }
   }
 
-  private async push(change: Change): Promise<void> {
+  private async push(change: Change, signal?: AbortSignal): Promise<void> {
     const { repository } = change;
     switch (change.kind) {
       case 'manifest':
-        if (change.digest !== null) await this.pushManifest(repository, change.digest, change.digest);
+        if (change.digest !== null) await this.pushManifest(repository, change.digest, change.digest, signal);
         return;
       case 'tag':
         // Only while the tag still points there: a later local move has its own outbox row.
         if (change.tag !== null && change.digest !== null && (await this.metadata.resolveTag(repository, change.tag)) === change.digest) {
-          await this.pushManifest(repository, change.digest, change.tag);
+          await this.pushManifest(repository, change.digest, change.tag, signal);
         }
         return;
       case 'tag-delete':
         if (change.tag !== null && (await this.metadata.resolveTag(repository, change.tag)) === null) {
-          await this.parent.deleteManifest(repository, change.tag);
+          await this.parent.deleteManifest(repository, change.tag, signal);
         }
         return;
       case 'manifest-delete':
         if (change.digest !== null && !(await this.metadata.getManifest(repository, change.digest))) {
-          await this.parent.deleteManifest(repository, change.digest);
+          await this.parent.deleteManifest(repository, change.digest, signal);
         }
         return;
       case 'repository-delete':
@@ -96,19 +96,18 @@ export class OutboxPusher {
   }
 
   /** Blobs the parent lacks, then the manifest (under `reference`: its digest or a tag). */
-  private async pushManifest(repository: string, digest: string, reference: string): Promise<void> {
+  private async pushManifest(repository: string, digest: string, reference: string, signal?: AbortSignal): Promise<void> {
     const record = await this.metadata.getManifest(repository, digest);
     if (!record) return; // deleted here since; its manifest-delete row follows
     const body = await this.blobs.get(digest);
     const input = toInput(repository, digest, body, record.mediaType);
-    const limiter = new Limiter(BLOB_PARALLEL);
-    await Promise.all(input.blobs.map((blob) => limiter.run(async () => {
-      if (await this.parent.hasBlob(repository, blob)) return;
+    await runAll(input.blobs, BLOB_PARALLEL, signal, async (blob, inner) => {
+      if (await this.parent.hasBlob(repository, blob, inner)) return;
       const stored = await this.blobs.stat(blob);
       if (!stored) throw new RemoteError('BLOB_UNKNOWN', 404, `local blob ${blob} of ${repository}@${digest} is missing`);
-      await this.parent.pushBlob(repository, blob, stored.size, () => this.blobs.open(blob));
-    })));
+      await this.parent.pushBlob(repository, blob, stored.size, () => this.blobs.open(blob), inner);
+    });
     // An index's children were local writes with earlier outbox rows, or came from the parent.
-    await this.parent.putManifest(repository, reference, body, record.mediaType);
+    await this.parent.putManifest(repository, reference, body, record.mediaType, signal);
   }
 }

@@ -5,7 +5,7 @@ import type { Message } from '../client/gateway-protocol.js';
 import { RemoteError } from '../client/http-transport.js';
 import type { ContentPuller } from './content-puller.js';
 import type { EdgePolicy } from './edge-policy.js';
-import { Limiter } from './limiter.js';
+import { Limiter, runAll } from './limiter.js';
 
 /** Manifests prepared (fetched with their blobs) at once while a batch of messages is applied in order. */
 const PREFETCH = 4;
@@ -94,10 +94,9 @@ export class PullSync {
    * `head` at the end: messages after it are applied on top (idempotently).
    */
   async reconcile(head: number, signal?: AbortSignal): Promise<{ repositories: number; tags: number }> {
-    const parentRepos = (await this.parent.catalog()).filter((r) => this.policy.inScope(r));
+    const parentRepos = (await this.parent.catalog(signal)).filter((r) => this.policy.inScope(r));
     const parentSet = new Set(parentRepos);
-    const limiter = new Limiter(RECONCILE_PARALLEL);
-    const counts = await Promise.all(parentRepos.map((repository) => limiter.run(() => this.reconcileRepository(repository, signal))));
+    const counts = await runAll(parentRepos, RECONCILE_PARALLEL, signal, (repository, inner) => this.reconcileRepository(repository, inner));
     const tags = counts.reduce((sum, n) => sum + n, 0);
     for (const repository of await this.allLocalRepositories()) {
       if (parentSet.has(repository)) continue;
@@ -110,19 +109,17 @@ export class PullSync {
     return { repositories: parentRepos.length, tags };
   }
 
-  private async reconcileRepository(repository: string, signal?: AbortSignal): Promise<number> {
-    const parentTags = await this.parent.listTags(repository);
-    const limiter = new Limiter(RECONCILE_PARALLEL);
+  private async reconcileRepository(repository: string, signal: AbortSignal): Promise<number> {
+    const parentTags = await this.parent.listTags(repository, signal);
     const pulled = new Set<string>();
-    await Promise.all(parentTags.map((tag) => limiter.run(async () => {
-      signal?.throwIfAborted();
-      const digest = await this.parent.headManifest(repository, tag);
+    await runAll(parentTags, RECONCILE_PARALLEL, signal, async (tag, inner) => {
+      const digest = await this.parent.headManifest(repository, tag, inner);
       if (digest === null) return;
       pulled.add(digest);
       if ((await this.metadata.resolveTag(repository, tag)) === digest) return;
-      const input = await this.prepareOrGone(repository, digest, signal);
+      const input = await this.prepareOrGone(repository, digest, inner);
       if (input) await this.state.applyManifest({ ...input, tag });
-    })));
+    });
     // Referrers (signatures, SBOMs) are untagged: follow them from what the tags point at and
     // from the manifests an index lists (a signature of one platform's image).
     for (const digest of pulled) await this.pullReferrersOfTree(repository, digest, signal);
@@ -141,7 +138,7 @@ export class PullSync {
 
   private async pullReferrers(repository: string, subject: string, signal?: AbortSignal, depth = 0): Promise<void> {
     if (depth > 4) return;
-    for (const referrer of await this.parent.referrers(repository, subject)) {
+    for (const referrer of await this.parent.referrers(repository, subject, signal)) {
       if (await this.metadata.getManifest(repository, referrer.digest)) continue;
       const input = await this.prepareOrGone(repository, referrer.digest, signal);
       if (!input) continue;

@@ -244,6 +244,8 @@ export class LinkProxy {
 export type GateAction =
   /** Answered 503 at once; the parent never sees it. */
   | 'fail'
+  /** Held, then answered 503 when the rule is released; the parent never sees it. */
+  | 'hold-fail'
   /** Held before the parent sees it, until the rule is released. */
   | 'hold'
   /** Sent to the parent at once; its answer is held until the rule is released. */
@@ -322,17 +324,26 @@ export class GateProxy {
     this.requests.push({ method, path });
     const rule = this.rules.find((r) => !r.done && r.matched < r.times && r.match(method, path));
     if (rule) rule.matched += 1;
-    if (rule?.action === 'fail') {
+    if (rule?.action === 'fail' || rule?.action === 'hold-fail') {
       req.resume();
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'the test link fails this request' }] }));
+      const fail = (): void => {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'the test link fails this request' }] }));
+      };
+      if (rule.action === 'hold-fail') void rule.released.then(fail);
+      else fail();
       return;
     }
     const forward = (): void => {
       const upstream = http.request({
         host: this.target.hostname, port: this.target.port, method, path, headers: req.headers, agent: this.agent,
       }, (answer) => {
+        answer.on('error', () => res.destroy());
         const deliver = (): void => {
+          if (res.destroyed) {
+            answer.resume();
+            return;
+          }
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         };

@@ -304,6 +304,8 @@ export class SyncAgent {
       throw err;
     }
     if (!this.needsReconcile) await this.deps.metadata.setState(RECONCILE_KEY, 'done');
+    // What failed on the disk (a reconcile is retried first) has been stored now.
+    this.problems.delete('DiskError');
     this.lastSyncTime = new Date(this.clock.now());
     this.state = 'Online';
     // Tell the parent at once (not at the next heartbeat) that the reconcile is done.

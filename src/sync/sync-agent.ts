@@ -253,7 +253,8 @@ export class SyncAgent {
       if (this.scheduleKey() !== scheduleAtStart) return;
       if (this.needsReconcile) await this.reconcile(signal);
       const cursor = (await this.deps.metadata.getCursor()) ?? 0;
-      const remaining = closesAt === null ? pollSeconds : Math.max(0, Math.min(pollSeconds, Math.floor((closesAt - now) / 1000)));
+      // Whole seconds, rounded up: a wait of 0 in the window's last second would ask again and again until it closes.
+      const remaining = closesAt === null ? pollSeconds : Math.min(pollSeconds, Math.ceil((closesAt - now) / 1000));
       let page;
       try {
         page = await this.gateway.messages(cursor, once ? 0 : remaining, this.configEtag, signal);

@@ -133,7 +133,7 @@ export class SyncAgent {
     // Never synced, or a requested reconcile did not finish before the node stopped.
     this.needsReconcile = (await this.deps.metadata.getCursor()) === null || (await this.deps.metadata.getState(RECONCILE_KEY)) === 'pending';
     try {
-      await this.connect();
+      await this.connect(this.stopping.signal);
     } catch (err) {
       if (err instanceof SyncFatalError) throw err;
       this.deps.logger.warn({ err: errorText(err), parent: this.transport.baseUrl }, 'parent unreachable at start; serving local content and retrying');
@@ -152,19 +152,19 @@ export class SyncAgent {
     this.outboxWake?.();
   }
 
-  private async connect(): Promise<void> {
+  private async connect(signal: AbortSignal): Promise<void> {
     try {
-      await this.gateway.activate({ instanceId: this.instanceId, version: this.deps.version });
+      await this.gateway.activate({ instanceId: this.instanceId, version: this.deps.version }, signal);
     } catch (err) {
       throw fatalOrSame(err, this.deps.parent.name);
     }
-    await this.refreshConfig();
+    await this.refreshConfig(signal);
   }
 
-  private async refreshConfig(): Promise<void> {
+  private async refreshConfig(signal: AbortSignal): Promise<void> {
     let fetched;
     try {
-      fetched = await this.gateway.config(this.configEtag);
+      fetched = await this.gateway.config(this.configEtag, signal);
     } catch (err) {
       throw fatalOrSame(err, this.deps.parent.name);
     }
@@ -228,7 +228,7 @@ export class SyncAgent {
     const signal = AbortSignal.any([this.stopping.signal, session.signal]);
     // Every transfer in flight listens to it (dozens at once in a reconcile): not a leak.
     setMaxListeners(0, signal);
-    await this.connect();
+    await this.connect(signal);
     this.state = 'Online';
     // The first of the three to end (or fail) ends the session; the others stop with it.
     const tasks = [this.pullLoop(closesAt, once, signal), this.heartbeatLoop(signal), this.outboxLoop(signal)];
@@ -266,7 +266,7 @@ export class SyncAgent {
         }
         throw fatalOrSame(err, this.deps.parent.name);
       }
-      if (page.config !== this.configEtag) await this.refreshConfig();
+      if (page.config !== this.configEtag) await this.refreshConfig(signal);
       if (page.messages.length > 0) {
         this.state = 'Syncing';
         await this.pull.apply(page.messages, page.next, signal);
@@ -278,7 +278,7 @@ export class SyncAgent {
       this.lastSyncTime = new Date(this.clock.now());
       if (once && page.messages.length === 0 && page.next >= page.head && !this.needsReconcile) {
         await this.outbox.drain(signal);
-        await this.sendStatus();
+        await this.sendStatus(signal);
         return;
       }
     }
@@ -310,7 +310,7 @@ export class SyncAgent {
     this.lastSyncTime = new Date(this.clock.now());
     this.state = 'Online';
     // Tell the parent at once (not at the next heartbeat) that the reconcile is done.
-    await this.sendStatus().catch((err: unknown) => this.deps.logger.debug({ err: errorText(err) }, 'status after reconcile failed'));
+    await this.sendStatus(signal).catch((err: unknown) => this.deps.logger.debug({ err: errorText(err) }, 'status after reconcile failed'));
   }
 
   /** The parent's newest sequence number: a cursor past it is refused with RESYNC_REQUIRED, whose detail carries the head. */
@@ -351,21 +351,21 @@ export class SyncAgent {
     const interval = (this.deps.heartbeatSeconds ?? HEARTBEAT_SECONDS) * 1000;
     while (!signal.aborted) {
       try {
-        await this.sendStatus();
+        await this.sendStatus(signal);
       } catch (err) {
         if (!(err instanceof RemoteError && err.code === 'ALREADY_ACTIVATED')) {
           this.deps.logger.debug({ err: errorText(err) }, 'heartbeat failed');
         } else {
           // Deactivated at the root while running: claim it again, unless another instance has meanwhile.
           this.deps.logger.warn('the parent no longer counts this instance as active: activating again');
-          await this.connect();
+          await this.connect(signal);
         }
       }
       await this.clock.sleep(interval, signal);
     }
   }
 
-  private async sendStatus(): Promise<void> {
+  private async sendStatus(signal: AbortSignal): Promise<void> {
     const report: StatusReport = {
       instanceId: this.instanceId,
       connectionState: this.state === 'Syncing' ? 'Syncing' : 'Online',
@@ -377,8 +377,8 @@ export class SyncAgent {
       outbox: await this.deps.metadata.outboxSize(),
       descendants: await this.descendants(),
     };
-    const ack = await this.gateway.status(report);
-    if (ack.config !== this.configEtag) await this.refreshConfig();
+    const ack = await this.gateway.status(report, signal);
+    if (ack.config !== this.configEtag) await this.refreshConfig(signal);
   }
 
   /** Its descendants' status as this node's gateway has it, relayed up. */

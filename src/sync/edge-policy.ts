@@ -34,10 +34,6 @@ export class EdgePolicy {
     return this.repositories.some((pattern) => patternMatches(pattern, name));
   }
 
-  get scope(): readonly string[] {
-    return this.repositories;
-  }
-
   tokenUsable(name: string): boolean {
     return this.tokens.has(name.toLowerCase());
   }

@@ -31,7 +31,7 @@ export class PullSync {
    * Applies messages in order. Content is fetched ahead (several manifests at once) but every
    * commit happens in sequence, so the cursor never passes a change that is not applied.
    */
-  async apply(messages: Message[], next: number, signal?: AbortSignal): Promise<number> {
+  async apply(messages: Message[], next: number, signal?: AbortSignal): Promise<void> {
     const limiter = new Limiter(PREFETCH);
     // Each manifest or tag message's content, fetched ahead unless a delete in its repository
     // comes earlier in the batch: fetching links blobs (and stores an index's children) in the
@@ -56,7 +56,6 @@ export class PullSync {
         deletes.set(m.repository, (deletes.get(m.repository) ?? 0) + 1);
       }
     }
-    let applied = 0;
     for (const m of messages) {
       signal?.throwIfAborted();
       switch (m.kind) {
@@ -79,11 +78,9 @@ export class PullSync {
           await this.state.applyRepositoryDelete(m.repository, m.seq);
           break;
       }
-      applied += 1;
     }
     const last = messages.length > 0 ? messages[messages.length - 1]!.seq : 0;
     if (next > last && next > ((await this.state.getCursor()) ?? 0)) await this.state.setCursor(next);
-    return applied;
   }
 
   /**

@@ -8,12 +8,19 @@ import { registerLoginCommands } from './login-command.js';
 import { registerConnectedRegistryCommands } from './connected-registry-commands.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
+/** `outpost … | head` closes the pipe early: that is not a failure worth a stack trace. Once per process. */
+function exitQuietlyOnClosedPipe(): void {
+  if (process.stdout.listeners('error').includes(onStdoutError)) return;
+  process.stdout.on('error', onStdoutError);
+}
+
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+}
+
 export async function main(argv: string[]): Promise<void> {
-  // `outpost … | head` closes the pipe early: that is not a failure worth a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-  });
+  exitQuietlyOnClosedPipe();
   const program = new Command('outpost')
     .description('Outpost: a connected container registry for the edge')
     .version('0.1.0')

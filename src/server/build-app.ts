@@ -140,8 +140,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   // gateway: a successful management write may change a child's config; its long-poll wakes and recomputes the ETag.
   const configSignal = new ConfigSignal();
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD' && request.url.startsWith('/mgmt/') && reply.statusCode < 400) configSignal.notify();
+  app.addHook('onResponse', async (request) => {
+    // Every write attempt, failed ones too: a request may fail after a part of it committed, and a spare notify costs little.
+    if (request.method !== 'GET' && request.method !== 'HEAD' && request.url.startsWith('/mgmt/')) configSignal.notify();
   });
   // Set before any plugin is registered: encapsulated plugins inherit the handlers present then.
   app.setNotFoundHandler(async (request, reply) => {

@@ -61,7 +61,9 @@ export class PullSync {
       switch (m.kind) {
         case 'manifest':
         case 'tag': {
-          const input = await prepared.get(m.seq)!();
+          // A message without a digest names nothing to fetch: step over it.
+          const task = prepared.get(m.seq);
+          const input = task ? await task() : null;
           if (input === null) await this.state.setCursor(m.seq);
           else await this.state.applyManifest(m.kind === 'tag' && m.tag !== null ? { ...input, tag: m.tag } : input, m.seq);
           break;

@@ -93,6 +93,7 @@ export class SyncAgent {
   private lastSyncTime: Date | null = null;
   private readonly problems = new Map<string, StatusDetail>();
   private outboxWake: (() => void) | null = null;
+  private refreshing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: SyncAgentDeps) {
     const p = deps.parent;
@@ -161,7 +162,14 @@ export class SyncAgent {
     await this.refreshConfig(signal);
   }
 
-  private async refreshConfig(signal: AbortSignal): Promise<void> {
+  /** One config refresh at a time (the pull loop and the heartbeat both ask): a later one waits and then asks again. */
+  private refreshConfig(signal: AbortSignal): Promise<void> {
+    const next = this.refreshing.catch(() => undefined).then(() => this.fetchAndApplyConfig(signal));
+    this.refreshing = next;
+    return next;
+  }
+
+  private async fetchAndApplyConfig(signal: AbortSignal): Promise<void> {
     let fetched;
     try {
       fetched = await this.gateway.config(this.configEtag, signal);

@@ -284,7 +284,8 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   }
 
   async markPushed(seq: number): Promise<void> {
-    this.stmt.setState.run(PUSHED_KEY, String(seq));
+    // The mark only moves forward: a stale caller can never make pushed writes pending again.
+    if (seq > this.pushedMark()) this.stmt.setState.run(PUSHED_KEY, String(seq));
   }
 
   async hasPendingLocalWrite(repository: string, tag: string | null, digest: string | null): Promise<boolean> {

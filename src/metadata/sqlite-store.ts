@@ -387,6 +387,11 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     const now = clock();
     const blobs = [...new Set(input.blobs)];
     const children = [...new Set(input.manifests)];
+    // Blobs to link in this same transaction (the sync agent's commits: one fsync, not one per blob).
+    if (input.blobLinks !== undefined && Object.keys(input.blobLinks).length > 0) {
+      const id = ensureRepository(input.repository, now);
+      for (const [digest, size] of Object.entries(input.blobLinks)) stmt.insertBlobLink.run(id, digest, size, now);
+    }
     const existingId = stmt.repositoryId.get(input.repository);
     // A parent message never brings back (or tags) a manifest deleted here by a local write still
     // waiting in the outbox: once the delete is up, the parent's order decides.

@@ -106,6 +106,11 @@ export interface PutManifestInput extends ManifestFields {
   /** Digests of child manifests (an index) that must already be in the repository. */
   manifests: string[];
   tag?: string;
+  /**
+   * Blobs (digest → size) to link to the repository in the same transaction, before the check:
+   * the sync agent commits a pulled manifest and its newly stored blobs at once.
+   */
+  blobLinks?: Record<string, number>;
 }
 
 export interface ManifestRecord extends ManifestFields {

@@ -158,12 +158,21 @@ export class FilesystemDriver implements StorageDriver {
   async move(from: string, to: string): Promise<void> {
     const fullFrom = this.#resolve(from);
     const fullTo = this.#resolve(to);
-    await mkdir(dirname(fullTo), { recursive: true });
+    // The target folder nearly always exists (blobs/<alg>/<2 hex>): try the rename first and
+    // create the folder only when it is missing, instead of a mkdir before every move.
     try {
       await rename(fullFrom, fullTo);
     } catch (err) {
-      if (isMissing(err)) throw new PathNotFoundError(from);
-      throw err;
+      if (!isMissing(err)) throw err;
+      const created = await mkdir(dirname(fullTo), { recursive: true });
+      try {
+        await rename(fullFrom, fullTo);
+      } catch (again) {
+        if (isMissing(again)) throw new PathNotFoundError(from);
+        throw again;
+      }
+      // A new folder must itself survive a power cut: sync the folder that holds it.
+      if (created !== undefined) await syncDirectory(dirname(created));
     }
     await syncDirectory(dirname(fullTo));
   }

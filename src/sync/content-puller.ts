@@ -52,9 +52,11 @@ export class ContentPuller {
       if (await this.metadata.getManifest(repository, child)) continue;
       await this.sync.applyManifest(await this.prepare(repository, child, signal));
     }
-    await Promise.all(input.blobs.map((blob) => this.ensureBlob(repository, blob, signal)));
+    const links = await Promise.all(input.blobs.map((blob) => this.ensureBlob(repository, blob, signal)));
     await this.blobs.put(fetched.body, digest, fetched.body.length);
-    return input;
+    // Linked by the commit itself: one transaction for the manifest and all its new links.
+    const blobLinks = Object.fromEntries(links.filter((link): link is [string, number] => link !== null));
+    return { ...input, blobLinks };
   }
 
   /** The commit input of a manifest already stored here (to move a tag onto it). */
@@ -64,14 +66,17 @@ export class ContentPuller {
     return toInput(repository, digest, await this.blobs.get(digest), record.mediaType);
   }
 
-  /** Links blob `digest` to the repository, downloading it only when no repository here has it. */
-  private async ensureBlob(repository: string, digest: string, signal?: AbortSignal): Promise<void> {
-    if (await this.metadata.getBlobLink(repository, digest)) return;
+  /**
+   * Makes blob `digest` present here, downloading it only when no repository here has it.
+   * Returns the link the commit must add (digest, size), or null when the repository has it.
+   */
+  private async ensureBlob(repository: string, digest: string, signal?: AbortSignal): Promise<[string, number] | null> {
+    if (await this.metadata.getBlobLink(repository, digest)) return null;
     const stored = await this.blobs.stat(digest);
     if (!stored) await this.download(repository, digest, signal);
     const size = stored?.size ?? (await this.blobs.stat(digest))?.size;
     if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', 'blob vanished after download', { digest });
-    await this.metadata.linkBlob(repository, digest, size);
+    return [digest, size];
   }
 
   private download(repository: string, digest: string, signal?: AbortSignal): Promise<void> {

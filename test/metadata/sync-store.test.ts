@@ -21,6 +21,20 @@ describe('SyncStore on SQLite', () => {
     await store.close();
   });
 
+  it('blobLinks are linked by the commit itself, and not at all when the commit is refused', async () => {
+    const store = await open();
+    const layer = manifestInput('x', 'layer').digest;
+    const child = manifestInput('app', 'missing-child').digest;
+    await assert.rejects(store.applyManifest({ ...manifestInput('app', 'index', { blobs: [layer], manifests: [child] }), blobLinks: { [layer]: 42 } }, 3),
+      /MANIFEST_BLOB_UNKNOWN|unknown to repository/);
+    assert.equal(await store.getBlobLink('app', layer), null, 'the refused commit linked nothing');
+    assert.equal(await store.repositoryExists('app'), false);
+    await store.applyManifest({ ...manifestInput('app', 'image', { blobs: [layer] }), blobLinks: { [layer]: 42 }, tag: 'v1' }, 4);
+    assert.deepEqual(await store.getBlobLink('app', layer), { size: 42 });
+    assert.equal(await store.getCursor(), 4);
+    await store.close();
+  });
+
   it('sync writes are served to children but are not in the outbox; local writes are, in order, until pushed', async () => {
     const store = await open();
     await store.applyManifest({ ...manifestInput('app', 'from-parent'), tag: 'p' }, 1);

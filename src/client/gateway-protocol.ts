@@ -163,6 +163,8 @@ export interface DescendantStatus {
   loginServer: LoginServerDoc | null;
   statusDetails: StatusDetailDoc[];
   repositories: RepositoryStatusDoc[];
+  /** Its local writes still waiting to go up, as it last reported; null when unknown. */
+  outbox?: number | null;
 }
 
 /** PUT status: the heartbeat. */

@@ -129,6 +129,7 @@ export class GatewayService {
         loginServer: report.loginServer,
         statusDetails: report.statusDetails,
         repositories,
+        outboxPending: report.outbox,
       },
     };
     const updated = await this.stores.connectedRegistries.updateConnectedRegistry(child.name, change);
@@ -182,6 +183,7 @@ export class GatewayService {
           loginServer: s.loginServer,
           statusDetails: s.statusDetails,
           repositories: s.repositories,
+          outboxPending: s.outbox ?? null,
         },
       });
     }

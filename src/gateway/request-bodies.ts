@@ -106,6 +106,7 @@ function descendantStatus(value: unknown, what: string): DescendantStatus {
     loginServer: loginServer(d.loginServer, `${what}.loginServer`),
     statusDetails: statusDetails(d.statusDetails, `${what}.statusDetails`),
     repositories: repositories(d.repositories, `${what}.repositories`),
+    outbox: d.outbox === undefined || d.outbox === null ? null : count(d.outbox, `${what}.outbox`),
   };
 }
 

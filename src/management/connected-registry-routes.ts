@@ -464,6 +464,7 @@ export function connectedRegistryJson(record: ConnectedRegistryRecord, gatewayEn
     garbageCollection: record.garbageCollection,
     syncStatus: {
       repositories: record.runtime.repositories.map((r) => ({ name: r.name, pendingChanges: r.pendingChanges })),
+      outboxPending: record.runtime.outboxPending,
       resyncRequestedAt: iso(record.resyncRequestedAt),
     },
     creationDate: record.createdAt.toISOString(),

@@ -99,6 +99,8 @@ export interface ConnectedRegistryRuntime {
   instanceId: string | null;
   /** Per repository lag behind the parent, at the last heartbeat. */
   repositories: RepositorySyncStatus[];
+  /** Local writes (ReadWrite) still waiting to go up, at the last heartbeat; null before one. */
+  outboxPending: number | null;
 }
 
 export interface ConnectedRegistryInput {

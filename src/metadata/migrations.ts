@@ -196,6 +196,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'connected registries: outbox backlog',
+    sql: `
+      -- Local writes a ReadWrite edge still has to push up, as its last heartbeat said (NULL: never reported).
+      ALTER TABLE connected_registries ADD COLUMN outbox_pending INTEGER;
+    `,
+  },
 ];
 
 /**

@@ -38,6 +38,7 @@ interface Row {
   activation_epoch: number;
   resync_requested_at: number | null;
   repositories_status: string;
+  outbox_pending: number | null;
 }
 
 /**
@@ -92,14 +93,14 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
       this.db.prepare(`UPDATE connected_registries SET schedule = ?, sync_window = ?, message_ttl = ?, last_sync_time = ?,
         client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?, gc_schedule = ?,
         activation_status = ?, connection_state = ?, last_activity_time = ?, version = ?, login_server = ?, status_details = ?,
-        instance_id = ?, repositories_status = ?
+        instance_id = ?, repositories_status = ?, outbox_pending = ?
         WHERE name = ?`)
         .run(sync.schedule, sync.syncWindow, sync.messageTtl, sync.lastSyncTime ? sync.lastSyncTime.getTime() : null,
           JSON.stringify(change.clientTokenIds ?? c.clientTokenIds), logging.logLevel, logging.auditLogStatus,
           JSON.stringify(change.notificationsList ?? c.notificationsList), gc.enabled ? 1 : 0, gc.schedule,
           rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
           rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails),
-          rt.instanceId, JSON.stringify(rt.repositories), name);
+          rt.instanceId, JSON.stringify(rt.repositories), rt.outboxPending, name);
       return this.must(name);
     }).immediate();
   }
@@ -226,6 +227,7 @@ function toRecord(row: Row): ConnectedRegistryRecord {
       statusDetails: Array.isArray(details) ? (details as StatusDetail[]) : [],
       instanceId: row.instance_id,
       repositories: jsonArray(row.repositories_status) as RepositorySyncStatus[],
+      outboxPending: row.outbox_pending,
     },
     activationEpoch: row.activation_epoch,
     resyncRequestedAt: date(row.resync_requested_at),

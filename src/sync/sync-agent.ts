@@ -441,6 +441,7 @@ function descendantStatus(r: ConnectedRegistryRecord, now: number): DescendantSt
     loginServer: r.runtime.loginServer,
     statusDetails: r.runtime.statusDetails,
     repositories: r.runtime.repositories,
+    outbox: r.runtime.outboxPending,
   };
 }
 

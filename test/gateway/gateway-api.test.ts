@@ -28,7 +28,7 @@ interface CrJson {
   lastActivityTime: string | null;
   statusDetails: Array<{ type: string; code: string }>;
   parent: { syncProperties: { lastSyncTime: string | null } };
-  syncStatus: { repositories: Array<{ name: string; pendingChanges: number }>; resyncRequestedAt: string | null };
+  syncStatus: { repositories: Array<{ name: string; pendingChanges: number }>; outboxPending: number | null; resyncRequestedAt: string | null };
 }
 
 /** A test root with an adjustable clock, the admin, and helpers to speak the gateway protocol. */
@@ -525,7 +525,11 @@ describe('gateway: status', () => {
     await f.gw('PUT', 'edge-st1', 'status', { body: report('edge-st1-i1', { cursor: null }) });
     assert.deepEqual((await f.show('edge-st1')).syncStatus.repositories, [{ name: 'hello-world', pendingChanges: 4 }, { name: 'team/app', pendingChanges: 2 }],
       'before its first sync, everything is pending');
+    // The outbox backlog it reports is shown as it was at the last heartbeat.
+    await f.gw('PUT', 'edge-st1', 'status', { body: report('edge-st1-i1', { outbox: 7 }) });
+    assert.equal((await f.show('edge-st1')).syncStatus.outboxPending, 7);
     const syncing = await f.gw('PUT', 'edge-st1', 'status', { body: report('edge-st1-i1', { connectionState: 'Syncing' }) });
+    assert.equal((await f.show('edge-st1')).syncStatus.outboxPending, 0, 'drained');
     assert.equal(syncing.status, 200);
     assert.equal((await f.show('edge-st1')).connectionState, 'Syncing');
   });
@@ -561,7 +565,7 @@ describe('gateway: status', () => {
     const kid = {
       name: 'site-kid', activationEpoch: 0, activationStatus: 'Active' as const, instanceId: 'kid-i1', connectionState: 'Online' as const,
       lastActivityTime: seen, lastSyncTime: seen, version: '0.9.0', loginServer: { host: 'kid.local:8080' }, statusDetails: [],
-      repositories: [{ name: 'app', pendingChanges: 3 }],
+      repositories: [{ name: 'app', pendingChanges: 3 }], outbox: 5,
     };
     const leaf = { ...kid, name: 'site-leaf', instanceId: 'leaf-i1', version: '0.8.0', statusDetails: [{ type: 'Disk', code: 'DiskError', description: 'full', timestamp: seen, correlationId: '' }] };
     const stranger = { ...kid, name: 'edge-st1', version: '6.6.6', instanceId: 'evil' };
@@ -574,6 +578,7 @@ describe('gateway: status', () => {
     assert.deepEqual(shownKid.loginServer, { host: 'kid.local:8080' });
     assert.equal(shownKid.parent.syncProperties.lastSyncTime, seen);
     assert.deepEqual(shownKid.syncStatus.repositories, [{ name: 'app', pendingChanges: 3 }]);
+    assert.equal(shownKid.syncStatus.outboxPending, 5, 'relayed from below');
     assert.equal((await f.show('site-leaf')).connectionState, 'Unhealthy');
     assert.notEqual((await f.show('edge-st1')).version, '6.6.6', 'not a descendant of the reporter');
 

@@ -12,7 +12,7 @@ interface Cr {
   clientTokenIds: string[]; logging: { logLevel: string; auditLogStatus: string }; notificationsList: string[];
   garbageCollection: { enabled: boolean; schedule: string }; activation: { status: string }; connectionState: string;
   lastActivityTime: string | null; version: string | null; loginServer: unknown; statusDetails: unknown[];
-  syncStatus: { repositories: Array<{ name: string; pendingChanges: number }>; resyncRequestedAt: string | null };
+  syncStatus: { repositories: Array<{ name: string; pendingChanges: number }>; outboxPending: number | null; resyncRequestedAt: string | null };
 }
 const HELP = 'For more information on connected registries please visit https://aka.ms/acr/connected-registry.';
 
@@ -60,7 +60,7 @@ describe('management API: connected registries', () => {
     assert.equal(cr.version, null);
     assert.equal(cr.loginServer, null);
     assert.deepEqual(cr.statusDetails, []);
-    assert.deepEqual(cr.syncStatus, { repositories: [], resyncRequestedAt: null });
+    assert.deepEqual(cr.syncStatus, { repositories: [], outboxPending: null, resyncRequestedAt: null });
     assert.deepEqual(await actionsOf('edge01'), [
       'repositories/hello-world/content/read', 'repositories/hello-world/metadata/read',
       'repositories/acr/connected-registry/content/read', 'repositories/acr/connected-registry/metadata/read', ...gw('edge01'),

@@ -26,7 +26,7 @@ interface CrShow {
   loginServer: { host: string; tls: { status: string } } | null;
   lastActivityTime: string | null;
   statusDetails: unknown[];
-  syncStatus: { repositories: Array<{ name: string; pendingChanges: number }> };
+  syncStatus: { repositories: Array<{ name: string; pendingChanges: number }>; outboxPending: number | null };
 }
 
 describe('root → site (ReadWrite) → line (ReadOnly), real processes and skopeo', () => {
@@ -205,6 +205,9 @@ describe('root → site (ReadWrite) → line (ReadOnly), real processes and skop
       return cr.connectionState === 'Online' ? cr : null;
     }, 30_000);
     assert.deepEqual(siteShown.statusDetails, []);
+    // …and, once a heartbeat follows the drain, nothing left waiting in its outbox.
+    await waitFor('the site\'s outbox reported empty at the root', async () =>
+      ((await showAtRoot(rootAdmin, 'site-main')) as unknown as CrShow).syncStatus.outboxPending === 0, 30_000);
     // Still all in place at the line, unchanged.
     for (let i = 0; i < 10; i++) assert.equal(await tagDigest(lineAdmin, 'app', `outage-${i}`), layouts[i]!.digest);
   });

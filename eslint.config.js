@@ -1,5 +1,5 @@
 // Lint: typescript-eslint's recommended rules plus the layer rule of DESIGN.md §2:
-// imports point down the list oci → storage → metadata → auth → registry → gateway → sync →
+// imports point down the list core → oci → storage → metadata → auth → registry → gateway → sync →
 // management → client → server → cli, never up.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -7,20 +7,21 @@ import tseslint from 'typescript-eslint';
 const layers = ['oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'server', 'cli'];
 // client/ talks HTTP and only needs oci/; config/ is plain data read by server/ and cli/.
 const allowedBelow = {
-  oci: [],
-  storage: ['oci'],
-  metadata: ['oci'],
-  auth: ['oci', 'metadata'],
-  registry: ['oci', 'storage', 'metadata', 'auth'],
-  gateway: ['oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
-  client: ['oci'],
-  sync: ['oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
-  management: ['oci', 'storage', 'metadata', 'auth', 'registry'],
-  config: ['oci'],
-  server: ['oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
-  cli: ['oci', 'client', 'config', 'server'],
+  core: [],
+  oci: ['core'],
+  storage: ['core', 'oci'],
+  metadata: ['core', 'oci'],
+  auth: ['core', 'oci', 'metadata'],
+  registry: ['core', 'oci', 'storage', 'metadata', 'auth'],
+  gateway: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
+  client: ['core', 'oci'],
+  sync: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
+  management: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry'],
+  config: ['core', 'oci'],
+  server: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
+  cli: ['core', 'oci', 'client', 'config', 'server'],
 };
-const allFolders = [...new Set([...layers, 'client', 'config'])];
+const allFolders = [...new Set(['core', ...layers, 'client', 'config'])];
 
 const layerRules = Object.entries(allowedBelow).map(([folder, allowed]) => ({
   files: [`src/${folder}/**/*.ts`],

@@ -1,0 +1,89 @@
+/**
+ * Typed domain events, published on an in-process bus after the write they describe has
+ * committed. Cross-cutting work subscribes here (the gateway's wake-ups and config cache, the
+ * sync agent's outbox wake-up; later webhooks, audit, metrics and the dashboard) instead of
+ * being called from handlers or keyed on URL prefixes. In-process only: another process sharing
+ * the database does not see them.
+ */
+
+/** Who made a write: a client of this node (`local`), or the sync agent applying its parent's change (`sync`). */
+export type WriteOrigin = 'local' | 'sync';
+
+/** What every repository event carries. */
+interface RepositoryEventBase {
+  repository: string;
+  origin: WriteOrigin;
+  /** The identity that made a local write (a token name, `admin`); null for sync writes. */
+  actor: string | null;
+  /** The change-log sequence number of the write, when it appended one. */
+  seq: number | null;
+}
+
+export type DomainEvent =
+  | (RepositoryEventBase & { type: 'manifest-pushed'; digest: string; mediaType: string; size: number })
+  | (RepositoryEventBase & { type: 'manifest-deleted'; digest: string })
+  | (RepositoryEventBase & { type: 'tag-set'; tag: string; digest: string; mediaType: string })
+  | (RepositoryEventBase & { type: 'tag-deleted'; tag: string })
+  | (RepositoryEventBase & { type: 'repository-deleted' })
+  | (RepositoryEventBase & { type: 'blob-linked'; digest: string; size: number })
+  | (RepositoryEventBase & { type: 'blob-deleted'; digest: string })
+  /** A connected registry's desired config may have changed (its record, tokens, scope maps); `name` null: any of them. */
+  | { type: 'connected-registry-config-changed'; name: string | null }
+  /** A child's heartbeat was recorded. */
+  | { type: 'connected-registry-status-received'; name: string }
+  /** A credential was created, rotated, disabled or deleted: caches of verified credentials drop it. `token` null: the admin or every token. */
+  | { type: 'credential-changed'; token: string | null };
+
+export type DomainEventType = DomainEvent['type'];
+export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
+
+type Listener = (event: DomainEvent) => void;
+
+/**
+ * The node's event bus. `publish` calls every listener synchronously, in subscription order; a
+ * listener's failure is reported to `onError` and never reaches the publisher (its write has
+ * committed) or the other listeners. Listeners that do slow work start it and return.
+ */
+export class EventBus {
+  private readonly listeners = new Map<DomainEventType | '*', Set<Listener>>();
+
+  constructor(private readonly onError: (err: unknown, event: DomainEvent) => void = () => undefined) {}
+
+  publish(event: DomainEvent): void {
+    for (const key of [event.type, '*'] as const) {
+      const set = this.listeners.get(key);
+      if (!set) continue;
+      for (const listener of [...set]) {
+        try {
+          listener(event);
+        } catch (err) {
+          this.onError(err, event);
+        }
+      }
+    }
+  }
+
+  /** Calls `listener` for every event of the given types (`'*'`: all). Returns the unsubscribe function. */
+  subscribe<T extends DomainEventType>(types: readonly T[] | '*', listener: (event: EventOf<T>) => void): () => void {
+    const keys: ReadonlyArray<DomainEventType | '*'> = types === '*' ? ['*'] : types;
+    const wrapped = listener as Listener;
+    for (const key of keys) {
+      let set = this.listeners.get(key);
+      if (!set) this.listeners.set(key, (set = new Set()));
+      set.add(wrapped);
+    }
+    return () => {
+      for (const key of keys) this.listeners.get(key)?.delete(wrapped);
+    };
+  }
+
+  /** How many listeners wait on these types now (tests wait for a long-poll to be held). */
+  listenerCount(type: DomainEventType): number {
+    return (this.listeners.get(type)?.size ?? 0) + (this.listeners.get('*')?.size ?? 0);
+  }
+}
+
+/** The repository events, by type: what a change-log write publishes. */
+export const REPOSITORY_EVENT_TYPES = [
+  'manifest-pushed', 'manifest-deleted', 'tag-set', 'tag-deleted', 'repository-deleted', 'blob-linked', 'blob-deleted',
+] as const satisfies readonly DomainEventType[];

@@ -121,8 +121,9 @@ export class JwtSigner {
     }
     const claims = toClaims(payload);
     if (!claims) return null;
-    if (this.verified.size >= 10_000) this.verified.clear();
     this.verified.set(token, claims);
+    // The oldest go first (Map keeps insertion order): clearing all at once would re-verify every busy token together.
+    while (this.verified.size > 10_000) this.verified.delete(this.verified.keys().next().value!);
     return claims;
   }
 }

@@ -64,7 +64,7 @@ export class LoginThrottle {
     this.maxMs = options.maxMs ?? 4000;
     this.halfLifeMs = options.halfLifeMs ?? 30_000;
     this.slotsPerName = options.slotsPerName ?? 4;
-    this.maxWaitingPerName = options.maxWaitingPerName ?? 64;
+    this.maxWaitingPerName = options.maxWaitingPerName ?? 1000;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? ((ms) => sleep(ms));
   }

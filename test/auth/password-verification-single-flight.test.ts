@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Authenticator, JwtSigner, LoginThrottle, hashPassword, verifyPassword } from '../../src/auth/index.js';
+import { Authenticator, JwtSigner, LoginThrottle, hashPassword, verifyPassword, type LoginThrottleOptions } from '../../src/auth/index.js';
 import { SqliteMetadataStore } from '../../src/metadata/index.js';
 import { RegistryError } from '../../src/oci/index.js';
 import { tempDir } from '../helpers/test-node.js';
@@ -37,13 +37,13 @@ describe('password verification: one scrypt per credential at a time, renewed be
   });
 
   /** An Authenticator over the real store whose scrypt calls are counted (and can be held, and awaited). */
-  function counted(): { auth: Authenticator; calls: () => number; hold(): () => void; finished(): Promise<void> } {
+  function counted(throttle: LoginThrottleOptions = { slotsPerName: 1000 }): { auth: Authenticator; calls: () => number; hold(): () => void; finished(): Promise<void> } {
     let calls = 0;
     let gate: Promise<void> | null = null;
     const running: Array<Promise<unknown>> = [];
     const auth = new Authenticator({
       identities: store.identity, adminPassword: 'admin-password', anonymousPull: false, credentialKey: signer.credentialKey,
-      throttle: new LoginThrottle({ now: () => now, sleep: async () => undefined, slotsPerName: 1000 }),
+      throttle: new LoginThrottle({ now: () => now, sleep: async () => undefined, ...throttle }),
       now: () => now,
       verifyPassword: (candidate, hash) => {
         calls += 1;
@@ -84,6 +84,12 @@ describe('password verification: one scrypt per credential at a time, renewed be
     assert.equal(calls(), 1);
     assert.deepEqual(await burst(auth, 32), Array(32).fill('tok-busy'));
     assert.equal(calls(), 1, 'remembered');
+  });
+
+  test("a cold burst of 300 requests with one token passes the throttle's default slots: scrypt once, no 429", async () => {
+    const { auth, calls } = counted({});
+    assert.deepEqual(await burst(auth, 300), Array(300).fill('tok-busy'));
+    assert.equal(calls(), 1);
   });
 
   test('in the last minute of the memory, one background verification renews it while the remembered answer serves', async () => {

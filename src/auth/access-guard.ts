@@ -32,7 +32,8 @@ export function requestOrigin(request: FastifyRequest): { origin: string; host: 
 
 /**
  * Authenticates a request (Basic, Bearer JWT of this node, or anonymous) and decides what it may
- * do on /v2 (DESIGN.md §4) and on the management API (admin only).
+ * do on /v2 (docs/architecture.md, "Identity") and on the management API (the admin's Basic
+ * credentials only).
  */
 export class AccessGuard {
   constructor(
@@ -47,6 +48,7 @@ export class AccessGuard {
     if (credentials.type === 'basic') return this.authenticator.basic(credentials.username, credentials.password, request.ip);
     const claims = await this.signer.verify(credentials.token);
     if (!claims || claims.use !== 'access') throw new RegistryError('UNAUTHORIZED', 'invalid or expired token');
+    // Checks on every request that the credential the JWT was obtained with still stands.
     return this.authenticator.fromClaims(claims);
   }
 
@@ -80,18 +82,22 @@ export class AccessGuard {
     return (name) => who.canList(name);
   };
 
-  /** Management API: the admin only. 401 without valid credentials, 403 for anyone else. */
+  /**
+   * Management API: the admin's Basic credentials only. 401 without valid credentials, 403 for
+   * anyone else — a Bearer JWT included, even the admin's: a JWT carries registry scopes only.
+   */
   async requireAdmin(request: FastifyRequest): Promise<Identity> {
     const identity = await this.identify(request).catch((err: unknown) => {
       throw withBasicChallenge(err);
     });
     if (identity === null || identity.kind === 'anonymous') throw withBasicChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'));
+    if (identity.kind === 'bearer') throw new RegistryError('DENIED', "the management API takes the admin's Basic credentials, not a Bearer token");
     if (!identity.isAdmin) throw new RegistryError('DENIED', 'the management API is for the admin only');
     return identity;
   }
 }
 
-/** The scope-map permissions a /v2 action needs (DESIGN.md §4 mapping). */
+/** The scope-map permissions a /v2 action needs (docs/architecture.md, "Identity"). */
 function requiredPermissions(action: V2Action): string[] {
   switch (action) {
     case 'pull':

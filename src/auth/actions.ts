@@ -1,7 +1,7 @@
 import { RegistryError, isValidRepositoryName } from '../oci/index.js';
 
 /**
- * Scope-map actions (DESIGN.md §4, reference §1): `repositories/<repo>/content/read|write|delete`,
+ * Scope-map actions (docs/architecture.md, "Identity"; reference §1): `repositories/<repo>/content/read|write|delete`,
  * `repositories/<repo>/metadata/read|write`, `gateway/<connected-registry>/config/read|write`,
  * `gateway/<connected-registry>/message/read|write`. `<repo>` is a name, `*`, or a name followed
  * by one trailing `/*`. Everything is compared lower-cased.

@@ -1,7 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { RegistryError } from '../oci/index.js';
-import type { IdentityStore, PasswordSlot, TokenRecord } from '../metadata/index.js';
+import type { IdentityStore, PasswordRecord, PasswordSlot, TokenRecord } from '../metadata/index.js';
 import { Identity } from './identity.js';
 import { verifyPassword } from './passwords.js';
 import type { LoginThrottle } from './login-throttle.js';
@@ -14,6 +13,9 @@ const ANONYMOUS_ACTIONS = ['repositories/*/content/read', 'repositories/*/metada
 
 /** Verified (token, password) pairs are trusted without scrypt for this long, while the stored hash is unchanged. */
 const VERIFIED_TTL_MS = 5 * 60 * 1000;
+/** A pair used in the last minute of its TTL is verified again once, in the background, while the remembered answer still serves. */
+const REFRESH_AHEAD_MS = 60 * 1000;
+const MAX_VERIFIED = 10_000;
 
 export interface AuthenticatorOptions {
   identities: IdentityStore;
@@ -21,31 +23,64 @@ export interface AuthenticatorOptions {
   throttle: LoginThrottle;
   anonymousPull: boolean;
   /**
+   * The secret that credential fingerprints are keyed with (`JwtSigner.credentialKey`): tokens
+   * carry fingerprints, and must reveal nothing about a password to whoever reads them.
+   */
+  credentialKey: Buffer;
+  /**
    * On a connected node: which tokens may sign in here (its client tokens and its children's
    * sync tokens; the others it holds are only passed down). Every token when absent.
    */
   tokenUsable?: (name: string) => boolean;
+  /** Checks a password against a stored hash; `verifyPassword` (scrypt) by default (tests count the calls). */
+  verifyPassword?: (password: string, hash: string) => Promise<boolean>;
+  /** Milliseconds since the epoch (tests move it); Date.now by default. */
+  now?: () => number;
+}
+
+/** Who a caller is and the fingerprint of the credential that proved it (null for anonymous callers). */
+export interface Authenticated {
+  identity: Identity;
+  credential: string | null;
 }
 
 /**
  * Turns credentials into an Identity: the admin, or a token that is enabled and whose password1
  * or password2 matches and has not expired. Failures are UNAUTHORIZED, slowed down per token name
- * and per client address by the LoginThrottle.
+ * and per client address by the LoginThrottle; correct credentials are answered at full speed.
+ *
+ * Every credential has a fingerprint: a keyed hash of the admin password, or of one slot's stored
+ * password hash (a new password, even in the same slot or for a token created again under the
+ * same name, has a new salt and so a new fingerprint). JWTs carry the fingerprint of the
+ * credential they were obtained with, and every use of one — an access JWT on a request, a
+ * refresh token at the token endpoint — checks it against the live credential here: rotated,
+ * removed, expired, disabled, deleted, or no longer accepted on this node means refused.
  */
 export class Authenticator {
   private readonly identities: IdentityStore;
   private readonly adminDigest: Buffer;
+  private readonly adminCredential: string;
   private readonly throttle: LoginThrottle;
   readonly anonymousPull: boolean;
-  private readonly verified = new Map<string, { hash: string; at: number }>();
+  private readonly credentialKey: Buffer;
   private readonly tokenUsable: (name: string) => boolean;
+  private readonly verifyPassword: (password: string, hash: string) => Promise<boolean>;
+  private readonly now: () => number;
+  /** `<token>\0<sha256 of the password>` → the stored hash it was verified against, and when. */
+  private readonly verified = new Map<string, { hash: string; at: number }>();
+  /** Verifications running, by `<cache key>\0<hash>`: one scrypt per credential at a time. */
+  private readonly verifying = new Map<string, Promise<boolean>>();
 
   constructor(options: AuthenticatorOptions) {
     this.identities = options.identities;
     this.adminDigest = sha256(options.adminPassword);
     this.throttle = options.throttle;
     this.anonymousPull = options.anonymousPull;
+    this.credentialKey = options.credentialKey;
     this.tokenUsable = options.tokenUsable ?? (() => true);
+    this.verifyPassword = options.verifyPassword ?? verifyPassword;
+    this.now = options.now ?? Date.now;
+    this.adminCredential = this.fingerprint(`admin\0${this.adminDigest.toString('base64')}`);
   }
 
   /** A token by name, as far as this node lets it sign in. */
@@ -58,61 +93,112 @@ export class Authenticator {
     return this.anonymousPull ? new Identity('anonymous', '', ANONYMOUS_ACTIONS) : null;
   }
 
-  /** Checks a username and password; throws UNAUTHORIZED (after the throttle's delay). */
+  /** Checks a username and password; see `authenticate`. */
   async basic(username: string, password: string, clientAddress: string): Promise<Identity> {
-    const cacheKey = `${username}\0${sha256(password).toString('base64')}`;
-    const cached = this.verified.get(cacheKey);
-    if (cached && Date.now() - cached.at < VERIFIED_TTL_MS) {
-      const token = await this.usableToken(username);
-      const slot = token && usableSlot(token, (hash) => hash === cached.hash);
-      if (token && slot) return this.tokenIdentity(token);
-      this.verified.delete(cacheKey);
-    }
-    const keys = [`name:${username.toLowerCase()}`, `addr:${clientAddress}`];
-    const delay = this.throttle.delayMs(keys);
-    if (delay > 0) await sleep(delay);
+    return (await this.authenticate(username, password, clientAddress)).identity;
+  }
 
+  /**
+   * Checks a username and password: the identity and the fingerprint of the credential (for the
+   * tokens issued from it). Throws UNAUTHORIZED (after the throttle's delay) or TOOMANYREQUESTS
+   * (LoginThrottle).
+   */
+  async authenticate(username: string, password: string, clientAddress: string): Promise<Authenticated> {
+    const found = await this.throttle.attempt(username, clientAddress, () => this.check(username, password));
+    if (found === null) throw unauthorized();
+    return found;
+  }
+
+  private async check(username: string, password: string): Promise<Authenticated | null> {
     if (username === ADMIN_USERNAME) {
-      if (timingSafeEqual(sha256(password), this.adminDigest)) {
-        this.throttle.succeeded(keys[0]!);
-        return Identity.admin();
-      }
-      this.throttle.failed(keys);
-      throw unauthorized();
+      return timingSafeEqual(sha256(password), this.adminDigest) ? { identity: Identity.admin(), credential: this.adminCredential } : null;
     }
     const token = await this.usableToken(username);
-    if (token && token.status === 'enabled') {
-      for (const slot of ['password1', 'password2'] as PasswordSlot[]) {
-        const record = token[slot];
-        if (!record || expired(record.expiry)) continue;
-        if (await verifyPassword(password, record.hash)) {
-          this.throttle.succeeded(keys[0]!);
-          if (this.verified.size >= 10_000) this.verified.clear();
-          this.verified.set(cacheKey, { hash: record.hash, at: Date.now() });
-          return this.tokenIdentity(token);
-        }
+    if (!token) return null;
+    const slot = await this.matchingSlot(token, password);
+    if (slot === null) return null;
+    return { identity: await this.tokenIdentity(token), credential: this.tokenCredential(token.name, token[slot]!) };
+  }
+
+  /**
+   * The live slot whose password this is: a remembered answer while the slot's hash is the one it
+   * was verified against, else scrypt — once per (password, hash) at a time, however many
+   * requests ask together. A remembered answer used in the last minute of its TTL starts one
+   * background verification that renews it, so a busy credential never goes back to scrypt on
+   * every request at once.
+   */
+  private async matchingSlot(token: TokenRecord, password: string): Promise<PasswordSlot | null> {
+    const now = this.now();
+    const live = liveSlots(token, now);
+    const cacheKey = `${token.name}\0${sha256(password).toString('base64')}`;
+    const remembered = this.verified.get(cacheKey);
+    if (remembered) {
+      const age = now - remembered.at;
+      const slot = live.find((s) => token[s]!.hash === remembered.hash);
+      if (slot !== undefined && age < VERIFIED_TTL_MS) {
+        if (age >= VERIFIED_TTL_MS - REFRESH_AHEAD_MS) void this.verifyOnce(cacheKey, password, remembered.hash).catch(() => false);
+        return slot;
       }
+      this.verified.delete(cacheKey);
     }
-    this.throttle.failed(keys);
-    throw unauthorized();
+    for (const slot of live) {
+      if (await this.verifyOnce(cacheKey, password, token[slot]!.hash)) return slot;
+    }
+    return null;
   }
 
-  /** The identity of a JWT subject now, for refresh: the token must still exist and be enabled. */
-  async current(kind: string, name: string): Promise<Identity> {
-    if (kind === 'admin') return Identity.admin();
-    if (kind === 'anonymous') {
+  private verifyOnce(cacheKey: string, password: string, hash: string): Promise<boolean> {
+    const flight = `${cacheKey}\0${hash}`;
+    const running = this.verifying.get(flight);
+    if (running) return running;
+    const verification = this.verifyPassword(password, hash)
+      .then((ok) => {
+        if (ok) this.remember(cacheKey, hash);
+        return ok;
+      })
+      .finally(() => this.verifying.delete(flight));
+    this.verifying.set(flight, verification);
+    return verification;
+  }
+
+  private remember(cacheKey: string, hash: string): void {
+    this.verified.delete(cacheKey);
+    this.verified.set(cacheKey, { hash, at: this.now() });
+    // The least recently verified go first (Map keeps insertion order; a renewal re-inserts).
+    while (this.verified.size > MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
+  }
+
+  /**
+   * The identity behind a refresh token now, with the scope map's current actions: its
+   * credential must still stand (see the class). Throws UNAUTHORIZED otherwise.
+   */
+  async current(claims: AccessClaims): Promise<Authenticated> {
+    if (claims.kind === 'anonymous') {
       const anonymous = this.anonymous();
-      if (anonymous) return anonymous;
-      throw unauthorized();
+      if (anonymous) return { identity: anonymous, credential: null };
+      throw revoked();
     }
-    const token = await this.usableToken(name);
-    if (!token || token.status !== 'enabled') throw unauthorized();
-    return this.tokenIdentity(token);
+    if (claims.kind === 'admin') {
+      if (!this.isAdminCredential(claims.credential)) throw revoked();
+      return { identity: Identity.admin(), credential: this.adminCredential };
+    }
+    const token = await this.liveToken(claims);
+    return { identity: await this.tokenIdentity(token), credential: claims.credential };
   }
 
-  /** What a verified access JWT allows: only what it carries. */
-  fromClaims(claims: AccessClaims): Identity {
-    if (claims.kind === 'admin') return Identity.admin();
+  /**
+   * What a verified access JWT allows: only what it carries, whoever it was issued to (the admin's
+   * JWT included), while the credential it was obtained with stands. Throws UNAUTHORIZED
+   * otherwise.
+   */
+  async fromClaims(claims: AccessClaims): Promise<Identity> {
+    if (claims.kind === 'anonymous') {
+      if (!this.anonymousPull) throw revoked();
+    } else if (claims.kind === 'admin') {
+      if (!this.isAdminCredential(claims.credential)) throw revoked();
+    } else {
+      await this.liveToken(claims);
+    }
     const actions: string[] = [];
     let catalog: string[] | null = null;
     for (const entry of claims.access) {
@@ -126,7 +212,29 @@ export class Authenticator {
         catalog = entry.grants ?? [];
       }
     }
-    return new Identity(claims.kind === 'anonymous' ? 'anonymous' : 'token', claims.sub, actions, catalog);
+    return new Identity(claims.kind === 'anonymous' ? 'anonymous' : 'bearer', claims.sub, actions, catalog);
+  }
+
+  private isAdminCredential(credential: string | null): boolean {
+    return credential !== null && sameText(credential, this.adminCredential);
+  }
+
+  /** The token a JWT of kind `token` was issued to, while the credential it carries is live on this node. */
+  private async liveToken(claims: AccessClaims): Promise<TokenRecord> {
+    const credential = claims.credential;
+    const token = claims.kind === 'token' && credential !== null ? await this.usableToken(claims.sub) : null;
+    if (!token) throw revoked();
+    const live = liveSlots(token, this.now()).some((slot) => sameText(this.tokenCredential(token.name, token[slot]!), credential!));
+    if (!live) throw revoked();
+    return token;
+  }
+
+  private tokenCredential(name: string, password: PasswordRecord): string {
+    return this.fingerprint(`token\0${name}\0${password.hash}`);
+  }
+
+  private fingerprint(credential: string): string {
+    return createHmac('sha256', this.credentialKey).update(credential).digest('base64url').slice(0, 32);
   }
 
   private async tokenIdentity(token: TokenRecord): Promise<Identity> {
@@ -135,17 +243,19 @@ export class Authenticator {
   }
 }
 
-function usableSlot(token: TokenRecord, matches: (hash: string) => boolean): PasswordSlot | null {
-  if (token.status !== 'enabled') return null;
-  for (const slot of ['password1', 'password2'] as PasswordSlot[]) {
+/** The slots of an enabled token whose password is set and unexpired at `now`. */
+function liveSlots(token: TokenRecord, now: number): PasswordSlot[] {
+  if (token.status !== 'enabled') return [];
+  return (['password1', 'password2'] as PasswordSlot[]).filter((slot) => {
     const record = token[slot];
-    if (record && !expired(record.expiry) && matches(record.hash)) return slot;
-  }
-  return null;
+    return record !== null && (record.expiry === null || record.expiry.getTime() > now);
+  });
 }
 
-function expired(expiry: Date | null): boolean {
-  return expiry !== null && expiry.getTime() <= Date.now();
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function sha256(text: string): Buffer {
@@ -154,4 +264,8 @@ function sha256(text: string): Buffer {
 
 function unauthorized(): RegistryError {
   return new RegistryError('UNAUTHORIZED', 'authentication required: invalid username or password, disabled token or expired password');
+}
+
+function revoked(): RegistryError {
+  return new RegistryError('UNAUTHORIZED', 'invalid token: the credential it was issued for was rotated, removed, disabled or has expired; sign in again');
 }

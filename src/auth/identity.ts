@@ -1,11 +1,16 @@
 import { parseAction, patternMatches, type ParsedAction } from './actions.js';
 
-export type IdentityKind = 'admin' | 'token' | 'anonymous';
+/**
+ * `admin` (Basic with the admin password), `token` (Basic with a token's password), `bearer` (a
+ * JWT issued to the admin or a token) or `anonymous` (no credentials, or an anonymous JWT).
+ */
+export type IdentityKind = 'admin' | 'token' | 'bearer' | 'anonymous';
 
 /**
  * Who a request acts as and what it may do: the admin (everything), a token (its scope map's
  * actions) or an anonymous caller (pull only, when the node allows anonymous pull). A Bearer JWT
- * becomes an Identity holding only what the JWT granted.
+ * becomes a `bearer` Identity holding only what the JWT granted, whoever it was issued to: only
+ * the admin's Basic credentials make the admin.
  */
 export class Identity {
   readonly kind: IdentityKind;
@@ -72,7 +77,7 @@ function allows(grants: readonly ParsedAction[], kind: string, permission: strin
   return grants.some((g) => g.kind === kind && g.permission === permission && patternMatches(g.resource, resource));
 }
 
-/** The one authorization question (DESIGN.md §4): may `identity` do `action` (e.g. `content/write`) on repository `resource`? */
+/** The one authorization question (docs/architecture.md, "Identity"): may `identity` do `action` (e.g. `content/write`) on repository `resource`? */
 export function authorize(identity: Identity, action: string, resource: string): boolean {
   return identity.can('repositories', action.toLowerCase(), resource);
 }

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, jwtVerify, generateKeyPair, exportPKCS8, exportJWK, calculateJwkThumbprint, type JWTPayload } from 'jose';
@@ -25,28 +25,50 @@ export interface AccessClaims {
   access: AccessEntry[];
   /** `access` or `refresh`. */
   use: string;
+  /**
+   * The fingerprint of the credential the token was obtained with (the admin password, or one
+   * password slot of a token; see Authenticator); null for anonymous tokens and tokens from
+   * before credentials were bound, which are never honoured for the admin or a token.
+   */
+  credential: string | null;
   exp: number;
   iat: number;
 }
 
+export interface JwtSignerOptions {
+  /** Milliseconds since the epoch (tests move it); Date.now by default. */
+  now?: () => number;
+}
+
 /**
  * Issues and verifies ES256 JWTs with one key pair, generated once and kept in
- * `<data>/jwt-signing-key.pem` (PKCS#8, mode 0600), so tokens survive a restart. Verified tokens
- * are remembered until they expire: a registry client sends the same token on every request.
+ * `<data>/jwt-signing-key.pem` (PKCS#8, mode 0600), so tokens survive a restart. Verified
+ * signatures are remembered until the token expires: a registry client sends the same token on
+ * every request. Whether the credential behind a token still stands is the Authenticator's
+ * question, asked on every use.
  */
 export class JwtSigner {
   private readonly privateKey: KeyObject;
   private readonly publicKey: KeyObject;
   private readonly kid: string;
+  private readonly now: () => number;
   private readonly verified = new Map<string, AccessClaims>();
+  /**
+   * A secret derived from the signing key, for keyed fingerprints of credentials carried in
+   * tokens: a token then says nothing about a password to whoever reads it, and the fingerprints
+   * survive a restart as long as the key does.
+   */
+  readonly credentialKey: Buffer;
 
-  private constructor(privateKey: KeyObject, kid: string) {
+  private constructor(privateKey: KeyObject, kid: string, options: JwtSignerOptions) {
     this.privateKey = privateKey;
     this.publicKey = createPublicKey(privateKey);
     this.kid = kid;
+    this.now = options.now ?? Date.now;
+    this.credentialKey = createHmac('sha256', privateKey.export({ format: 'der', type: 'pkcs8' })).update('outpost credential fingerprints').digest();
   }
 
-  static async open(dataDir: string): Promise<JwtSigner> {
+  static async open(dataDir: string, options: JwtSignerOptions = {}): Promise<JwtSigner> {
     const path = join(dataDir, JWT_KEY_FILE);
     let pem: string;
     try {
@@ -61,12 +83,15 @@ export class JwtSigner {
     }
     const key = createPrivateKey(pem);
     const kid = await calculateJwkThumbprint(await exportJWK(createPublicKey(key)));
-    return new JwtSigner(key, kid);
+    return new JwtSigner(key, kid, options);
   }
 
-  async sign(claims: { sub: string; kind: string; access: AccessEntry[]; use: 'access' | 'refresh'; audience: string; ttlSeconds: number }): Promise<{ token: string; issuedAt: Date; expiresIn: number }> {
-    const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ kind: claims.kind, access: claims.access, use: claims.use })
+  async sign(claims: {
+    sub: string; kind: string; access: AccessEntry[]; use: 'access' | 'refresh'; audience: string; ttlSeconds: number; credential: string | null;
+  }): Promise<{ token: string; issuedAt: Date; expiresIn: number }> {
+    const now = Math.floor(this.now() / 1000);
+    const payload = { kind: claims.kind, access: claims.access, use: claims.use, ...(claims.credential !== null ? { cred: claims.credential } : {}) };
+    const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: this.kid })
       .setIssuer(ISSUER)
       .setSubject(claims.sub)
@@ -82,7 +107,7 @@ export class JwtSigner {
   /** The claims of a valid token of this node, or null (bad signature, expired, malformed). */
   async verify(token: string): Promise<AccessClaims | null> {
     const cached = this.verified.get(token);
-    const nowSeconds = Date.now() / 1000;
+    const nowSeconds = this.now() / 1000;
     if (cached) {
       if (cached.exp > nowSeconds) return cached;
       this.verified.delete(token);
@@ -90,14 +115,15 @@ export class JwtSigner {
     }
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.publicKey, { issuer: ISSUER, algorithms: ['ES256'] }));
+      ({ payload } = await jwtVerify(token, this.publicKey, { issuer: ISSUER, algorithms: ['ES256'], currentDate: new Date(this.now()) }));
     } catch {
       return null;
     }
     const claims = toClaims(payload);
     if (!claims) return null;
-    if (this.verified.size >= 10_000) this.verified.clear();
     this.verified.set(token, claims);
+    // The oldest go first (Map keeps insertion order): clearing all at once would re-verify every busy token together.
+    while (this.verified.size > 10_000) this.verified.delete(this.verified.keys().next().value!);
     return claims;
   }
 }
@@ -121,5 +147,6 @@ function toClaims(payload: JWTPayload): AccessClaims | null {
     if (grants) entry.grants = grants;
     entries.push(entry);
   }
-  return { sub, kind, access: entries, use, exp, iat: typeof iat === 'number' ? iat : 0 };
+  const credential = typeof payload.cred === 'string' ? payload.cred : null;
+  return { sub, kind, access: entries, use, credential, exp, iat: typeof iat === 'number' ? iat : 0 };
 }

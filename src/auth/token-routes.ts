@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError, isValidRepositoryName } from '../oci/index.js';
-import type { Authenticator } from './authenticator.js';
+import type { Authenticated, Authenticator } from './authenticator.js';
 import type { Identity } from './identity.js';
 import type { AccessEntry, JwtSigner } from './jwt-signer.js';
 import { parseAuthorization, requestOrigin } from './access-guard.js';
@@ -24,20 +24,23 @@ const DOCKER_ACTIONS = ['pull', 'push', 'delete'];
  *   `{token, access_token, expires_in, issued_at}` (+ `refresh_token` with `offline_token=true`);
  * - POST form `grant_type=password` (username, password) or `grant_type=refresh_token` →
  *   `{access_token, refresh_token, expires_in, issued_at, scope}`.
- * The JWT grants the intersection of the requested scopes and what the identity may do.
- * Errors are OCI errors thrown to the app's error handler.
+ * The JWT grants the intersection of the requested scopes and what the identity may do. Access
+ * and refresh tokens carry the fingerprint of the credential they were obtained with (a refresh
+ * hands it on), so they die with it (Authenticator). Errors are OCI errors thrown to the app's
+ * error handler.
  */
 export async function registerTokenRoutes(app: FastifyInstance, options: TokenRoutesOptions): Promise<void> {
   const accessTtl = options.accessTtlSeconds ?? 300;
   const refreshTtl = options.refreshTtlSeconds ?? 24 * 60 * 60;
   const { authenticator, signer } = options;
 
-  async function issue(reply: FastifyReply, identity: Identity, scopes: string[], service: string, refresh: string | null | 'new', extra: 'get' | 'post'): Promise<void> {
+  async function issue(reply: FastifyReply, caller: Authenticated, scopes: string[], service: string, refresh: string | null | 'new', extra: 'get' | 'post'): Promise<void> {
+    const { identity, credential } = caller;
     const access = grant(identity, scopes);
-    const signed = await signer.sign({ sub: identity.name, kind: identity.kind, access, use: 'access', audience: service, ttlSeconds: accessTtl });
+    const signed = await signer.sign({ sub: identity.name, kind: identity.kind, access, use: 'access', audience: service, ttlSeconds: accessTtl, credential });
     let refreshToken: string | null = refresh === 'new' ? null : refresh;
     if (refresh === 'new' && identity.kind !== 'anonymous') {
-      refreshToken = (await signer.sign({ sub: identity.name, kind: identity.kind, access: [], use: 'refresh', audience: service, ttlSeconds: refreshTtl })).token;
+      refreshToken = (await signer.sign({ sub: identity.name, kind: identity.kind, access: [], use: 'refresh', audience: service, ttlSeconds: refreshTtl, credential })).token;
     }
     const body: Record<string, unknown> = {
       access_token: signed.token,
@@ -50,6 +53,11 @@ export async function registerTokenRoutes(app: FastifyInstance, options: TokenRo
     await reply.code(200).header('Cache-Control', 'no-store').send(body);
   }
 
+  const anonymousCaller = (): Authenticated | null => {
+    const identity = authenticator.anonymous();
+    return identity ? { identity, credential: null } : null;
+  };
+
   await app.register(async (scope) => {
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8')));
@@ -58,13 +66,13 @@ export async function registerTokenRoutes(app: FastifyInstance, options: TokenRo
     const get = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const query = new URLSearchParams(request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '');
       const credentials = parseAuthorization(request.headers.authorization);
-      let identity: Identity | null;
-      if (credentials?.type === 'basic') identity = await authenticator.basic(credentials.username, credentials.password, request.ip);
-      else identity = authenticator.anonymous();
-      if (!identity) throw new RegistryError('UNAUTHORIZED', 'authentication required', null, { 'WWW-Authenticate': 'Basic realm="outpost"' });
+      let caller: Authenticated | null;
+      if (credentials?.type === 'basic') caller = await authenticator.authenticate(credentials.username, credentials.password, request.ip);
+      else caller = anonymousCaller();
+      if (!caller) throw new RegistryError('UNAUTHORIZED', 'authentication required', null, { 'WWW-Authenticate': 'Basic realm="outpost"' });
       const service = query.get('service') ?? requestOrigin(request).host;
       const scopes = query.getAll('scope').flatMap((s) => s.split(' ')).filter((s) => s !== '');
-      await issue(reply, identity, scopes, service, query.get('offline_token') === 'true' ? 'new' : null, 'get');
+      await issue(reply, caller, scopes, service, query.get('offline_token') === 'true' ? 'new' : null, 'get');
     };
 
     const post = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -77,14 +85,13 @@ export async function registerTokenRoutes(app: FastifyInstance, options: TokenRo
         const username = form.get('username');
         const password = form.get('password');
         if (!username || password === null) throw new RegistryError('REQUEST_INVALID', 'username and password are required for grant_type=password');
-        const identity = await authenticator.basic(username, password, request.ip);
-        await issue(reply, identity, scopes, service, 'new', 'post');
+        await issue(reply, await authenticator.authenticate(username, password, request.ip), scopes, service, 'new', 'post');
       } else if (grantType === 'refresh_token') {
         const refreshToken = form.get('refresh_token');
         const claims = refreshToken ? await signer.verify(refreshToken) : null;
         if (!claims || claims.use !== 'refresh') throw new RegistryError('UNAUTHORIZED', 'invalid or expired refresh token');
-        const identity = await authenticator.current(claims.kind, claims.sub);
-        await issue(reply, identity, scopes, service, refreshToken, 'post');
+        // Checked against the live credential on every use: a rotated, removed, expired or disabled one refuses.
+        await issue(reply, await authenticator.current(claims), scopes, service, refreshToken, 'post');
       } else {
         throw new RegistryError('REQUEST_INVALID', `unsupported grant_type: ${String(grantType)} (password or refresh_token)`);
       }

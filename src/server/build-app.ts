@@ -92,14 +92,15 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   // A connected node (DESIGN.md §1): its policy comes from its parent's config.
   const edge = config.connection ? new EdgePolicy() : null;
+  const signer = await JwtSigner.open(config.dataDir);
   const authenticator = new Authenticator({
     ...(edge ? { tokenUsable: (name: string) => edge.tokenUsable(name) } : {}),
     identities: metadata.identity,
     adminPassword: await loadAdminPassword(config.dataDir, config.adminPassword, logger),
     throttle: new LoginThrottle(options.loginThrottle),
     anonymousPull: config.anonymousPull,
+    credentialKey: signer.credentialKey,
   });
-  const signer = await JwtSigner.open(config.dataDir);
   const guard = new AccessGuard(authenticator, signer);
   const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();

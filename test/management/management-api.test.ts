@@ -28,10 +28,12 @@ describe('management API /mgmt/v1', () => {
     const asToken = await call('GET', '/tokens', undefined, new TestClient(node.url, basicAuth('not-admin', pw)));
     assert.equal(asToken.status, 403);
     assert.equal(code(asToken), 'DENIED');
-    // An admin Bearer JWT works too.
+    // A Bearer JWT never opens the management API, not even the admin's: it carries registry scopes only.
     const tok = await fetch(new URL('/oauth2/token', node.url), { headers: { Authorization: admin.authorization! } });
     const { token } = (await tok.json()) as { token: string };
-    assert.equal((await call('GET', '/scope-maps', undefined, new TestClient(node.url, `Bearer ${token}`))).status, 200);
+    const asBearer = await call('GET', '/scope-maps', undefined, new TestClient(node.url, `Bearer ${token}`));
+    assert.equal(asBearer.status, 403);
+    assert.equal(code(asBearer), 'DENIED');
     assert.equal((await call('DELETE', '/tokens/not-admin')).status, 204);
   });
 

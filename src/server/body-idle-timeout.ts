@@ -33,10 +33,7 @@ export class BodyIdleTimeout {
     const socket = request.socket;
     let seen = socket.bytesRead;
     let lastProgress = performance.now();
-    const stop = (): void => {
-      clearInterval(timer);
-      socket.removeListener('close', stop);
-    };
+    const stop = (): void => clearInterval(timer);
     const timer = setInterval(() => {
       if (request.complete || socket.destroyed) return stop();
       const now = performance.now();
@@ -52,7 +49,8 @@ export class BodyIdleTimeout {
       this.expire(request, response);
     }, this.tickMs);
     timer.unref();
-    socket.once('close', stop);
+    // The request, not the socket: a keep-alive socket carries many requests.
+    request.once('close', stop);
   }
 
   private expire(request: IncomingMessage, response: ServerResponse): void {

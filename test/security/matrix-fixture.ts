@@ -119,14 +119,15 @@ async function exchange(url: string, refreshToken: string): Promise<string | nul
 /**
  * The three callers of one credential: its Basic password, an access JWT and a refresh token
  * issued while it was valid (`issuedFor`: what the credential held then). `now` is what it holds
- * at the node now (null: no longer accepted). Access JWTs are self-contained and live their
- * 5 minutes (docs/security.md), so the JWT keeps what it was issued with; a refresh token is
- * checked against the live credential on every use, so it yields what the credential holds now.
+ * at the node now (null: no longer accepted there). Both kinds of JWT are bound to the credential
+ * they came from and checked against it on every use (docs/security.md): once the credential is
+ * rotated, removed, expired, disabled or its token deleted, neither works. An access JWT keeps
+ * what it was issued with; a refresh token yields what the credential holds now.
  */
 function credentialCallers(label: string, username: string, password: string, issued: IssuedTokens, issuedFor: Grants, now: Grants | null): Caller[] {
   return [
     { label: `${label} (Basic)`, presents: { kind: 'basic', username, password }, grants: now },
-    { label: `${label} (JWT)`, presents: { kind: 'bearer', token: issued.access }, grants: jwtGrants(issuedFor, BROAD_SCOPES) },
+    { label: `${label} (JWT)`, presents: { kind: 'bearer', token: issued.access }, grants: now === null ? null : jwtGrants(issuedFor, BROAD_SCOPES) },
     { label: `${label} (refresh token)`, presents: { kind: 'refresh', refreshToken: issued.refresh, exchanged: null }, grants: now === null ? null : jwtGrants(now, BROAD_SCOPES) },
   ];
 }
@@ -250,7 +251,7 @@ export async function startMatrixFixture(): Promise<MatrixFixture> {
       { label: 'admin JWT for repository:repoa:pull', presents: { kind: 'bearer', token: adminNarrow.access }, grants: jwtGrants(ADMIN_GRANTS, NARROW_SCOPES) },
       { label: 'admin (JWT)', presents: { kind: 'bearer', token: adminNow.access }, grants: jwtGrants(ADMIN_GRANTS, BROAD_SCOPES) },
       { label: 'admin (refresh token)', presents: { kind: 'refresh', refreshToken: adminNow.refresh, exchanged: null }, grants: jwtGrants(ADMIN_GRANTS, BROAD_SCOPES) },
-      { label: 'admin, old password (JWT)', presents: { kind: 'bearer', token: oldAdmin.access }, grants: jwtGrants(ADMIN_GRANTS, BROAD_SCOPES) },
+      { label: 'admin, old password (JWT)', presents: { kind: 'bearer', token: oldAdmin.access }, grants: null },
       { label: 'admin, old password (refresh token)', presents: { kind: 'refresh', refreshToken: oldAdmin.refresh, exchanged: null }, grants: null },
     ];
     const liveTokens = ['t-full', ...ALL.map((p) => `t-only-${SHORT[p]}`), ...ALL.map((p) => `t-sans-${SHORT[p]}`), 't-cross', 't-client'];

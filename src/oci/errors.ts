@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
   NOT_FOUND: { status: 404, message: 'not found' },
   REQUEST_INVALID: { status: 400, message: 'request invalid' },
+  REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive in time' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'request header fields too large' },
   CONFLICT: { status: 409, message: 'the resource already exists or is in use' },
   ALREADY_ACTIVATED: { status: 409, message: 'connected registry is already activated' },
   RESYNC_REQUIRED: { status: 410, message: 'cursor is older than the retained change log' },

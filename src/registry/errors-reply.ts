@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import type { Logger } from 'pino';
 import { RegistryError, errorBody, isRegistryError } from '../oci/index.js';
 
@@ -40,4 +41,45 @@ export async function sendError(request: FastifyRequest, reply: FastifyReply, er
     return;
   }
   await reply.type('application/json').send(JSON.stringify(errorBody(error)));
+}
+
+/**
+ * Node's HTTP parser errors (the server's `clientError` event), by their stable code. They happen
+ * before a request reaches a route, so nothing else maps them.
+ */
+const PARSER_ERRORS: Record<string, RegistryError> = {
+  ERR_HTTP_REQUEST_TIMEOUT: new RegistryError('REQUEST_TIMEOUT', 'the request headers did not arrive in time'),
+  HPE_HEADER_OVERFLOW: new RegistryError('HEADERS_TOO_LARGE', 'the request headers are too large'),
+  HPE_INVALID_CONTENT_LENGTH: new RegistryError('REQUEST_INVALID', 'invalid Content-Length header'),
+  HPE_UNEXPECTED_CONTENT_LENGTH: new RegistryError('REQUEST_INVALID', 'Content-Length and Transfer-Encoding in one request'),
+  HPE_INVALID_TRANSFER_ENCODING: new RegistryError('REQUEST_INVALID', 'invalid Transfer-Encoding header'),
+  HPE_INVALID_CHUNK_SIZE: new RegistryError('REQUEST_INVALID', 'malformed chunked encoding'),
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: new RegistryError('REQUEST_INVALID', 'malformed chunked encoding'),
+  HPE_INVALID_HEADER_TOKEN: new RegistryError('REQUEST_INVALID', 'malformed header'),
+  HPE_INVALID_METHOD: new RegistryError('REQUEST_INVALID', 'malformed request line'),
+  HPE_INVALID_URL: new RegistryError('REQUEST_INVALID', 'malformed request target'),
+  HPE_INVALID_VERSION: new RegistryError('REQUEST_INVALID', 'unsupported HTTP version'),
+};
+
+/** What a parser-level error (Node's `clientError`) answers: REQUEST_INVALID unless it is a known timeout or size error. */
+export function parserErrorOf(err: unknown): RegistryError {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  return PARSER_ERRORS[code] ?? new RegistryError('REQUEST_INVALID', 'malformed HTTP request');
+}
+
+/**
+ * The same OCI error JSON as a whole HTTP/1.1 response, for a socket that has no response
+ * object (parser errors). It always closes the connection: after such an error the rest of the
+ * byte stream cannot be trusted to start a new request.
+ */
+export function rawErrorResponse(error: RegistryError): string {
+  const body = JSON.stringify(errorBody(error));
+  const headers: Record<string, string | number> = {
+    ...error.headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+    Connection: 'close',
+  };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
 }

@@ -12,7 +12,7 @@ import { listTags, listCatalog, listReferrers } from './listing-handlers.js';
 type Handler = (ctx: V2Context) => Promise<void>;
 
 /** Which handler serves a method on a kind of route; anything absent is 405. */
-const HANDLERS: Record<V2Route['kind'], Partial<Record<string, Handler>>> = {
+export const HANDLERS: Record<V2Route['kind'], Partial<Record<string, Handler>>> = {
   base: { GET: base, HEAD: base },
   catalog: { GET: listCatalog as Handler },
   tags: { GET: listTags as Handler },

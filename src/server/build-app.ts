@@ -12,6 +12,9 @@ import { registerV2Routes } from '../registry/v2-routes.js';
 import { sendError } from '../registry/errors-reply.js';
 import { RegistryError } from '../oci/index.js';
 import { ConnectionTracker } from './connection-tracker.js';
+import { clientErrorHandler } from './client-errors.js';
+import { refuseRepeatedHost } from './host-header.js';
+import { BodyIdleTimeout } from './body-idle-timeout.js';
 import type { IdentityLimits, IdentityStore } from '../metadata/index.js';
 import { AccessGuard, Authenticator, JwtSigner, LoginThrottle, loadAdminPassword, registerTokenRoutes, type LoginThrottleOptions } from '../auth/index.js';
 import { registerManagementRoutes } from '../management/management-routes.js';
@@ -73,7 +76,16 @@ export interface AppOptions {
   /** Longest long-poll the sync agent asks of its parent (seconds). */
   syncPollSeconds?: number;
   heartbeatSeconds?: number;
+  /** A request body that receives no byte for this long is answered 408 and closed (60 s). */
+  bodyIdleTimeoutMs?: number;
+  /** Request headers must be complete within this long (60 s). */
+  headersTimeoutMs?: number;
+  /** Called for every route the app registers (method and URL), before the app is ready: the authorization matrix enumerates routes with it. */
+  onRoute?: (route: { method: string; url: string }) => void;
 }
+
+/** Default for AppOptions.bodyIdleTimeoutMs and headersTimeoutMs. */
+const HTTP_IDLE_MS = 60_000;
 
 export function createLogger(level: LogLevel): Logger {
   return pino({ level: PINO_LEVELS[level], base: { service: 'outpost' } });
@@ -107,8 +119,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const syncClock = options.syncClock;
   const clock = options.clock ?? (syncClock ? () => syncClock.now() : Date.now);
 
+  // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
+  // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
+  // upload over a slow link; a body that stops arriving is cut by BodyIdleTimeout instead.
+  const headersTimeout = options.headersTimeoutMs ?? HTTP_IDLE_MS;
+  const serverOptions = {
+    headersTimeout,
+    requestTimeout: 0,
+    connectionsCheckingInterval: Math.max(10, Math.min(5000, Math.floor(headersTimeout / 4))),
+  };
   const https = config.tls
-    ? { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
+    ? { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile), ...serverOptions }
     : null;
   const app = Fastify({
     loggerInstance: logger,
@@ -125,10 +146,20 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     frameworkErrors: (err, request, reply) => {
       void sendError(request, reply, err, logger);
     },
-    ...(https ? { https } : {}),
+    // Errors of Node's HTTP parser (before any route) get OCI JSON too.
+    clientErrorHandler: clientErrorHandler(logger),
+    ...(https ? { https } : { http: serverOptions }),
   }) as unknown as FastifyInstance;
   const connections = new ConnectionTracker();
   connections.attach(app.server, https !== null);
+  new BodyIdleTimeout(options.bodyIdleTimeoutMs ?? HTTP_IDLE_MS, logger).attach(app.server);
+  if (options.onRoute) {
+    const onRoute = options.onRoute;
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) onRoute({ method, url: route.url });
+    });
+  }
+  refuseRepeatedHost(app);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {

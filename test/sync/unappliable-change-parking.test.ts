@@ -66,7 +66,7 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
       (await detailsAtRoot(root, name)).find((d) => d.type === 'SyncItemFailed' && d.digest === victim.digest));
     assert.equal(detail.repository, 'app');
     assert.equal(detail.code, 'BLOB_UNKNOWN');
-    assert.match(detail.description, /app@sha256:/);
+    assert.ok(detail.description.includes(`app:broken@${victim.digest}`), detail.description);
 
     // Back at the parent: the next retry (backoff, on the agent's clock) completes it.
     const file = blobFile(root.node, victim.layer);
@@ -111,6 +111,12 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
   });
 
   test('a full reconcile completes past a tag it cannot complete, and retries the parked items', async () => {
+    const attempts = async (): Promise<number> => {
+      const detail = (await detailsAtRoot(root, name)).find((d) => d.type === 'SyncItemFailed');
+      return Number(/\((\d+) attempt/.exec(detail?.description ?? '')?.[1] ?? 0);
+    };
+    const before = await attempts();
+    assert.ok(before >= 1);
     await mustMgmt(root.admin, 'POST', `/connected-registries/${name}/resync`);
     const afterResync = await pushImage(root.admin, 'app', 'after-resync');
     await waitFor('app:after-resync at the edge', async () => (await tagDigest(atEdge, 'app', 'after-resync')) === afterResync.digest);
@@ -118,5 +124,6 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
     const details = (await detailsAtRoot(root, name)).filter((d) => d.type === 'SyncItemFailed');
     assert.equal(details.length, 1, JSON.stringify(details));
     assert.equal(details[0]!.code, 'MANIFEST_INVALID');
+    await waitFor('the parked item retried by the reconcile', async () => (await attempts()) > before);
   });
 });

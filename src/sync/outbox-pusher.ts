@@ -134,7 +134,22 @@ export class OutboxPusher {
       if (await this.parent.hasBlob(repository, blob, inner)) return;
       const stored = await this.blobs.stat(blob);
       if (!stored) throw new LocalSyncError('BLOB_UNKNOWN', `blob ${blob} of ${what} is missing here`);
-      await this.parent.pushBlob(repository, blob, stored.size, () => readLocal(`blob ${blob} of ${what}`, (): Promise<Readable> => this.blobs.open(blob)), inner);
+      // The upload streams from local storage: a read failure there surfaces from the HTTP client
+      // as a failed request, but it is this node's failure, not the link's or the parent's.
+      let readFailure: unknown = null;
+      const open = async (): Promise<Readable> => {
+        const stream = await readLocal(`blob ${blob} of ${what}`, () => this.blobs.open(blob));
+        stream.once('error', (err) => (readFailure ??= err));
+        return stream;
+      };
+      try {
+        await this.parent.pushBlob(repository, blob, stored.size, open, inner);
+      } catch (err) {
+        if (readFailure === null) throw err;
+        throw readFailure instanceof RegistryError
+          ? new LocalSyncError(readFailure.code, `blob ${blob} of ${what} cannot be read here: ${readFailure.message}`, { cause: readFailure })
+          : readFailure;
+      }
     });
     // An index's children were local writes with earlier outbox rows, or came from the parent.
     await this.parent.putManifest(repository, reference, body, record.mediaType, signal);

@@ -18,7 +18,7 @@ export const MAX_ITEM_DETAILS = 20;
 export function syncItemDetails(parked: readonly ParkedItem[], failures: readonly OutboxFailure[], instanceId: string): StatusDetail[] {
   const pulled = parked.map((item): StatusDetail => ({
     type: 'SyncItemFailed',
-    code: item.code,
+    code: clipCode(item.code),
     description: clip(`cannot complete ${reference(item.repository, item.tag, item.digest)} from the parent (${item.attempts} attempt(s) since ${item.firstFailedAt.toISOString()}, next ${item.nextAttemptAt.toISOString()}): ${item.message}`),
     timestamp: item.firstFailedAt.toISOString(),
     correlationId: item.parentSeq === null ? instanceId : `parent-seq:${item.parentSeq}`,
@@ -26,7 +26,7 @@ export function syncItemDetails(parked: readonly ParkedItem[], failures: readonl
   }));
   const local = failures.filter((f) => f.state === 'parked').map((f): StatusDetail => ({
     type: 'OutboxItemFailed',
-    code: f.code,
+    code: clipCode(f.code),
     description: clip(`cannot push ${f.change.kind} ${reference(f.change.repository, f.change.tag, f.change.digest)}: it fails here (${f.attempts} attempt(s), next ${f.nextAttemptAt?.toISOString() ?? 'never'}): ${f.message}`),
     timestamp: f.failedAt.toISOString(),
     correlationId: `local-seq:${f.change.seq}`,
@@ -34,7 +34,7 @@ export function syncItemDetails(parked: readonly ParkedItem[], failures: readonl
   }));
   const refused = failures.filter((f) => f.state === 'rejected').reverse().map((f): StatusDetail => ({
     type: 'OutboxRejected',
-    code: f.code,
+    code: clipCode(f.code),
     description: clip(`the parent refused ${f.change.kind} ${reference(f.change.repository, f.change.tag, f.change.digest)}: ${f.message}`),
     timestamp: f.failedAt.toISOString(),
     correlationId: `local-seq:${f.change.seq}`,
@@ -58,6 +58,11 @@ function capped(details: StatusDetail[]): StatusDetail[] {
     type: first.type, code: 'MORE', description: `${details.length - MAX_ITEM_DETAILS} more ${first.type} item(s) not listed`,
     timestamp: first.timestamp, correlationId: first.correlationId,
   }];
+}
+
+/** A code from the parent's answer is the parent's text: kept short. */
+function clipCode(code: string): string {
+  return code.slice(0, 100);
 }
 
 /** The gateway takes texts of at most 1024 characters. */

@@ -67,6 +67,32 @@ describe('push-back: local failures and the parent\'s refusals', () => {
       !(await detailsAtRoot(root, 'edgepushfail')).some((d) => d.type === 'OutboxItemFailed'));
   });
 
+  test('a local write whose manifest bytes are gone here is parked too; it does not end the session', async () => {
+    // A first write holds the drain at the link while the second one's manifest file vanishes.
+    const held = gate.rule((method, path) => method === 'HEAD' && path.includes('/v2/app/blobs/'), 'hold');
+    const first = await pushImage(atEdge, 'app', 'first-of-two');
+    await waitFor('the drain at the parent', async () => held.matched >= 1);
+    const second = await pushImage(atEdge, 'app', 'second-of-two');
+    const file = blobFile(edge, second.digest);
+    const bytes = await readFile(file);
+    await rm(file);
+    const activations = (): number => gate.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/activate')).length;
+    const before = activations();
+    held.release();
+    const third = await pushImage(atEdge, 'app', 'third-of-two');
+    await waitFor('the first and third writes at the root', async () =>
+      (await tagDigest(root.admin, 'app', 'first-of-two')) === first.digest && (await tagDigest(root.admin, 'app', 'third-of-two')) === third.digest);
+    const detail = await waitFor('the local failure at the root', async () =>
+      (await detailsAtRoot(root, 'edgepushfail')).find((d) => d.type === 'OutboxItemFailed' && d.digest === second.digest));
+    assert.equal(detail.code, 'BLOB_UNKNOWN');
+    assert.equal(activations(), before, 'the session ended and started over');
+    await writeFile(file, bytes);
+    await waitFor('the parked write at the root', async () => {
+      clock.advance(30_000);
+      return (await tagDigest(root.admin, 'app', 'second-of-two')) === second.digest && (await drained());
+    });
+  });
+
   test('writes the parent refuses for good are marked, and each is reported at the root with its repository, reference and code', async () => {
     const refuse = gate.rule((method, path) => method === 'PUT' && /\/v2\/app\/manifests\/refused-[ab]$/.test(path), { status: 400, code: 'MANIFEST_INVALID' });
     const a = await pushImage(atEdge, 'app', 'refused-a');

@@ -11,6 +11,12 @@ import { failureCode, failureText, isItemFailure, retryDelayMs } from './sync-fa
 
 /** Manifests prepared (fetched with their blobs) at once while a batch of messages is applied in order. */
 const PREFETCH = 4;
+/**
+ * Sessions in a row that may end on the same message with a server error (5xx) of the parent's
+ * /v2 — the parent answers, but cannot serve this one item — before it is parked like an item
+ * the parent refuses: a parent that is only briefly overloaded costs a retry, not a parked item.
+ */
+const SERVER_FAILURES_BEFORE_PARKING = 5;
 /** Repositories and tags reconciled at once. */
 const RECONCILE_PARALLEL = 4;
 
@@ -43,6 +49,9 @@ export class PullSync {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** The message the last sessions ended on with a server error of the parent, and how many times in a row. */
+  private serverFailures = { seq: -1, count: 0 };
 
   /**
    * Applies messages in order. Content is fetched ahead (several manifests at once) but every
@@ -136,9 +145,10 @@ export class PullSync {
     try {
       input = await task();
     } catch (err) {
-      if (!isItemFailure(err)) throw err;
+      if (!isItemFailure(err) && this.countServerFailure(m.seq, err) < SERVER_FAILURES_BEFORE_PARKING) throw err;
       return this.park({ repository: m.repository, digest, tag, parentSeq: m.seq }, err, m.seq);
     }
+    this.serverFailures = { seq: -1, count: 0 };
     try {
       return await commit(input);
     } catch (err) {
@@ -150,6 +160,19 @@ export class PullSync {
       if (!isItemFailure(err)) throw err;
       return this.park({ repository: m.repository, digest, tag, parentSeq: m.seq }, err, m.seq);
     }
+  }
+
+  /**
+   * Counts the sessions in a row that ended on message `seq` with a 5xx answer of the parent
+   * (not a connection failure: the parent answered); any other failure starts the count over.
+   */
+  private countServerFailure(seq: number, err: unknown): number {
+    if (!(err instanceof RemoteError) || err.status < 500) {
+      this.serverFailures = { seq: -1, count: 0 };
+      return 0;
+    }
+    this.serverFailures = { seq, count: this.serverFailures.seq === seq ? this.serverFailures.count + 1 : 1 };
+    return this.serverFailures.count;
   }
 
   /** Records an item this node cannot complete (and the cursor past its message, when given). */

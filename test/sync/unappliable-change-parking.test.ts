@@ -7,7 +7,9 @@ import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpe
 import { OCI_MANIFEST, TestClient, sha256 } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
 import { ManualClock } from '../../src/sync/clock.js';
-import { FAST_SYNC, blobFile, detailsAtRoot, edgeStore, getManifest, mustMgmt, pushImage, startRoot, type Root } from './sync-fixture.js';
+import {
+  FAST_SYNC, blobFile, detailsAtRoot, edgeStore, getManifest, mustMgmt, pushImage, startGatedEdge, startRoot, type GatedEdge, type Root,
+} from './sync-fixture.js';
 
 /**
  * Pushes an image under `tag` at the root whose layer's bytes the root has lost before the
@@ -125,5 +127,44 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
     assert.equal(details.length, 1, JSON.stringify(details));
     assert.equal(details[0]!.code, 'MANIFEST_INVALID');
     await waitFor('the parked item retried by the reconcile', async () => (await attempts()) > before);
+  });
+});
+
+/**
+ * A parent that answers but fails one item again and again with a server error (its storage
+ * cannot read that blob) is not a link that is down: after a few sessions in a row end on the
+ * same message, that item is parked like one the parent refuses, and the log goes on.
+ */
+describe('an edge parks a change the parent fails to serve again and again', () => {
+  const clock = new ManualClock(Date.now());
+  let gated: GatedEdge;
+
+  before(async () => {
+    gated = await startGatedEdge('edgeserverfail', 'ReadOnly', { ...FAST_SYNC, syncClock: clock });
+  });
+
+  after(async () => {
+    await gated?.close();
+  });
+
+  test('a blob the parent answers 5xx for, session after session, is parked; later changes arrive', async () => {
+    const { root, gate, atEdge } = gated;
+    const layer = randomBytes(2048);
+    const failing = gate.rule((method, path) => method === 'GET' && path.endsWith(`/blobs/${sha256(layer)}`), 'fail');
+    const image = await pushImage(root.admin, 'app', 'flaky', { layers: [layer] });
+    const later = await pushImage(root.admin, 'app', 'after-flaky');
+    await waitFor('app:after-flaky at the edge', async () => {
+      clock.advance(1_000); // the waits between sessions
+      return (await tagDigest(atEdge, 'app', 'after-flaky')) === later.digest;
+    });
+    assert.ok(failing.matched >= 5, `asked ${failing.matched} times before parking`);
+    const detail = await waitFor('the parked item at the root', async () =>
+      (await detailsAtRoot(root, 'edgeserverfail')).find((d) => d.type === 'SyncItemFailed' && d.digest === image.digest));
+    assert.equal(detail.code, 'UNAVAILABLE');
+    failing.release();
+    await waitFor('the parked item completed on retry', async () => {
+      clock.advance(30_000);
+      return (await tagDigest(atEdge, 'app', 'flaky')) === image.digest;
+    });
   });
 });

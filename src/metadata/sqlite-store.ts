@@ -695,11 +695,14 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
 }
 
 /**
- * A local change row (`changes` aliased as itself) that is unsettled: after the pushed mark (the
- * one `?`), parked after a local failure, or pushed and awaiting its echo (SyncStore).
+ * A local change row that is unsettled (SyncStore): after the pushed mark (the one `?`), parked
+ * after a local failure, or pushed and awaiting its echo. Written as a set of sequence numbers
+ * (a range scan of the few rows after the mark, plus two small tables) looked up by primary key,
+ * so the check does not scan a long log of settled local writes.
  */
-const UNSETTLED = `(seq > ? OR seq IN (SELECT local_seq FROM sync_echoes)
-  OR seq IN (SELECT local_seq FROM sync_outbox_failures WHERE state = 'parked'))`;
+const UNSETTLED = `seq IN (SELECT seq FROM changes WHERE origin = 'local' AND seq > ?
+  UNION ALL SELECT local_seq FROM sync_echoes
+  UNION ALL SELECT local_seq FROM sync_outbox_failures WHERE state = 'parked')`;
 
 interface ParkedRow {
   repository: string;

@@ -1,6 +1,6 @@
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
@@ -156,5 +156,37 @@ describe('read-your-writes at a ReadWrite edge', () => {
     const next2 = await deliver(poll2);
     assert.equal((await getManifest(atEdge, 'app', again.digest)).status, 404);
     next2.release();
+  });
+
+  test('under a run of pushes and deletes through the edge, nothing a client deleted there comes back', async () => {
+    const store = edgeStore(edge);
+    const deletedManifests = new Set<string>();
+    const deletedTags = new Set<string>();
+    const violations: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const digest of deletedManifests) if (await store.getManifest('app', digest)) violations.push(`manifest ${digest}`);
+        for (const tag of deletedTags) if ((await store.resolveTag('app', tag)) !== null) violations.push(`tag ${tag}`);
+        await tick();
+      }
+    })();
+    for (let i = 0; i < 30; i++) {
+      const tag = `churn-${i}`;
+      const image = await pushImage(atEdge, 'app', tag);
+      if (i % 2 === 0) {
+        assert.equal((await atEdge.request('DELETE', `/v2/app/manifests/${image.digest}`)).status, 202);
+        deletedManifests.add(image.digest);
+      } else {
+        assert.equal((await atEdge.request('DELETE', `/v2/app/manifests/${tag}`)).status, 202);
+      }
+      deletedTags.add(tag);
+    }
+    await waitFor('everything up and back', async () => (await drained())
+      && (await store.getCursor()) === (await root.node.node.metadata.lastChangeSeq()), 20_000);
+    watching = false;
+    await watcher;
+    assert.deepEqual([...new Set(violations)], []);
+    for (const tag of deletedTags) assert.equal(await tagDigest(root.admin, 'app', tag), null, `${tag} at the root`);
   });
 });

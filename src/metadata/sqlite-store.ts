@@ -399,7 +399,10 @@ interface WriteContext {
 const LOCAL_WRITE: WriteContext = { origin: 'local' };
 const CURSOR_KEY = 'cursor';
 const PUSHED_KEY = 'outbox-pushed';
-/** The order number given to the last push recorded in sync_echoes (push_order): only grows, so a bound noted for earlier pushes never covers a later one. */
+/**
+ * The order number given to the last push recorded in sync_echoes (push_order): it only grows,
+ * so a head noted for earlier pushes never covers a later one.
+ */
 const PUSH_ORDER_KEY = 'push-order';
 /** Refusals by the parent kept to report (the newest). */
 const KEPT_REJECTIONS = 20;

@@ -182,7 +182,9 @@ export class PullSync {
     const failedAt = new Date(this.now());
     const nextAttemptAt = retry || !known ? new Date(failedAt.getTime() + retryDelayMs(attempts)) : known.nextAttemptAt;
     await this.state.parkItem({ ...key, code: failureCode(err), message: failureText(err), attempts, failedAt, nextAttemptAt }, cursor);
-    const fields = { repository: key.repository, digest: key.digest, tag: key.tag, code: failureCode(err), err: failureText(err), attempts, retryAt: nextAttemptAt.toISOString() };
+    const fields = {
+      repository: key.repository, digest: key.digest, tag: key.tag, code: failureCode(err), err: failureText(err), attempts, retryAt: nextAttemptAt.toISOString(),
+    };
     if (known && !retry) this.logger.debug(fields, 'a parked change came again from the parent; still parked');
     else this.logger.warn(fields, 'a change from the parent cannot be completed here: parked, retried later (the changes after it go on)');
   }

@@ -19,7 +19,8 @@ export function syncItemDetails(parked: readonly ParkedItem[], failures: readonl
   const pulled = parked.map((item): StatusDetail => ({
     type: 'SyncItemFailed',
     code: clipCode(item.code),
-    description: clip(`cannot complete ${reference(item.repository, item.tag, item.digest)} from the parent (${item.attempts} attempt(s) since ${item.firstFailedAt.toISOString()}, next ${item.nextAttemptAt.toISOString()}): ${item.message}`),
+    description: clip(`cannot complete ${reference(item.repository, item.tag, item.digest)} from the parent `
+      + `(${item.attempts} attempt(s) since ${item.firstFailedAt.toISOString()}, next ${item.nextAttemptAt.toISOString()}): ${item.message}`),
     timestamp: item.firstFailedAt.toISOString(),
     correlationId: item.parentSeq === null ? instanceId : `parent-seq:${item.parentSeq}`,
     ...named(item.repository, item.digest, item.tag),
@@ -27,7 +28,8 @@ export function syncItemDetails(parked: readonly ParkedItem[], failures: readonl
   const local = failures.filter((f) => f.state === 'parked').map((f): StatusDetail => ({
     type: 'OutboxItemFailed',
     code: clipCode(f.code),
-    description: clip(`cannot push ${f.change.kind} ${reference(f.change.repository, f.change.tag, f.change.digest)}: it fails here (${f.attempts} attempt(s), next ${f.nextAttemptAt?.toISOString() ?? 'never'}): ${f.message}`),
+    description: clip(`cannot push ${f.change.kind} ${reference(f.change.repository, f.change.tag, f.change.digest)}: it fails here `
+      + `(${f.attempts} attempt(s), next ${f.nextAttemptAt?.toISOString() ?? 'never'}): ${f.message}`),
     timestamp: f.failedAt.toISOString(),
     correlationId: `local-seq:${f.change.seq}`,
     ...named(f.change.repository, f.change.digest, f.change.tag),

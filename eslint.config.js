@@ -46,4 +46,16 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  // A RemoteError is the parent's answer (or the link's failure): only client/ makes one, so a
+  // local failure can never pass for it (sync/ throws LocalSyncError for those).
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/client/**'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "NewExpression[callee.name='RemoteError']",
+        message: 'Only client/ creates RemoteError (an answer of the parent); a local failure is a LocalSyncError or a RegistryError.',
+      }],
+    },
+  },
 );

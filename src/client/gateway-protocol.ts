@@ -30,7 +30,11 @@ export const GATEWAY_PREFIX = '/gateway/v1';
 export const MAX_WAIT_SECONDS = 60;
 
 export type Mode = 'ReadOnly' | 'ReadWrite';
-export type MessageKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete';
+/**
+ * A change of the parent's log. `blob-delete` (digest: the blob's) is newer than the others: a
+ * child steps over kinds it does not know (its cursor moves past them).
+ */
+export type MessageKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete' | 'blob-delete';
 
 export interface ActivateRequest {
   /** Persistent id of the running instance (a UUID kept in its data folder). */
@@ -132,12 +136,16 @@ export interface MessagesResponse {
   config: string;
 }
 
+/** A status detail; the item types (SyncItemFailed, OutboxItemFailed, OutboxRejected) name their item in `repository`, `digest`, `tag`. */
 export interface StatusDetailDoc {
   type: string;
   code: string;
   description: string;
   timestamp: string;
   correlationId: string;
+  repository?: string;
+  digest?: string;
+  tag?: string;
 }
 
 export interface LoginServerDoc {

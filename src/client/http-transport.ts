@@ -6,6 +6,8 @@ import { Agent, request, type Dispatcher } from 'undici';
  * An error from (or on the way to) a parent registry. `code` is the OCI error code of the answer,
  * or `CONNECTION_FAILED` / `BAD_RESPONSE` (status 0 / the answer's status) when there is no OCI answer,
  * or `CERTIFICATE_UNTRUSTED` (status 0) when an https parent's certificate fails verification.
+ * Only the HTTP clients of this folder create it (a lint rule keeps it so): a failure on this
+ * node is never one, so it cannot be taken for the parent's answer (sync/ has LocalSyncError).
  */
 export class RemoteError extends Error {
   readonly code: string;

@@ -119,7 +119,8 @@ export interface ConnectedRegistry {
   clientTokenIds: string[];
   loginServer: { host: string; tls?: { status: 'Enabled' | 'Disabled' } } | null;
   logging: { logLevel: ConnectedRegistryLogLevel; auditLogStatus: AuditLogStatus };
-  statusDetails: Array<{ type: string; code: string; description: string; timestamp: string; correlationId: string }>;
+  /** Item details (SyncItemFailed, OutboxItemFailed, OutboxRejected) also name their repository, digest and tag. */
+  statusDetails: Array<{ type: string; code: string; description: string; timestamp: string; correlationId: string; repository?: string; digest?: string; tag?: string }>;
   notificationsList: string[];
   garbageCollection: GarbageCollection;
   /** Outpost's own: each repository's lag at the edge's last heartbeat, and the last resync request. */

@@ -107,6 +107,21 @@ export class RegistryClient {
     return true;
   }
 
+  /**
+   * DELETE a blob's link in a repository; false when the parent did not have it (404). Any other
+   * refusal (405 while a manifest there still references it, 403) throws a RemoteError.
+   */
+  async deleteBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.http.send('DELETE', `/v2/${repository}/blobs/${digest}`, { signal });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return false;
+    }
+    if (res.statusCode !== 202) throw await errorOf(res, `DELETE blob ${repository}@${digest}`);
+    await res.body.dump();
+    return true;
+  }
+
   /** Every tag of a repository (all pages); [] when the repository does not exist. */
   async listTags(repository: string, signal?: AbortSignal): Promise<string[]> {
     const tags: string[] = [];

@@ -18,10 +18,11 @@ export interface GatewayStores {
   identities: IdentityStore;
   connectedRegistries: ConnectedRegistryStore;
   /**
-   * A connected node's outbox (local writes not yet pushed to its parent): the prune never drops
-   * those rows, however old. Absent on the root, which pushes nowhere.
+   * A connected node's outbox: the prune never drops the rows of local writes that are not
+   * settled with its parent yet (waiting, parked, or pushed and awaiting their echo), however
+   * old. Absent on the root, which pushes nowhere.
    */
-  outbox?: Pick<SyncStore, 'pendingOutbox'> | undefined;
+  outbox?: Pick<SyncStore, 'oldestUnsettledLocalWrite'> | undefined;
 }
 
 /**
@@ -192,13 +193,13 @@ export class GatewayService {
   /**
    * Drops changes no direct child can still ask for: older than the longest message TTL of the
    * direct children (90 days without children), never the newest row, and on a connected node
-   * never a local write still waiting in the outbox. Returns how many rows went.
+   * never a local write not settled with its parent yet. Returns how many rows went.
    */
   async prune(): Promise<number> {
     const children = (await this.stores.connectedRegistries.listConnectedRegistries()).filter((r) => this.isDirectChild(r));
     const keepMs = children.length === 0 ? RETENTION_WITHOUT_CHILDREN_MS : Math.max(...children.map(ttlMs));
-    const pending = this.stores.outbox ? (await this.stores.outbox.pendingOutbox(1))[0] : undefined;
-    return this.stores.metadata.pruneChanges(new Date(this.clock() - keepMs), pending?.seq);
+    const unsettled = this.stores.outbox ? await this.stores.outbox.oldestUnsettledLocalWrite() : null;
+    return this.stores.metadata.pruneChanges(new Date(this.clock() - keepMs), unsettled ?? undefined);
   }
 }
 

@@ -56,13 +56,18 @@ export function parseActivateRequest(body: unknown): ActivateRequest {
 function statusDetails(value: unknown, what: string): StatusDetailDoc[] {
   return list(value, what).map((entry, i) => {
     const d = object(entry, `${what}[${i}]`);
-    return {
+    const detail: StatusDetailDoc = {
       type: text(d.type, `${what}[${i}].type`),
       code: text(d.code, `${what}[${i}].code`),
       description: text(d.description ?? '', `${what}[${i}].description`, true),
       timestamp: text(d.timestamp ?? '', `${what}[${i}].timestamp`, true),
       correlationId: text(d.correlationId ?? '', `${what}[${i}].correlationId`, true),
     };
+    // What an item detail is about (optional): kept only when present.
+    for (const field of ['repository', 'digest', 'tag'] as const) {
+      if (d[field] !== undefined && d[field] !== null) detail[field] = text(d[field], `${what}[${i}].${field}`);
+    }
+    return detail;
   });
 }
 

@@ -68,12 +68,22 @@ export interface SyncProperties {
   lastSyncTime: Date | null;
 }
 
+/**
+ * A problem an edge reports in its heartbeat (reference: `statusDetails`). The sync agent's
+ * types: `DiskError` (critical), `SyncItemFailed` (a change from the parent it cannot complete,
+ * parked and retried), `OutboxItemFailed` (a local write it cannot read back, parked and
+ * retried), `OutboxRejected` (a local write the parent refused for good). The item types name
+ * what they are about in `repository`, `digest` and `tag`, so an operator can act on them.
+ */
 export interface StatusDetail {
   type: string;
   code: string;
   description: string;
   timestamp: string;
   correlationId: string;
+  repository?: string;
+  digest?: string;
+  tag?: string;
 }
 
 export interface GarbageCollection {

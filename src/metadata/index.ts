@@ -17,4 +17,4 @@ export type {
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
   StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus,
 } from './connected-registry-types.js';
-export type { SyncStore } from './sync-types.js';
+export type { FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, SyncStore } from './sync-types.js';

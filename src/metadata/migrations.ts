@@ -204,6 +204,79 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE connected_registries ADD COLUMN outbox_pending INTEGER;
     `,
   },
+  {
+    version: 6,
+    name: 'sync: blob-delete changes, parked items, echoes of pushed writes, outbox failures',
+    sql: `
+      -- SQLite cannot change a CHECK constraint, so the change log is rebuilt with the new kind:
+      -- every row is kept with its seq, and so is the AUTOINCREMENT high-water mark (children hold
+      -- cursors into this log; a rename carries the sqlite_sequence row along).
+      CREATE TABLE changes_v6 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        repository TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('manifest', 'tag', 'tag-delete', 'manifest-delete', 'repository-delete', 'blob-delete')),
+        tag TEXT,
+        digest TEXT,
+        media_type TEXT,
+        at INTEGER NOT NULL,
+        origin TEXT NOT NULL DEFAULT 'local' CHECK (origin IN ('local', 'sync'))
+      ) STRICT;
+      INSERT INTO changes_v6 (seq, repository, kind, tag, digest, media_type, at, origin)
+        SELECT seq, repository, kind, tag, digest, media_type, at, origin FROM changes;
+      DELETE FROM sqlite_sequence WHERE name = 'changes_v6';
+      INSERT INTO sqlite_sequence (name, seq) SELECT 'changes_v6', seq FROM sqlite_sequence WHERE name = 'changes';
+      DROP TABLE changes;
+      ALTER TABLE changes_v6 RENAME TO changes;
+      CREATE INDEX changes_by_origin ON changes (origin, seq);
+      CREATE INDEX changes_by_time ON changes (at);
+
+      -- Pull side: manifests from the parent this node could not complete (a blob the parent cannot
+      -- serve, content this registry refuses), parked so they do not block the rest of the log and
+      -- retried with backoff. tag: the tag the parent's message moved onto it (NULL: none, or a
+      -- later message moved that tag since). parent_seq: NULL when a reconcile found it.
+      CREATE TABLE sync_parked (
+        repository TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        tag TEXT,
+        parent_seq INTEGER,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        first_failed_at INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        PRIMARY KEY (repository, digest)
+      ) STRICT, WITHOUT ROWID;
+
+      -- Push side: local writes pushed up whose echo (the parent's change row for them) has not
+      -- come back in the parent's messages yet. Until it does, no parent message overrides what
+      -- they touch. push_order: the order of the pushes (a parked write goes up late);
+      -- parent_head: a parent sequence number known to be at or after the push (NULL until known).
+      CREATE TABLE sync_echoes (
+        local_seq INTEGER NOT NULL PRIMARY KEY,
+        push_order INTEGER NOT NULL,
+        parent_head INTEGER
+      ) STRICT;
+
+      -- Push side: local writes that failed here ('parked': retried with backoff, still waiting
+      -- to go up) or that the parent refused for good ('rejected': kept to report). The change is
+      -- copied (its row may be pruned once the mark has passed it).
+      CREATE TABLE sync_outbox_failures (
+        local_seq INTEGER NOT NULL PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('parked', 'rejected')),
+        repository TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tag TEXT,
+        digest TEXT,
+        media_type TEXT,
+        changed_at INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        failed_at INTEGER NOT NULL,
+        next_attempt_at INTEGER
+      ) STRICT;
+    `,
+  },
 ];
 
 /**

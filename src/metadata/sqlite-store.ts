@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
 import { runMigrations } from './migrations.js';
-import type { SyncStore } from './sync-types.js';
+import type { FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, SyncStore } from './sync-types.js';
 import type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
@@ -123,7 +123,8 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   }
 
   async unlinkBlob(repository: string, digest: string): Promise<boolean> {
-    return this.tx.unlinkBlob.immediate(repository, digest);
+    // With its `blob-delete` change (sync section below): children follow, and a ReadWrite edge pushes it up.
+    return this.commit(this.tx.unlinkBlobLogged(LOCAL_WRITE, repository, digest));
   }
 
   async blobExistsAnywhere(digest: string): Promise<{ size: number } | null> {
@@ -251,19 +252,23 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   // --- the child side of sync (SyncStore) ---------------------------------------------------
 
   async applyManifest(input: PutManifestInput, cursor?: number): Promise<void> {
-    this.commit(this.tx.putManifest(syncWrite(cursor), input));
+    this.commit(this.tx.applyManifest(syncWrite(cursor), input));
   }
 
   async applyTagDelete(repository: string, tag: string, cursor?: number): Promise<void> {
-    this.commit(this.tx.deleteTag(syncWrite(cursor), repository, tag));
+    this.commit(this.tx.applyTagDelete(syncWrite(cursor), repository, tag));
   }
 
   async applyManifestDelete(repository: string, digest: string, cursor?: number): Promise<void> {
-    this.commit(this.tx.deleteManifest(syncWrite(cursor), repository, digest));
+    this.commit(this.tx.applyManifestDelete(syncWrite(cursor), repository, digest));
   }
 
   async applyRepositoryDelete(repository: string, cursor?: number): Promise<void> {
-    this.commit(this.tx.deleteRepository(syncWrite(cursor), repository));
+    this.commit(this.tx.applyRepositoryDelete(syncWrite(cursor), repository));
+  }
+
+  async applyBlobDelete(repository: string, digest: string, cursor?: number): Promise<void> {
+    this.commit(this.tx.applyBlobDelete(syncWrite(cursor), repository, digest));
   }
 
   async getCursor(): Promise<number | null> {
@@ -275,12 +280,34 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     this.stmt.setState.run(CURSOR_KEY, String(cursor));
   }
 
+  async parkItem(item: ParkedItemInput, cursor?: number): Promise<void> {
+    this.tx.parkItem.immediate(item, cursor);
+  }
+
+  async parkedItems(): Promise<ParkedItem[]> {
+    return this.stmt.parkedItems.all().map((row) => ({
+      repository: row.repository,
+      digest: row.digest,
+      tag: row.tag,
+      parentSeq: row.parent_seq,
+      code: row.code,
+      message: row.message,
+      attempts: row.attempts,
+      firstFailedAt: new Date(row.first_failed_at),
+      nextAttemptAt: new Date(row.next_attempt_at),
+    }));
+  }
+
+  async forgetParked(repository: string, digest: string): Promise<void> {
+    this.stmt.deleteParked.run(repository, digest);
+  }
+
   async pendingOutbox(limit: number): Promise<Change[]> {
     return this.stmt.localChangesSince.all(this.pushedMark(), pageLimit(limit)).map(toChange);
   }
 
   async outboxSize(): Promise<number> {
-    return this.stmt.countLocalChangesSince.get(this.pushedMark()) ?? 0;
+    return this.tx.outboxSize.deferred();
   }
 
   async markPushed(seq: number): Promise<void> {
@@ -288,8 +315,52 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     if (seq > this.pushedMark()) this.stmt.setState.run(PUSHED_KEY, String(seq));
   }
 
+  async recordPushed(change: Change, expectEcho: boolean): Promise<void> {
+    this.tx.recordPushed.immediate(change, expectEcho);
+  }
+
+  async recordRejected(change: Change, failure: FailureInput): Promise<void> {
+    this.tx.recordFailure.immediate(change, 'rejected', failure, null);
+  }
+
+  async parkOutboxChange(change: Change, failure: FailureInput & { nextAttemptAt: Date }): Promise<void> {
+    this.tx.recordFailure.immediate(change, 'parked', failure, failure.nextAttemptAt.getTime());
+  }
+
+  async outboxFailures(): Promise<OutboxFailure[]> {
+    return this.stmt.outboxFailures.all().map((row) => ({
+      change: toChange({ seq: row.local_seq, repository: row.repository, kind: row.kind, tag: row.tag, digest: row.digest, media_type: row.media_type, at: row.changed_at }),
+      state: row.state,
+      code: row.code,
+      message: row.message,
+      attempts: row.attempts,
+      failedAt: new Date(row.failed_at),
+      nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
+    }));
+  }
+
   async hasPendingLocalWrite(repository: string, tag: string | null, digest: string | null): Promise<boolean> {
     return this.stmt.pendingLocalWrite.get(this.pushedMark(), repository, tag, digest) !== undefined;
+  }
+
+  async oldestUnsettledLocalWrite(): Promise<number | null> {
+    return this.stmt.oldestUnsettled.get(this.pushedMark()) ?? null;
+  }
+
+  async lastPushOrder(): Promise<number> {
+    return Number(this.stmt.getState.get(PUSH_ORDER_KEY) ?? 0);
+  }
+
+  async noteParentHead(head: number, pushOrder: number): Promise<void> {
+    this.stmt.noteParentHead.run(head, pushOrder);
+  }
+
+  async settleUnechoed(through: number): Promise<Change[]> {
+    return this.tx.settleUnechoed.immediate(through).map(toChange);
+  }
+
+  async nextEchoDeadline(): Promise<number | null> {
+    return this.stmt.nextEchoDeadline.get() ?? null;
   }
 
   async getState(key: string): Promise<string | null> {
@@ -328,6 +399,13 @@ interface WriteContext {
 const LOCAL_WRITE: WriteContext = { origin: 'local' };
 const CURSOR_KEY = 'cursor';
 const PUSHED_KEY = 'outbox-pushed';
+/**
+ * The order number given to the last push recorded in sync_echoes (push_order): it only grows,
+ * so a head noted for earlier pushes never covers a later one.
+ */
+const PUSH_ORDER_KEY = 'push-order';
+/** Refusals by the parent kept to report (the newest). */
+const KEPT_REJECTIONS = 20;
 
 function syncWrite(cursor: number | undefined): WriteContext {
   return cursor === undefined ? { origin: 'sync' } : { origin: 'sync', cursor };
@@ -358,7 +436,11 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
   const pushedMark = (): number => Number(stmt.getState.get(PUSHED_KEY) ?? 0);
   const pendingLocal = (repository: string, tag: string | null, digest: string | null): boolean =>
     stmt.pendingLocalWrite.get(pushedMark(), repository, tag, digest) !== undefined;
-  /** Runs one write transaction under `context`; its cursor (if any) commits with it. Reports whether changes were appended. */
+  /**
+   * Runs one write transaction under `context`; its cursor (if any) commits with it. Reports
+   * whether changes were appended. `.inTx` is the bare body, for a transaction of the sync
+   * section that runs it inside its own (under the context that one set).
+   */
   const inContext = <A extends unknown[], R>(fn: (...args: A) => R) => {
     const tx = db.transaction((context: WriteContext, ...args: A): R => {
       ctx = context;
@@ -370,11 +452,12 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
         ctx = LOCAL_WRITE;
       }
     });
-    return (context: WriteContext, ...args: A): { result: R; appended: boolean } => {
+    const run = (context: WriteContext, ...args: A): { result: R; appended: boolean } => {
       appended = false;
       const result = tx.immediate(context, ...args);
       return { result, appended };
     };
+    return Object.assign(run, { inTx: fn });
   };
 
   const ensureRepository = (repository: string, now: number): number => {
@@ -507,7 +590,149 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     return deleted;
   };
 
-  return { putManifest, linkBlob, unlinkBlob, listTags, deleteTag, deleteManifest, deleteRepository };
+  // --- sync: parent messages, blob deletes, parked items, the outbox --------------------------
+
+  /**
+   * A parent message (a sync write with a cursor) first settles the pushed local write it
+   * echoes — the oldest push of the same kind, repository, tag and digest still awaiting its
+   * echo — and every write pushed before that one: their echoes, had they any, came earlier.
+   */
+  const settleEcho = (repository: string, kind: ChangeKind, tag: string | null, digest: string | null): void => {
+    if (ctx.origin !== 'sync' || ctx.cursor === undefined) return;
+    const order = stmt.matchEcho.get(repository, kind, tag, digest);
+    if (order !== undefined) stmt.settleEchoesThrough.run(order);
+  };
+
+  const applyManifest = inContext((input: PutManifestInput): void => {
+    settleEcho(input.repository, input.tag === undefined ? 'manifest' : 'tag', input.tag ?? null, input.digest);
+    // A later message of the parent moved this tag: a parked item no longer brings it along.
+    if (input.tag !== undefined && ctx.cursor !== undefined) stmt.dropParkedTag.run(input.repository, input.tag, input.digest);
+    // A blob a client unlinked here is not linked again by the parent's older message: the
+    // manifest then fails its check and is parked until that delete has settled.
+    let links = input.blobLinks;
+    if (links !== undefined) {
+      const mark = pushedMark();
+      links = Object.fromEntries(Object.entries(links).filter(([digest]) => stmt.pendingLocalBlobDelete.get(mark, input.repository, digest) === undefined));
+    }
+    putManifest.inTx(links === undefined ? input : { ...input, blobLinks: links });
+    stmt.deleteParked.run(input.repository, input.digest);
+  });
+
+  const applyTagDelete = inContext((repository: string, tag: string): boolean => {
+    settleEcho(repository, 'tag-delete', tag, null);
+    if (ctx.cursor !== undefined) stmt.dropParkedTag.run(repository, tag, '');
+    return deleteTag.inTx(repository, tag);
+  });
+
+  const applyManifestDelete = inContext((repository: string, digest: string): boolean => {
+    settleEcho(repository, 'manifest-delete', null, digest);
+    stmt.deleteParked.run(repository, digest);
+    return deleteManifest.inTx(repository, digest);
+  });
+
+  const applyRepositoryDelete = inContext((repository: string): boolean => {
+    stmt.deleteParkedOfRepository.run(repository);
+    return deleteRepository.inTx(repository);
+  });
+
+  /** Unlinks a blob with its `blob-delete` change (served to children; pushed up from a ReadWrite edge when local). */
+  const unlinkLogged = (repository: string, digest: string): boolean => {
+    const removed = unlinkBlob(repository, digest);
+    if (removed) appendChange(repository, 'blob-delete', null, digest, null, clock());
+    return removed;
+  };
+  const unlinkBlobLogged = inContext(unlinkLogged);
+
+  const applyBlobDelete = inContext((repository: string, digest: string): boolean => {
+    settleEcho(repository, 'blob-delete', null, digest);
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return false;
+    // A manifest here still needs it (a local write not yet up, or one the parent's later messages settle).
+    if (stmt.blobReferenced.get(id, digest) !== undefined) return false;
+    return unlinkLogged(repository, digest);
+  });
+
+  const parkItem = db.transaction((item: ParkedItemInput, cursor: number | undefined): void => {
+    stmt.upsertParked.run(item.repository, item.digest, item.tag, item.parentSeq, item.code, item.message.slice(0, 1000),
+      item.attempts, item.failedAt.getTime(), item.nextAttemptAt.getTime());
+    if (cursor !== undefined) stmt.setState.run(CURSOR_KEY, String(cursor));
+  });
+
+  const moveMark = (seq: number): void => {
+    if (seq > pushedMark()) stmt.setState.run(PUSHED_KEY, String(seq));
+  };
+
+  const outboxSize = db.transaction((): number =>
+    (stmt.countLocalChangesSince.get(pushedMark()) ?? 0) + (stmt.countParkedOutbox.get() ?? 0));
+
+  const recordPushed = db.transaction((change: Change, expectEcho: boolean): void => {
+    moveMark(change.seq);
+    stmt.deleteOutboxFailure.run(change.seq);
+    // Refusals and local failures of earlier writes of the same tag or manifest are superseded.
+    stmt.deleteSupersededFailures.run(change.repository, change.seq, change.tag, change.digest, change.kind === 'blob-delete' ? 1 : 0);
+    if (expectEcho) {
+      const order = Number(stmt.getState.get(PUSH_ORDER_KEY) ?? 0) + 1;
+      stmt.setState.run(PUSH_ORDER_KEY, String(order));
+      stmt.insertEcho.run(change.seq, order);
+    }
+  });
+
+  const recordFailure = db.transaction((change: Change, state: 'parked' | 'rejected', failure: FailureInput, nextAttemptAt: number | null): void => {
+    moveMark(change.seq);
+    stmt.upsertOutboxFailure.run(change.seq, state, change.repository, change.kind, change.tag, change.digest, change.mediaType,
+      change.at.getTime(), failure.code, failure.message.slice(0, 1000), failure.at.getTime(), nextAttemptAt);
+    if (state === 'rejected') stmt.trimRejected.run(KEPT_REJECTIONS);
+  });
+
+  const settleUnechoed = db.transaction((through: number): ChangeRow[] => {
+    const rows = stmt.unechoedThrough.all(through);
+    stmt.deleteUnechoedThrough.run(through);
+    return rows;
+  });
+
+  return {
+    putManifest, linkBlob, unlinkBlob, listTags, deleteTag, deleteManifest, deleteRepository,
+    applyManifest, applyTagDelete, applyManifestDelete, applyRepositoryDelete, applyBlobDelete, unlinkBlobLogged,
+    parkItem, outboxSize, recordPushed, recordFailure, settleUnechoed,
+  };
+}
+
+/**
+ * A local change row that is unsettled (SyncStore): after the pushed mark (the one `?`), parked
+ * after a local failure, or pushed and awaiting its echo. Written as a set of sequence numbers
+ * (a range scan of the few rows after the mark, plus two small tables) looked up by primary key,
+ * so the check does not scan a long log of settled local writes.
+ */
+const UNSETTLED = `seq IN (SELECT seq FROM changes WHERE origin = 'local' AND seq > ?
+  UNION ALL SELECT local_seq FROM sync_echoes
+  UNION ALL SELECT local_seq FROM sync_outbox_failures WHERE state = 'parked')`;
+
+interface ParkedRow {
+  repository: string;
+  digest: string;
+  tag: string | null;
+  parent_seq: number | null;
+  code: string;
+  message: string;
+  attempts: number;
+  first_failed_at: number;
+  next_attempt_at: number;
+}
+
+interface OutboxFailureRow {
+  local_seq: number;
+  state: 'parked' | 'rejected';
+  repository: string;
+  kind: ChangeKind;
+  tag: string | null;
+  digest: string | null;
+  media_type: string | null;
+  changed_at: number;
+  code: string;
+  message: string;
+  attempts: number;
+  failed_at: number;
+  next_attempt_at: number | null;
 }
 
 /** Every statement, prepared once per connection. Result types are declared per statement. */
@@ -573,19 +798,69 @@ function prepareStatements(db: Database.Database) {
     localChangesSince: db.prepare<[number, number], ChangeRow>(
       "SELECT seq, repository, kind, tag, digest, media_type, at FROM changes WHERE origin = 'local' AND seq > ? ORDER BY seq LIMIT ?"),
     countLocalChangesSince: db.prepare<[number], number>("SELECT count(*) FROM changes WHERE origin = 'local' AND seq > ?").pluck(),
+    // "Pending" below is unsettled (UNSETTLED): not pushed yet, parked, or pushed and awaiting its echo.
     pendingLocalWrite: db.prepare<[number, string, string | null, string | null], number>(`SELECT 1 FROM changes
-      WHERE origin = 'local' AND seq > ? AND repository = ? AND ((tag IS NOT NULL AND tag = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1`).pluck(),
+      WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND kind <> 'blob-delete'
+      AND ((tag IS NOT NULL AND tag = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1`).pluck(),
     pendingLocalManifestDelete: db.prepare<[number, string, string], number>(`SELECT 1 FROM changes
-      WHERE origin = 'local' AND seq > ? AND repository = ? AND kind = 'manifest-delete' AND digest = ? LIMIT 1`).pluck(),
+      WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND kind = 'manifest-delete' AND digest = ? LIMIT 1`).pluck(),
+    pendingLocalBlobDelete: db.prepare<[number, string, string], number>(`SELECT 1 FROM changes
+      WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND kind = 'blob-delete' AND digest = ? LIMIT 1`).pluck(),
     tagsNotPending: db.prepare<[number, number, string], string>(`SELECT name FROM tags WHERE repository_id = ? AND name NOT IN
-      (SELECT tag FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? AND tag IS NOT NULL)`).pluck(),
+      (SELECT tag FROM changes WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND tag IS NOT NULL)`).pluck(),
     // The manifests pending local writes name, and those they list (recursively), are kept.
     manifestsNotPending: db.prepare<[number, string, number, number], string>(`WITH RECURSIVE keep (digest) AS (
-        SELECT digest FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? AND digest IS NOT NULL
+        SELECT digest FROM changes WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND digest IS NOT NULL
         UNION SELECT c.child_digest FROM manifest_children c JOIN keep k ON c.parent_digest = k.digest WHERE c.repository_id = ?)
       SELECT digest FROM manifests WHERE repository_id = ? AND digest NOT IN (SELECT digest FROM keep)`).pluck(),
     pendingLocalRepository: db.prepare<[number, string], number>(
-      "SELECT 1 FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? LIMIT 1").pluck(),
+      `SELECT 1 FROM changes WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? LIMIT 1`).pluck(),
+    blobReferenced: db.prepare<[number, string], number>(
+      'SELECT 1 FROM manifest_blobs WHERE repository_id = ? AND blob_digest = ? LIMIT 1').pluck(),
+
+    // Echoes of pushed local writes (sync_echoes).
+    matchEcho: db.prepare<[string, ChangeKind, string | null, string | null], number>(`SELECT e.push_order FROM sync_echoes e
+      JOIN changes c ON c.seq = e.local_seq WHERE c.repository = ? AND c.kind = ? AND c.tag IS ? AND c.digest IS ?
+      ORDER BY e.push_order LIMIT 1`).pluck(),
+    settleEchoesThrough: db.prepare<[number], void>('DELETE FROM sync_echoes WHERE push_order <= ?'),
+    insertEcho: db.prepare<[number, number], void>(`INSERT INTO sync_echoes (local_seq, push_order, parent_head) VALUES (?, ?, NULL)
+      ON CONFLICT (local_seq) DO UPDATE SET push_order = excluded.push_order, parent_head = NULL`),
+    noteParentHead: db.prepare<[number, number], void>(
+      'UPDATE sync_echoes SET parent_head = ? WHERE parent_head IS NULL AND push_order <= ?'),
+    unechoedThrough: db.prepare<[number], ChangeRow>(`SELECT c.seq, c.repository, c.kind, c.tag, c.digest, c.media_type, c.at
+      FROM sync_echoes e JOIN changes c ON c.seq = e.local_seq WHERE e.parent_head IS NOT NULL AND e.parent_head <= ? ORDER BY e.push_order`),
+    deleteUnechoedThrough: db.prepare<[number], void>('DELETE FROM sync_echoes WHERE parent_head IS NOT NULL AND parent_head <= ?'),
+    nextEchoDeadline: db.prepare<[], number | null>('SELECT min(parent_head) FROM sync_echoes').pluck(),
+    oldestUnsettled: db.prepare<[number], number | null>(`SELECT min(s) FROM (
+        SELECT min(seq) AS s FROM changes WHERE origin = 'local' AND seq > ?
+        UNION ALL SELECT min(local_seq) FROM sync_echoes
+        UNION ALL SELECT min(local_seq) FROM sync_outbox_failures WHERE state = 'parked')`).pluck(),
+
+    // Parked pull items (sync_parked).
+    upsertParked: db.prepare<[string, string, string | null, number | null, string, string, number, number, number], void>(
+      `INSERT INTO sync_parked (repository, digest, tag, parent_seq, code, message, attempts, first_failed_at, next_attempt_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO UPDATE SET
+        tag = coalesce(excluded.tag, sync_parked.tag), parent_seq = coalesce(excluded.parent_seq, sync_parked.parent_seq),
+        code = excluded.code, message = excluded.message, attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at`),
+    parkedItems: db.prepare<[], ParkedRow>('SELECT * FROM sync_parked ORDER BY first_failed_at, repository, digest'),
+    deleteParked: db.prepare<[string, string], void>('DELETE FROM sync_parked WHERE repository = ? AND digest = ?'),
+    deleteParkedOfRepository: db.prepare<[string], void>('DELETE FROM sync_parked WHERE repository = ?'),
+    dropParkedTag: db.prepare<[string, string, string], void>(
+      'UPDATE sync_parked SET tag = NULL WHERE repository = ? AND tag = ? AND digest <> ?'),
+
+    // Local writes that failed here or that the parent refused (sync_outbox_failures).
+    upsertOutboxFailure: db.prepare<[number, string, string, ChangeKind, string | null, string | null, string | null, number, string, string, number, number | null], void>(
+      `INSERT INTO sync_outbox_failures (local_seq, state, repository, kind, tag, digest, media_type, changed_at, code, message, attempts, failed_at, next_attempt_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (local_seq) DO UPDATE SET state = excluded.state, code = excluded.code,
+        message = excluded.message, attempts = sync_outbox_failures.attempts + 1, failed_at = excluded.failed_at, next_attempt_at = excluded.next_attempt_at`),
+    outboxFailures: db.prepare<[], OutboxFailureRow>('SELECT * FROM sync_outbox_failures ORDER BY local_seq'),
+    countParkedOutbox: db.prepare<[], number>("SELECT count(*) FROM sync_outbox_failures WHERE state = 'parked'").pluck(),
+    deleteOutboxFailure: db.prepare<[number], void>('DELETE FROM sync_outbox_failures WHERE local_seq = ?'),
+    deleteSupersededFailures: db.prepare<[string, number, string | null, string | null, number], void>(`DELETE FROM sync_outbox_failures
+      WHERE repository = ? AND local_seq < ? AND ((tag IS NOT NULL AND tag = ?)
+        OR (digest IS NOT NULL AND digest = ? AND (kind = 'blob-delete') = ?))`),
+    trimRejected: db.prepare<[number], void>(`DELETE FROM sync_outbox_failures WHERE state = 'rejected' AND local_seq NOT IN
+      (SELECT local_seq FROM sync_outbox_failures WHERE state = 'rejected' ORDER BY local_seq DESC LIMIT ?)`),
     changeCountsSince: db.prepare<[number], { repository: string; count: number }>(
       'SELECT repository, count(*) AS count FROM changes WHERE seq > ? GROUP BY repository'),
 

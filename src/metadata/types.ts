@@ -117,7 +117,8 @@ export interface ManifestRecord extends ManifestFields {
   createdAt: Date;
 }
 
-export type ChangeKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete';
+/** `blob-delete`: a repository's link to a blob was removed (digest: the blob's). */
+export type ChangeKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete' | 'blob-delete';
 
 /** `local`: a client of this node wrote it; `sync`: the sync agent applied it from the parent. */
 export type ChangeOrigin = 'local' | 'sync';
@@ -128,7 +129,7 @@ export interface Change {
   kind: ChangeKind;
   /** The tag for tag and tag-delete changes. */
   tag: string | null;
-  /** The manifest digest for manifest, tag and manifest-delete changes. */
+  /** The manifest digest for manifest, tag and manifest-delete changes; the blob's for blob-delete. */
   digest: string | null;
   /** Media type of the manifest for manifest and tag changes. */
   mediaType: string | null;

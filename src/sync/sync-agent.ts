@@ -18,6 +18,7 @@ import { OutboxPusher } from './outbox-pusher.js';
 import { PullSync } from './pull-sync.js';
 import { SyncSchedule } from './schedule.js';
 import { systemClock, type Clock } from './clock.js';
+import { syncItemDetails } from './status-details.js';
 
 const INSTANCE_KEY = 'instance-id';
 const RESYNC_KEY = 'resync-handled';
@@ -27,6 +28,15 @@ const RECONCILE_KEY = 'reconcile';
 const DISK_ERRORS = new Set(['ENOSPC', 'EIO', 'EROFS', 'EDQUOT']);
 /** A cursor past any real sequence number (the gateway takes up to 15 digits). */
 const HEAD_PROBE = 999_999_999_999_999;
+/**
+ * Waits between attempts while the parent is unreachable: from 0.5 s, doubling, at most 5 s,
+ * each drawn between half and all of that (jitter: a fleet of edges does not return in step).
+ * So an outage costs at most 5 s more than it lasts.
+ */
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 5_000;
+/** While the parent refuses this node (credentials, another instance): retried this often. */
+const REFUSED_RETRY_MS = 30_000;
 
 /** How the agent reaches its parent (from the connection string). */
 export interface ParentSettings {
@@ -92,6 +102,8 @@ export class SyncAgent {
   private state: AgentState = 'Starting';
   private lastSyncTime: Date | null = null;
   private readonly problems = new Map<string, StatusDetail>();
+  /** When the parent became unreachable (this agent's clock), while it is. */
+  private outageSince: number | null = null;
   private outboxWake: (() => void) | null = null;
   private refreshing: Promise<void> = Promise.resolve();
 
@@ -102,11 +114,12 @@ export class SyncAgent {
     });
     this.gateway = new GatewayClient(this.transport, p.name);
     const registry = new RegistryClient(this.transport);
-    this.puller = new ContentPuller(registry, deps.blobs, deps.metadata, deps.metadata, deps.parallelBlobs ?? 8);
-    this.pull = new PullSync(registry, this.puller, deps.metadata, deps.metadata, deps.policy, deps.logger);
-    this.outbox = new OutboxPusher(registry, deps.blobs, deps.metadata, deps.metadata, deps.logger);
-    this.applier = new ConfigApplier(deps.connectedRegistries, deps.identities, deps.metadata, deps.policy);
     this.clock = deps.clock ?? systemClock;
+    const now = (): number => this.clock.now();
+    this.puller = new ContentPuller(registry, deps.blobs, deps.metadata, deps.metadata, deps.parallelBlobs ?? 8);
+    this.pull = new PullSync(registry, this.puller, deps.metadata, deps.metadata, deps.policy, deps.logger, now);
+    this.outbox = new OutboxPusher(registry, deps.blobs, deps.metadata, deps.metadata, deps.logger, now);
+    this.applier = new ConfigApplier(deps.connectedRegistries, deps.identities, deps.metadata, deps.policy);
   }
 
   get currentState(): AgentState {
@@ -137,6 +150,7 @@ export class SyncAgent {
       await this.connect(this.stopping.signal);
     } catch (err) {
       if (err instanceof SyncFatalError) throw err;
+      this.outageSince = this.clock.now();
       this.deps.logger.warn({ err: errorText(err), parent: this.transport.baseUrl }, 'parent unreachable at start; serving local content and retrying');
     }
     this.running = this.run();
@@ -200,7 +214,7 @@ export class SyncAgent {
   /** The loop: wait for the window, run a session, back off on failures, until stopped. */
   private async run(): Promise<void> {
     const signal = this.stopping.signal;
-    let backoffMs = 500;
+    let backoffMs = FIRST_RETRY_MS;
     while (!signal.aborted) {
       const schedule = this.schedule();
       const now = this.clock.now();
@@ -213,21 +227,36 @@ export class SyncAgent {
       const started = this.clock.now();
       try {
         await this.session(window.open ? window.closesAt : null, !window.open);
-        backoffMs = 500;
+        backoffMs = FIRST_RETRY_MS;
       } catch (err) {
         if (signal.aborted) break;
         this.state = 'Offline';
         this.notePossibleDiskError(err);
         const fatal = err instanceof SyncFatalError;
+        this.outageSince ??= this.clock.now();
         this.deps.logger[fatal ? 'error' : 'warn']({ err: errorText(err) }, fatal ? 'the parent refuses this node' : 'sync with the parent interrupted; retrying');
         // A continuous session only ever ends by failing: one that held for a while starts the
-        // waits over (else every outage would wait longer than the last, up to 30 s); one that
-        // fails at once, again and again, keeps doubling them.
-        if (this.clock.now() - started > backoffMs) backoffMs = 500;
-        await this.clock.sleep(fatal ? 30_000 : backoffMs, signal);
-        backoffMs = Math.min(backoffMs * 2, 30_000);
+        // waits over (else every outage would wait longer than the last); one that fails at
+        // once, again and again, keeps doubling them up to the ceiling.
+        if (this.clock.now() - started > backoffMs) backoffMs = FIRST_RETRY_MS;
+        const waitMs = fatal ? REFUSED_RETRY_MS : backoffMs / 2 + Math.random() * (backoffMs / 2);
+        await this.sleepUntil(this.clock.now() + waitMs, signal);
+        backoffMs = Math.min(backoffMs * 2, MAX_RETRY_MS);
       }
     }
+  }
+
+  /** Sleeps on the agent's clock until `deadline` (a manual clock's sleeps may end early: they are slept again). */
+  private async sleepUntil(deadline: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && this.clock.now() < deadline) await this.clock.sleep(deadline - this.clock.now(), signal);
+  }
+
+  /** The parent answered again after an outage: say so, and how long it lasted. */
+  private noteReconnected(): void {
+    if (this.outageSince === null) return;
+    const outageSeconds = Math.round((this.clock.now() - this.outageSince) / 100) / 10;
+    this.outageSince = null;
+    this.deps.logger.info({ outageSeconds, parent: this.transport.baseUrl }, `reconnected to the parent after ${outageSeconds} s`);
   }
 
   /** One connected stretch: activate, follow config and messages, push the outbox, heartbeat. */
@@ -237,6 +266,7 @@ export class SyncAgent {
     // Every transfer in flight listens to it (dozens at once in a reconcile): not a leak.
     setMaxListeners(0, signal);
     await this.connect(signal);
+    this.noteReconnected();
     this.state = 'Online';
     // The first of the three to end (or fail) ends the session; the others stop with it.
     const tasks = [this.pullLoop(closesAt, once, signal), this.heartbeatLoop(signal), this.outboxLoop(signal)];
@@ -263,6 +293,9 @@ export class SyncAgent {
       const cursor = (await this.deps.metadata.getCursor()) ?? 0;
       // Whole seconds, rounded up: a wait of 0 in the window's last second would ask again and again until it closes.
       const remaining = closesAt === null ? pollSeconds : Math.min(pollSeconds, Math.ceil((closesAt - now) / 1000));
+      // Every push accepted before this request is in the parent's log by the time it answers:
+      // the answer's head bounds where their echoes can be (SyncStore.noteParentHead).
+      const pushOrder = await this.deps.metadata.lastPushOrder();
       let page;
       try {
         page = await this.gateway.messages(cursor, once ? 0 : remaining, this.configEtag, signal);
@@ -274,15 +307,19 @@ export class SyncAgent {
         }
         throw fatalOrSame(err, this.deps.parent.name);
       }
+      await this.deps.metadata.noteParentHead(page.head, pushOrder);
       if (page.config !== this.configEtag) await this.refreshConfig(signal);
       if (page.messages.length > 0) {
         this.state = 'Syncing';
         await this.pull.apply(page.messages, page.next, signal);
         this.state = 'Online';
         this.problems.delete('DiskError');
-      } else if (page.next > cursor) {
-        await this.deps.metadata.setCursor(page.next);
+      } else {
+        // Nothing in scope: the cursor moves on, and pushes whose echo would be before it are settled.
+        await this.pull.apply([], page.next, signal);
       }
+      // Parked items whose retry is due (a failing one is parked again, with a longer wait).
+      await this.pull.retryParked(signal);
       this.lastSyncTime = new Date(this.clock.now());
       if (once && page.messages.length === 0 && page.next >= page.head && !this.needsReconcile) {
         await this.outbox.drain(signal);
@@ -346,7 +383,6 @@ export class SyncAgent {
           this.state = 'Syncing';
           await this.outbox.drain(signal);
           this.state = 'Online';
-          this.recordRejections();
         }
         await this.clock.sleep(5_000, wake.signal);
       } finally {
@@ -374,10 +410,11 @@ export class SyncAgent {
   }
 
   private async sendStatus(signal: AbortSignal): Promise<void> {
+    const items = syncItemDetails(await this.deps.metadata.parkedItems(), await this.deps.metadata.outboxFailures(), this.instanceId);
     const report: StatusReport = {
       instanceId: this.instanceId,
       connectionState: this.state === 'Syncing' ? 'Syncing' : 'Online',
-      statusDetails: [...this.problems.values()].map((d) => ({ ...d })),
+      statusDetails: [...[...this.problems.values()].map((d) => ({ ...d })), ...items],
       lastSyncTime: this.lastSyncTime ? this.lastSyncTime.toISOString() : null,
       version: this.deps.version,
       loginServer: this.deps.loginServer(),
@@ -404,15 +441,6 @@ export class SyncAgent {
     this.problems.set('DiskError', {
       type: 'DiskError', code, description: `local storage failed: ${errorText(err)}`.slice(0, 500),
       timestamp: new Date(this.clock.now()).toISOString(), correlationId: this.instanceId,
-    });
-  }
-
-  private recordRejections(): void {
-    const last = this.outbox.rejected[this.outbox.rejected.length - 1];
-    if (!last) return;
-    this.problems.set('OutboxRejected', {
-      type: 'OutboxRejected', code: last.code, description: `the parent refused ${last.change.kind} ${last.change.repository}: ${last.message}`.slice(0, 500),
-      timestamp: new Date(this.clock.now()).toISOString(), correlationId: String(last.change.seq),
     });
   }
 

@@ -50,6 +50,39 @@ describe('GatewayService', () => {
     }
   });
 
+  test('prune keeps a pushed local write until its echo settles it, and a parked one', async () => {
+    const { store, service, clock } = await open('site-main');
+    try {
+      await store.putManifest(manifestInput('app', 'local-1', { tag: 'l1' })); // rows 1, 2
+      const [manifest, tag] = await store.pendingOutbox(10);
+      await store.recordPushed(manifest!, true);
+      await store.parkOutboxChange(tag!, { code: 'BLOB_UNKNOWN', message: 'missing here', at: new Date(clock.now), nextAttemptAt: new Date(clock.now + 10_000) });
+      await store.putManifest(manifestInput('app', 'local-2')); // row 3
+      await store.markPushed(3);
+      clock.now += 200 * DAY_MS;
+      assert.equal(await service.prune(), 0, 'row 1 awaits its echo');
+      await store.applyManifest(manifestInput('app', 'local-1'), 50); // the echo (nothing to change here: no row)
+      assert.equal(await service.prune(), 1, 'row 1 goes; row 2 is parked');
+      await store.recordPushed(tag!, false);
+      assert.equal(await service.prune(), 1, 'row 2 goes; the newest row always stays');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('messages carry blob deletes like every other change', async () => {
+    const { store, service } = await open(null);
+    try {
+      await store.linkBlob('app', digestOf('layer'), 3);
+      await store.unlinkBlob('app', digestOf('layer'));
+      await store.connectedRegistries.createConnectedRegistry(input('edge-one'));
+      const page = await service.messages(await service.directChild('edge-one'), ['app'], 0, true);
+      assert.deepEqual(page.messages.map((m) => [m.kind, m.repository, m.digest]), [['blob-delete', 'app', digestOf('layer')]]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('config: a record read before an invalidation does not put a stale document in the cache', async () => {
     const { store, service } = await open(null);
     try {

@@ -148,9 +148,9 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
       await store.putManifest(manifestInput('a', 'm2', { tag: 't' })); // manifest, tag (moved)
       await store.deleteTag('a', 't'); // tag-delete
       await store.deleteManifest('a', digestOf('m1')); // manifest-delete
-      await store.unlinkBlob('a', digestOf('b')); // not a change
+      await store.unlinkBlob('a', digestOf('b')); // blob-delete
       await store.deleteRepository('a'); // repository-delete
-      const expected = ['manifest', 'tag', 'manifest', 'tag', 'tag-delete', 'manifest-delete', 'repository-delete'];
+      const expected = ['manifest', 'tag', 'manifest', 'tag', 'tag-delete', 'manifest-delete', 'blob-delete', 'repository-delete'];
       assert.equal(tableCounts(path).changes, expected.length);
       const changes = await store.changesSince(0, 100);
       assert.deepEqual(changes.map((c) => c.kind), expected);

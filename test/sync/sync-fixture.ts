@@ -8,7 +8,8 @@ import type { TransferCounters } from '../../src/sync/content-puller.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { OCI_INDEX, OCI_MANIFEST, TestClient, sha256 } from '../helpers/oci-client.js';
 import { mgmt } from '../helpers/management-calls.js';
-import { createConnectedRegistry, startEdge, waitFor } from '../helpers/hierarchy.js';
+import { join } from 'node:path';
+import { createConnectedRegistry, showAtRoot, startEdge, waitFor } from '../helpers/hierarchy.js';
 
 /**
  * Shared parts of the sync semantics tests (test/sync/*.test.ts): a root, images built from
@@ -39,17 +40,43 @@ export interface LinkedEdge {
 }
 
 /** Starts a LinkedEdge for a connected registry of `mode` over repository `app`; with `synced`, waits for its first sync. */
-export async function startLinkedEdge(name: string, mode: 'ReadOnly' | 'ReadWrite', options: { synced?: boolean } = {}): Promise<LinkedEdge> {
+export async function startLinkedEdge(name: string, mode: 'ReadOnly' | 'ReadWrite', options: { synced?: boolean; app?: AppOptions } = {}): Promise<LinkedEdge> {
   const root = await startRoot();
   const link = await LinkProxy.start(root.node.url);
   const cr = await createConnectedRegistry(root.admin, { name, mode, repositories: ['app'], logLevel: 'None' });
-  const edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: FAST_SYNC });
+  const edge = await startEdge(viaEndpoint(cr.connectionString, link.endpoint), { app: options.app ?? FAST_SYNC });
   if (options.synced) await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
   return {
     root, link, edge, atEdge: new TestClient(edge.url),
     async close() {
       await edge.close();
       await link.close();
+      await root.node.close();
+    },
+  };
+}
+
+/** A root, a GateProxy on the link to it, and one edge syncing through the gate. */
+export interface GatedEdge {
+  root: Root;
+  gate: GateProxy;
+  edge: TestNode;
+  atEdge: TestClient;
+  close(): Promise<void>;
+}
+
+/** Starts a GatedEdge for a connected registry of `mode` over repository `app`, waiting for its first sync. */
+export async function startGatedEdge(name: string, mode: 'ReadOnly' | 'ReadWrite', app: AppOptions = FAST_SYNC): Promise<GatedEdge> {
+  const root = await startRoot();
+  const gate = await GateProxy.start(root.node.url);
+  const cr = await createConnectedRegistry(root.admin, { name, mode, repositories: ['app'], logLevel: 'None' });
+  const edge = await startEdge(viaEndpoint(cr.connectionString, gate.endpoint), { app });
+  await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
+  return {
+    root, gate, edge, atEdge: new TestClient(edge.url),
+    async close() {
+      await edge.close();
+      await gate.close();
       await root.node.close();
     },
   };
@@ -180,6 +207,26 @@ export async function hasRepository(client: TestClient, repo: string): Promise<b
   return ((await res.json()) as { repositories: string[] }).repositories.includes(repo);
 }
 
+/** Where a node's filesystem storage keeps a blob's bytes. */
+export function blobFile(node: TestNode, digest: string): string {
+  const hex = digest.slice('sha256:'.length);
+  return join(node.dataDir, 'storage', 'blobs', 'sha256', hex.slice(0, 2), hex);
+}
+
+export interface StatusDetailShown {
+  type: string;
+  code: string;
+  description: string;
+  repository?: string;
+  digest?: string;
+  tag?: string;
+}
+
+/** The status details the root shows for a connected registry. */
+export async function detailsAtRoot(root: Root, name: string): Promise<StatusDetailShown[]> {
+  return (await showAtRoot(root.admin, name)).statusDetails as StatusDetailShown[];
+}
+
 /** The connection string with its parent endpoint replaced (to route an edge through a LinkProxy). */
 export function viaEndpoint(connectionString: string, endpoint: string): string {
   return connectionString.replace(/ParentGatewayEndpoint=[^;]*/, `ParentGatewayEndpoint=${endpoint}`);
@@ -249,11 +296,19 @@ export type GateAction =
   /** Held before the parent sees it, until the rule is released. */
   | 'hold'
   /** Sent to the parent at once; its answer is held until the rule is released. */
-  | 'hold-answer';
+  | 'hold-answer'
+  /** Held before the parent sees it until `forward()`; then the parent's answer is held until the rule is released. */
+  | 'hold-both'
+  /** Answered at once with this status and OCI error code; the parent never sees it. */
+  | { status: number; code: string };
 
 export interface GateRule {
   /** Requests this rule has matched so far. */
   readonly matched: number;
+  /** Answers of the parent to matched requests that have reached the proxy (held or not). */
+  readonly answered: number;
+  /** 'hold-both': lets the held requests reach the parent (their answers stay held). */
+  forward(): void;
   /** Lets everything held by this rule go, and passes later matches through. */
   release(): void;
 }
@@ -263,9 +318,12 @@ interface GateRuleState {
   action: GateAction;
   times: number;
   matched: number;
+  answered: number;
   /** Released: matches nothing any more. */
   done: boolean;
   released: Promise<void>;
+  forwarded: Promise<void>;
+  forward(): void;
   release(): void;
 }
 
@@ -300,19 +358,30 @@ export class GateProxy {
     const released = new Promise<void>((resolve) => {
       open = resolve;
     });
+    let pass!: () => void;
+    const forwarded = new Promise<void>((resolve) => {
+      pass = resolve;
+    });
     const state: GateRuleState = {
-      match, action, times, matched: 0, done: false, released,
+      match, action, times, matched: 0, answered: 0, done: false, released, forwarded,
+      forward: () => pass(),
       release: () => {
         state.done = true;
+        pass();
         open();
       },
     };
     this.rules.push(state);
-    return { get matched() { return state.matched; }, release: state.release };
+    return { get matched() { return state.matched; }, get answered() { return state.answered; }, forward: state.forward, release: state.release };
+  }
+
+  /** Releases every rule (a test that failed half-way leaves nothing held for the next). */
+  releaseAll(): void {
+    for (const rule of this.rules) rule.release();
   }
 
   async close(): Promise<void> {
-    for (const rule of this.rules) rule.release();
+    this.releaseAll();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.agent.destroy();
@@ -324,6 +393,13 @@ export class GateProxy {
     this.requests.push({ method, path });
     const rule = this.rules.find((r) => !r.done && r.matched < r.times && r.match(method, path));
     if (rule) rule.matched += 1;
+    const action = rule?.action;
+    if (typeof action === 'object') {
+      req.resume();
+      res.writeHead(action.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: action.code, message: `the test link answers ${action.status} ${action.code}` }] }));
+      return;
+    }
     if (rule?.action === 'fail' || rule?.action === 'hold-fail') {
       req.resume();
       const fail = (): void => {
@@ -338,6 +414,7 @@ export class GateProxy {
       const upstream = http.request({
         host: this.target.hostname, port: this.target.port, method, path, headers: req.headers, agent: this.agent,
       }, (answer) => {
+        if (rule) rule.answered += 1;
         answer.on('error', () => res.destroy());
         const deliver = (): void => {
           if (res.destroyed) {
@@ -347,7 +424,7 @@ export class GateProxy {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         };
-        if (rule?.action === 'hold-answer') void rule.released.then(deliver);
+        if (rule?.action === 'hold-answer' || rule?.action === 'hold-both') void rule.released.then(deliver);
         else deliver();
       });
       upstream.on('error', () => res.destroy());
@@ -357,6 +434,7 @@ export class GateProxy {
       req.pipe(upstream);
     };
     if (rule?.action === 'hold') void rule.released.then(forward);
+    else if (rule?.action === 'hold-both') void rule.forwarded.then(forward);
     else forward();
   }
 }

@@ -1,0 +1,61 @@
+import { RegistryError } from '../oci/index.js';
+import { RemoteError } from '../client/http-transport.js';
+
+/**
+ * A failure on this node while carrying a local write up: content it cannot read back (a blob
+ * or manifest missing or unreadable here). Never an answer of the parent — those are
+ * RemoteErrors, which only the HTTP client (client/) creates — so a local problem can never be
+ * taken for the parent's refusal: a LocalSyncError parks the write (retried, reported), it is
+ * never marked pushed.
+ */
+export class LocalSyncError extends Error {
+  constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LocalSyncError';
+  }
+}
+
+/** This registry's refusals of content (and problems of the content itself), as opposed to its disk or its state. */
+const CONTENT_REFUSALS: ReadonlySet<string> = new Set([
+  'BLOB_UNKNOWN', 'DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'MANIFEST_INVALID', 'MANIFEST_TOO_LARGE', 'MANIFEST_UNKNOWN',
+  'NAME_INVALID', 'SIZE_INVALID', 'UNSUPPORTED',
+]);
+
+/** Parent answers that say nothing about the item: credentials (the session handles them) and throttling or timeouts (retryable). */
+const NOT_ABOUT_THE_ITEM: ReadonlySet<number> = new Set([401, 407, 408, 429]);
+
+/**
+ * Can this one change not be completed as things stand — the parent answered that it cannot
+ * serve it (a 4xx such as 404 for a blob it lost), or this registry refuses its content
+ * (MANIFEST_BLOB_UNKNOWN, MANIFEST_INVALID, a digest or size mismatch)? Such a change is parked
+ * and retried later while the rest of the log goes on. Anything else — the link down, a 5xx, a
+ * timeout, a full or failing disk, an abort — is the session's failure, retried as a whole.
+ */
+export function isItemFailure(err: unknown): err is RemoteError | RegistryError {
+  if (err instanceof RemoteError) return err.status >= 400 && err.status < 500 && !NOT_ABOUT_THE_ITEM.has(err.status);
+  return err instanceof RegistryError && CONTENT_REFUSALS.has(err.code);
+}
+
+/**
+ * Has the parent refused a pushed write for good? A 4xx other than the credentials (401, 407),
+ * a timeout (408) or throttling (429): a 404 or 405 to a blob DELETE included. The write is then
+ * marked pushed and reported; link failures leave it in the outbox.
+ */
+export function isRefusal(err: unknown): err is RemoteError {
+  return err instanceof RemoteError && !err.retryable && !NOT_ABOUT_THE_ITEM.has(err.status);
+}
+
+/** First retry of a parked item 10 s after it failed, then doubling, at most every 15 minutes. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(10_000 * 2 ** Math.max(0, attempts - 1), 15 * 60_000);
+}
+
+/** A failure's code and message for records and status details. */
+export function failureCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'UNKNOWN';
+}
+
+export function failureText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -126,9 +126,10 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return this.tx.unlinkBlob.immediate(repository, digest);
   }
 
-  async blobExistsAnywhere(digest: string): Promise<{ size: number } | null> {
-    const size = this.stmt.blobSizeAnywhere.get(digest);
-    return size === undefined ? null : { size };
+  async blobLinksOf(digest: string, options: { last?: string; limit: number }): Promise<Array<{ repository: string; size: number }>> {
+    const limit = pageLimit(options.limit);
+    if (limit === 0) return [];
+    return this.stmt.blobLinksOf.all(digest, options.last ?? '', limit);
   }
 
   // --- manifests and tags -------------------------------------------------------------------
@@ -526,7 +527,9 @@ function prepareStatements(db: Database.Database) {
       (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
     blobLinkSize: db.prepare<[string, string], number>(`SELECT b.size FROM repository_blobs b
       JOIN repositories r ON r.id = b.repository_id WHERE r.name = ? AND b.digest = ?`).pluck(),
-    blobSizeAnywhere: db.prepare<[string], number>('SELECT size FROM repository_blobs WHERE digest = ? LIMIT 1').pluck(),
+    blobLinksOf: db.prepare<[string, string, number], { repository: string; size: number }>(`SELECT r.name AS repository, b.size
+      FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE b.digest = ? AND r.name > ?
+      ORDER BY r.name LIMIT ?`),
     deleteBlobLink: db.prepare<[number, string], void>('DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?'),
 
     // The digests arrive as one JSON array so the check is one statement however many layers;

@@ -22,8 +22,12 @@ export interface MetadataStore {
   getBlobLink(repository: string, digest: string): Promise<{ size: number } | null>;
   /** Removes the link; returns false when there was none. */
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
-  /** The blob's size when any repository links it (a mount without `from`), else null. */
-  blobExistsAnywhere(digest: string): Promise<{ size: number } | null>;
+  /**
+   * The repositories that link blob `digest`, with its size, in lexical order of name after
+   * `last` (exclusive), at most `limit`: a mount without `from` looks for one the caller may
+   * read. Never answer "does any repository hold this digest" to a client with it.
+   */
+  blobLinksOf(digest: string, options: { last?: string; limit: number }): Promise<Array<{ repository: string; size: number }>>;
 
   // --- manifests and tags -------------------------------------------------------------------
   /**

@@ -155,11 +155,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // The token service still grants what a token allows, so a client's write reaches the registry
   // and gets this clear refusal rather than a confusing 401 (reference §5).
   const authorize = edge === null ? guard.authorizeV2 : async (request: Parameters<typeof guard.authorizeV2>[0], repository: string | null, action: V2Action | null) => {
-    const canList = await guard.authorizeV2(request, repository, action);
+    const access = await guard.authorizeV2(request, repository, action);
     if (repository !== null && action !== null && WRITE_ACTIONS.has(action) && !edge.allowsWrite(repository)) {
       throw new RegistryError('DENIED', WRITE_NOT_ALLOWED, { mode: edge.currentMode, repository });
     }
-    return canList;
+    return access;
   };
   await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });

@@ -72,7 +72,7 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       assert.equal(await store.resolveTag('a', 'latest'), null);
       assert.equal(await store.getManifest('a', digestOf('m')), null);
       assert.equal(await store.getBlobLink('a', digestOf('b')), null);
-      assert.equal(await store.blobExistsAnywhere(digestOf('b')), null);
+      assert.deepEqual(await store.blobLinksOf(digestOf('b'), { limit: 10 }), []);
       assert.deepEqual(await store.listReferrers('a', digestOf('m')), []);
       assert.deepEqual(await store.changesSince(0, 10), []);
       assert.equal(await store.lastChangeSeq(), 0);
@@ -90,11 +90,17 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(await store.changesSince(0, 10), [], 'blob links are not repository changes');
       });
 
-      it('links are per repository; blobExistsAnywhere looks in all of them', async () => {
+      it('links are per repository; blobLinksOf lists the repositories holding a digest, by name, in pages', async () => {
+        await store.linkBlob('c', digestOf('b1'), 7);
         await store.linkBlob('a', digestOf('b1'), 7);
+        await store.linkBlob('b/x', digestOf('b1'), 7);
+        await store.linkBlob('b', digestOf('other'), 3);
         assert.equal(await store.getBlobLink('b', digestOf('b1')), null);
-        assert.deepEqual(await store.blobExistsAnywhere(digestOf('b1')), { size: 7 });
-        assert.equal(await store.blobExistsAnywhere(digestOf('b2')), null);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b1'), { limit: 10 }),
+          [{ repository: 'a', size: 7 }, { repository: 'b/x', size: 7 }, { repository: 'c', size: 7 }]);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b1'), { limit: 1, last: 'a' }), [{ repository: 'b/x', size: 7 }]);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b1'), { limit: 0 }), []);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b2'), { limit: 10 }), []);
       });
 
       it('unlinkBlob removes the link once, and the repository with its last content', async () => {

@@ -327,6 +327,8 @@ interface WriteContext {
 }
 
 const LOCAL_WRITE: WriteContext = { origin: 'local' };
+/** How many of the manifests that hold on to a blob or child manifest a refused delete names. */
+const REFERENCE_DETAIL_LIMIT = 5;
 const CURSOR_KEY = 'cursor';
 const PUSHED_KEY = 'outbox-pushed';
 
@@ -444,6 +446,15 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return false;
     if (stmt.deleteBlobLink.run(id, digest).changes === 0) return false;
+    // Checked in the same transaction as the unlink (the throw rolls it back), so no manifest
+    // put can slip in between: a manifest of the repository never points at an unlinked blob.
+    const users = stmt.manifestsUsingBlob.all(id, digest, REFERENCE_DETAIL_LIMIT);
+    if (users.length > 0) {
+      const count = users[0]!.total;
+      throw new RegistryError('BLOB_REFERENCED',
+        `blob ${digest} is used by ${count} manifest${count === 1 ? '' : 's'} of repository ${repository}; delete ${count === 1 ? 'it' : 'them'} first`,
+        { digest, count, manifests: users.map((u) => u.digest) });
+    }
     stmt.deleteRepositoryIfEmpty.run(id);
     return true;
   });
@@ -470,6 +481,17 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     // Foreign keys cascade to the manifest's tags, blob references and child references; its
     // referrer entry is its own subject column, gone with the row.
     if (stmt.deleteManifest.run(id, digest).changes === 0) return false;
+    // A client may not break an index by deleting a child it lists (the throw rolls the delete
+    // back). A sync write follows its parent, which already decided.
+    if (ctx.origin === 'local') {
+      const indexes = stmt.indexesListing.all(id, digest, REFERENCE_DETAIL_LIMIT);
+      if (indexes.length > 0) {
+        const count = indexes[0]!.total;
+        throw new RegistryError('MANIFEST_REFERENCED',
+          `manifest ${digest} is listed by ${count} ${count === 1 ? 'index' : 'indexes'} of repository ${repository}; delete ${count === 1 ? 'it' : 'them'} first`,
+          { digest, count, manifests: indexes.map((i) => i.digest) });
+      }
+    }
     appendChange(repository, 'manifest-delete', null, digest, null, clock());
     stmt.deleteRepositoryIfEmpty.run(id);
     return true;
@@ -531,6 +553,11 @@ function prepareStatements(db: Database.Database) {
       FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE b.digest = ? AND r.name > ?
       ORDER BY r.name LIMIT ?`),
     deleteBlobLink: db.prepare<[number, string], void>('DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?'),
+    // The first few users of a blob or child manifest, each row with the count of all of them.
+    manifestsUsingBlob: db.prepare<[number, string, number], { digest: string; total: number }>(`SELECT manifest_digest AS digest,
+      count(*) OVER () AS total FROM manifest_blobs WHERE repository_id = ? AND blob_digest = ? ORDER BY manifest_digest LIMIT ?`),
+    indexesListing: db.prepare<[number, string, number], { digest: string; total: number }>(`SELECT parent_digest AS digest,
+      count(*) OVER () AS total FROM manifest_children WHERE repository_id = ? AND child_digest = ? ORDER BY parent_digest LIMIT ?`),
 
     // The digests arrive as one JSON array so the check is one statement however many layers;
     // ORDER BY key keeps the caller's order in the error detail.

@@ -20,7 +20,11 @@ export interface MetadataStore {
   linkBlob(repository: string, digest: string, size: number): Promise<void>;
   /** The blob's size if it is linked to the repository, else null. */
   getBlobLink(repository: string, digest: string): Promise<{ size: number } | null>;
-  /** Removes the link; returns false when there was none. */
+  /**
+   * Removes the link; returns false when there was none. Throws RegistryError BLOB_REFERENCED
+   * (detail: `{digest, count, manifests}` with up to 5 manifest digests) when a manifest of the
+   * repository uses the blob (config or layer): the check and the unlink are one transaction.
+   */
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
   /**
    * The repositories that link blob `digest`, with its size, in lexical order of name after
@@ -54,8 +58,9 @@ export interface MetadataStore {
   /**
    * Deletes a manifest, every tag pointing at it and its referrer entry; appends ONE
    * `manifest-delete` (no `tag-delete` rows: consumers drop the manifest's tags with it).
-   * A manifest that an index in the repository references may be deleted (as in distribution);
-   * the index then refers to a missing child. False when absent.
+   * A manifest that an index in the repository lists is not deleted: RegistryError
+   * MANIFEST_REFERENCED (detail: `{digest, count, manifests}`, up to 5 index digests), checked in
+   * the same transaction, so an index never refers to a missing child. False when absent.
    */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
   /** Manifests in the repository whose subject is `subject`, optionally of one artifactType. */

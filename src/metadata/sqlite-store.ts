@@ -33,6 +33,13 @@ interface ChangeRow {
   at: number;
 }
 
+/** A descriptor whose declared size is not the stored one. */
+interface SizeMismatch {
+  digest: string;
+  declared: number;
+  stored: number;
+}
+
 const MANIFEST_COLUMNS = `r.name AS repository, m.digest, m.media_type, m.size, m.artifact_type, m.subject,
   m.annotations, m.created_at`;
 
@@ -414,6 +421,21 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
         `manifest ${input.digest} references ${missing.length} blob(s) or manifest(s) unknown to repository ${input.repository}`,
         { missing });
     }
+    // Every reference is here now; each descriptor's size must be what is stored (the root's
+    // PUT and an edge's pulled commit both come through here).
+    if (existingId !== undefined && input.declaredSizes !== undefined) {
+      const sizesOf = (digests: string[]): string => JSON.stringify(Object.fromEntries(
+        digests.filter((d) => input.declaredSizes![d] !== undefined).map((d) => [d, input.declaredSizes![d]])));
+      const mismatched = [
+        ...(blobs.length > 0 ? stmt.blobSizeMismatches.all(sizesOf(blobs), existingId) : []),
+        ...(children.length > 0 ? stmt.manifestSizeMismatches.all(sizesOf(children), existingId) : []),
+      ];
+      if (mismatched.length > 0) {
+        throw new RegistryError('MANIFEST_INVALID',
+          `manifest ${input.digest} declares ${mismatched.length} size(s) that differ from the stored content: ${mismatched.map((m) => `${m.digest} is ${m.stored} bytes, not ${m.declared}`).slice(0, 3).join('; ')}`,
+          { mismatched });
+      }
+    }
 
     const repositoryId = existingId ?? ensureRepository(input.repository, now);
     const inserted = stmt.insertManifest.run(repositoryId, input.digest, input.mediaType, input.size,
@@ -567,6 +589,11 @@ function prepareStatements(db: Database.Database) {
     missingManifests: db.prepare<[string, number], string>(`SELECT j.value FROM json_each(?) j
       WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = ? AND m.digest = j.value)
       ORDER BY j.key`).pluck(),
+    // Declared sizes arrive as one JSON object {digest: size}; rows are the descriptors whose size is not what is stored.
+    blobSizeMismatches: db.prepare<[string, number], SizeMismatch>(`SELECT j.key AS digest, j.value AS declared, b.size AS stored
+      FROM json_each(?) j JOIN repository_blobs b ON b.repository_id = ? AND b.digest = j.key WHERE b.size <> j.value ORDER BY j.id`),
+    manifestSizeMismatches: db.prepare<[string, number], SizeMismatch>(`SELECT j.key AS digest, j.value AS declared, m.size AS stored
+      FROM json_each(?) j JOIN manifests m ON m.repository_id = ? AND m.digest = j.key WHERE m.size <> j.value ORDER BY j.id`),
     insertManifest: db.prepare<[number, string, string, number, string | null, string | null, string | null, number], void>(
       `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),

@@ -38,7 +38,8 @@ export interface MetadataStore {
    * Stores a manifest in a repository: the manifest row, its blob and child-manifest references,
    * its referrer entry (when it has a subject) and, with `tag`, the tag. Throws RegistryError
    * MANIFEST_BLOB_UNKNOWN (detail lists the digests) when a referenced blob is not linked to the
-   * repository or a child manifest is not in it. Appends a `manifest` change, and a `tag`
+   * repository or a child manifest is not in it, and MANIFEST_INVALID when a descriptor's size
+   * differs from what is stored (`declaredSizes`). Appends a `manifest` change, and a `tag`
    * change when the tag is new or moved. Idempotent for the same content.
    */
   putManifest(input: PutManifestInput): Promise<void>;
@@ -114,6 +115,14 @@ export interface PutManifestInput extends ManifestFields {
   blobs: string[];
   /** Digests of child manifests (an index) that must already be in the repository. */
   manifests: string[];
+  /**
+   * The size each descriptor declares, by digest (blobs and child manifests). Each is compared,
+   * in the same transaction, with the repository's blob link or child manifest: a difference
+   * throws RegistryError MANIFEST_INVALID (detail `{mismatched: [{digest, declared, stored}]}`).
+   * The /v2 PUT and the sync agent always give it (`manifestFields`); a digest absent from it
+   * is not compared.
+   */
+  declaredSizes?: Record<string, number>;
   tag?: string;
   /**
    * Blobs (digest → size) to link to the repository in the same transaction, before the check:

@@ -244,6 +244,30 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         );
       });
 
+      it('refuses a descriptor size that differs from the blob link or child manifest (MANIFEST_INVALID), and writes nothing', async () => {
+        await store.linkBlob('app', digestOf('cfg'), 10);
+        const invalid = (err: unknown): boolean => isRegistryError(err) && err.code === 'MANIFEST_INVALID';
+        const seq = await store.lastChangeSeq();
+        await assert.rejects(store.putManifest(manifestInput('app', 'm1', {
+          blobs: [digestOf('cfg')], declaredSizes: { [digestOf('cfg')]: 11 }, tag: 't',
+        })), (err: unknown) => invalid(err)
+          && JSON.stringify((err as { detail: unknown }).detail) === JSON.stringify({ mismatched: [{ digest: digestOf('cfg'), declared: 11, stored: 10 }] }));
+        // A blob linked by the same commit is compared too (an edge's pulled manifest).
+        await assert.rejects(store.putManifest(manifestInput('app', 'm1', {
+          blobs: [digestOf('new')], blobLinks: { [digestOf('new')]: 5 }, declaredSizes: { [digestOf('new')]: 6 },
+        })), invalid);
+        assert.equal(await store.getBlobLink('app', digestOf('new')), null, 'the refused commit linked nothing');
+        assert.equal(await store.getManifest('app', digestOf('m1')), null);
+        assert.equal(await store.lastChangeSeq(), seq);
+
+        const child = manifestInput('app', 'child', { blobs: [digestOf('cfg')], declaredSizes: { [digestOf('cfg')]: 10 } });
+        await store.putManifest(child);
+        await assert.rejects(store.putManifest(manifestInput('app', 'index', {
+          mediaType: INDEX, manifests: [child.digest], declaredSizes: { [child.digest]: child.size + 1 },
+        })), invalid);
+        await store.putManifest(manifestInput('app', 'index', { mediaType: INDEX, manifests: [child.digest], declaredSizes: { [child.digest]: child.size } }));
+      });
+
       it('refuses deleting a child manifest that an index still lists (MANIFEST_REFERENCED), until the index goes', async () => {
         const child = await pushImage(store, 'app', 'amd64', 'amd64');
         const index = manifestInput('app', 'index', { mediaType: INDEX, manifests: [child], tag: 'multi' });

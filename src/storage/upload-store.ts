@@ -4,7 +4,7 @@ import { createDigester, parseDigest, type DigestAlgorithm } from '../oci/digest
 import { RegistryError } from '../oci/errors.js';
 import type { AdoptingBlobStore } from './blob-store.js';
 import { copyInto } from './copy-stream.js';
-import { PathNotFoundError, type StorageDriver } from './driver.js';
+import { PathNotFoundError, type FileWriter, type StorageDriver } from './driver.js';
 import type { UploadSession, UploadStore } from './types.js';
 
 /** Only ids we minted (lower-case v4-style UUIDs) are ever turned into a path. */
@@ -55,9 +55,15 @@ export class DriverUploadStore implements UploadStore {
     const id = randomUUID();
     const startedAt = new Date();
     // Data first, info last: a session exists once info.json does, and then its data file does too.
-    await this.driver.putContent(dataPath(id), new Uint8Array(0));
     const info: SessionInfo = { repository, startedAt: startedAt.toISOString() };
-    await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
+    try {
+      await this.driver.putContent(dataPath(id), new Uint8Array(0));
+      await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
+    } catch (err) {
+      // A session that could not be created (a full disk) leaves nothing behind.
+      await this.driver.delete(sessionDir(id)).catch(() => undefined);
+      throw err;
+    }
     this.#hashes.set(id, { algorithm: 'sha256', hash: createDigester('sha256'), size: 0 });
     return { id, repository, size: 0, startedAt };
   }
@@ -77,19 +83,36 @@ export class DriverUploadStore implements UploadStore {
       const state = this.#cachedState(id, session.size, 'sha256');
       // Without a valid running hash (e.g. after a restart) we do not hash now; complete() re-reads once.
       this.#hashes.delete(id);
+      // The chunk is hashed into a copy, so a failed append can go back to the hash before it.
+      const hash = state?.hash.copy();
       const writer = await this.driver.writer(dataPath(id), { append: true });
       try {
-        const copied = await copyInto(chunk, writer, state?.hash);
+        const copied = await copyInto(chunk, writer, hash);
         // Fsync per chunk: the size we report back (Range) is then what a crash would leave too.
         await writer.commit();
-        if (state) this.#hashes.set(id, { ...state, size: state.size + copied });
+        if (state && hash) this.#hashes.set(id, { algorithm: state.algorithm, hash, size: state.size + copied });
         return { ...session, size: writer.size };
       } catch (err) {
-        // Whatever part of the chunk reached the file stays (the client can ask for the range and resume).
-        await writer.close();
+        await this.#undoAppend(id, session.size, state, writer);
         throw err;
       }
     });
+  }
+
+  /**
+   * A failed append (a full disk, a client gone mid-chunk) keeps none of its bytes: the data goes
+   * back to the size the session had, so the `Range` a client then reads is where its retry must
+   * start. If even that fails, the file keeps what it has and is the session's size from then on
+   * (complete() re-hashes it).
+   */
+  async #undoAppend(id: string, size: number, state: HashState | undefined, writer: FileWriter): Promise<void> {
+    try {
+      await writer.close();
+      await this.driver.truncate(dataPath(id), size);
+      if (state && state.size === size) this.#hashes.set(id, state);
+    } catch {
+      this.#hashes.delete(id);
+    }
   }
 
   async complete(id: string, digest: string, finalChunk?: Readable): Promise<{ digest: string; size: number }> {
@@ -100,8 +123,9 @@ export class DriverUploadStore implements UploadStore {
       const path = dataPath(id);
       // Common paths need no re-read: an empty session (monolithic upload) starts a fresh hash of
       // the right algorithm, and PATCH-then-PUT in this process has the running hash.
-      const state = this.#cachedState(id, session.size, parsed.algorithm) ?? (await this.#rehash(path, parsed.algorithm));
+      const before = this.#cachedState(id, session.size, parsed.algorithm) ?? (await this.#rehash(path, parsed.algorithm));
       this.#hashes.delete(id);
+      const state: HashState = { ...before, hash: before.hash.copy() };
       const writer = await this.driver.writer(path, { append: true });
       try {
         if (writer.size !== state.size) throw new Error(`upload ${id} changed while it was being completed`);
@@ -109,7 +133,8 @@ export class DriverUploadStore implements UploadStore {
         // Makes the data durable before the rename publishes it (cheap when appends already synced).
         await writer.commit();
       } catch (err) {
-        await writer.close();
+        // As for a PATCH: a final chunk that did not make it leaves the session as it was.
+        await this.#undoAppend(id, session.size, before, writer);
         throw err;
       }
       // copy(): the session stays usable after a mismatch, so the running hash must not be finalized.

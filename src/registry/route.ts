@@ -57,6 +57,8 @@ export function parseV2Path(path: string): V2Route {
 export function requiredAction(route: V2Route, method: string): RepositoryAction | null {
   if (route.kind === 'base' || route.kind === 'catalog') return null;
   if (route.kind === 'tags') return 'list';
+  // Everything about an upload session is writing to its repository: its status GET too.
+  if (route.kind === 'upload' || route.kind === 'upload-start') return 'push';
   const reading = method === 'GET' || method === 'HEAD';
   if (reading) return 'pull';
   if (method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) return 'delete';

@@ -90,7 +90,8 @@ export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
   }
   // A POST without digest must not carry data; drain anything sent so the connection stays usable.
   request.raw.resume();
-  const session = await deps.uploads.create(route.name);
+  // Owned by the caller: one identity can hold only so many open sessions (TOOMANYREQUESTS past that).
+  const session = await deps.uploads.create(route.name, ctx.access.caller);
   await replySession(ctx, session, 202);
 }
 
@@ -99,11 +100,15 @@ function declaredLength(ctx: V2Context): number | undefined {
   return header === undefined ? undefined : Number(header);
 }
 
+/**
+ * The session of an upload URL, which must name the session's own repository (authorization ran
+ * for push on that repository, whatever the method, status GET included). A session of another
+ * repository gets exactly the answer of an id that does not exist, so an id says nothing about
+ * repositories the caller may not write.
+ */
 async function sessionOf(ctx: V2Context<UploadRoute>): Promise<UploadSession> {
   const session = await ctx.deps.uploads.get(ctx.route.id);
-  if (session.repository !== ctx.route.name) {
-    throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown to this repository', { id: ctx.route.id });
-  }
+  if (session.repository !== ctx.route.name) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: ctx.route.id.slice(0, 100) });
   return session;
 }
 

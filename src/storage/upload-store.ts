@@ -21,6 +21,16 @@ interface HashState {
 interface SessionInfo {
   repository: string;
   startedAt: string;
+  /** Who opened it (a caller key), for the per-caller bound; absent for sessions made before owners were kept. */
+  owner?: string;
+}
+
+/** Open sessions one caller may hold at once, unless the store is told otherwise. */
+export const DEFAULT_SESSIONS_PER_OWNER = 1000;
+
+export interface UploadStoreOptions {
+  /** Open sessions per owner (DEFAULT_SESSIONS_PER_OWNER). */
+  maxSessionsPerOwner?: number;
 }
 
 /**
@@ -45,25 +55,48 @@ export class DriverUploadStore implements UploadStore {
   /** Running sha256 per session (the algorithm nearly every client uses); sha512 uploads re-hash on complete. */
   readonly #hashes = new Map<string, HashState>();
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #maxPerOwner: number;
+  /** Owner of each open session that has one, and how many each owner holds (loaded from disk once). */
+  readonly #owners = new Map<string, string>();
+  readonly #openPerOwner = new Map<string, number>();
+  #ownersLoaded: Promise<void> | null = null;
 
   constructor(
     readonly driver: StorageDriver,
     readonly blobs: AdoptingBlobStore,
-  ) {}
+    options: UploadStoreOptions = {},
+  ) {
+    this.#maxPerOwner = options.maxSessionsPerOwner ?? DEFAULT_SESSIONS_PER_OWNER;
+  }
 
-  async create(repository: string): Promise<UploadSession> {
+  async create(repository: string, owner?: string): Promise<UploadSession> {
     const id = randomUUID();
     const startedAt = new Date();
-    // Data first, info last: a session exists once info.json does, and then its data file does too.
-    const info: SessionInfo = { repository, startedAt: startedAt.toISOString() };
-    try {
-      await this.driver.putContent(dataPath(id), new Uint8Array(0));
-      await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
-    } catch (err) {
-      // A session that could not be created (a full disk) leaves nothing behind.
-      await this.driver.delete(sessionDir(id)).catch(() => undefined);
-      throw err;
+    if (owner !== undefined) {
+      await this.#loadOwners();
+      // Counted and claimed with no await in between, so concurrent creates cannot overshoot.
+      const open = this.#openPerOwner.get(owner) ?? 0;
+      if (open >= this.#maxPerOwner) {
+        throw new RegistryError('TOOMANYREQUESTS',
+          `too many open upload sessions: this caller has ${open}, the limit is ${this.#maxPerOwner}; complete or cancel some (abandoned ones are removed after an hour untouched)`,
+          { openSessions: open, limit: this.#maxPerOwner });
+      }
+      this.#own(id, owner);
     }
+    // Data first, info last: a session exists once info.json does, and then its data file does too.
+    // Under the session's lock, so purgeStale leaves a session being created alone.
+    const info: SessionInfo = { repository, startedAt: startedAt.toISOString(), ...(owner !== undefined ? { owner } : {}) };
+    await this.#locked(id, async () => {
+      try {
+        await this.driver.putContent(dataPath(id), new Uint8Array(0));
+        await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
+      } catch (err) {
+        // A session that could not be created (a full disk) leaves nothing behind.
+        this.#disown(id);
+        await this.driver.delete(sessionDir(id)).catch(() => undefined);
+        throw err;
+      }
+    });
     this.#hashes.set(id, { algorithm: 'sha256', hash: createDigester('sha256'), size: 0 });
     return { id, repository, size: 0, startedAt };
   }
@@ -145,6 +178,7 @@ export class DriverUploadStore implements UploadStore {
       }
       const result = await this.blobs.adopt(path, parsed.digest, state.size);
       await this.driver.delete(sessionDir(id));
+      this.#disown(id);
       return result;
     });
   }
@@ -155,13 +189,22 @@ export class DriverUploadStore implements UploadStore {
       if (!(await this.driver.stat(infoPath(id)))) throw unknownSession(id);
       this.#hashes.delete(id);
       await this.driver.delete(sessionDir(id));
+      this.#disown(id);
     });
   }
 
   async purgeStale(olderThanMs: number): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
     let purged = 0;
-    for (const name of await this.driver.list('uploads')) {
+    const names = await this.driver.list('uploads');
+    // Sessions gone from the disk behind our back no longer count toward their owner's bound.
+    const present = new Set(names);
+    for (const id of [...this.#owners.keys()]) {
+      if (present.has(id)) continue;
+      // Looked at again after the listing: a session created meanwhile holds its lock or has its info file.
+      if ((await this.driver.stat(infoPath(id))) === null && !this.#locks.has(id)) this.#disown(id);
+    }
+    for (const name of names) {
       // A session with a call in flight is in use, however old its files look.
       if (this.#locks.has(name)) continue;
       const dir = `uploads/${name}`;
@@ -177,10 +220,50 @@ export class DriverUploadStore implements UploadStore {
       if (times.length === 0 || Math.max(...times) < cutoff) {
         this.#hashes.delete(name);
         await this.driver.delete(dir);
+        this.#disown(name);
         purged++;
       }
     }
     return purged;
+  }
+
+  /** Open sessions held by `owner` (the per-caller bound counts these). */
+  async openSessions(owner: string): Promise<number> {
+    await this.#loadOwners();
+    return this.#openPerOwner.get(owner) ?? 0;
+  }
+
+  /** Reads the owners of the sessions on disk, once: the bound holds across restarts. */
+  async #loadOwners(): Promise<void> {
+    this.#ownersLoaded ??= (async () => {
+      for (const name of await this.driver.list('uploads')) {
+        if (!SESSION_ID.test(name) || this.#owners.has(name)) continue;
+        try {
+          const owner = parseInfo(await this.driver.getContent(infoPath(name))).owner;
+          if (owner !== undefined) this.#own(name, owner);
+        } catch {
+          // A half-created or damaged session has no owner; purgeStale removes it.
+        }
+      }
+    })().catch((err: unknown) => {
+      this.#ownersLoaded = null;
+      throw err;
+    });
+    return this.#ownersLoaded;
+  }
+
+  #own(id: string, owner: string): void {
+    this.#owners.set(id, owner);
+    this.#openPerOwner.set(owner, (this.#openPerOwner.get(owner) ?? 0) + 1);
+  }
+
+  #disown(id: string): void {
+    const owner = this.#owners.get(id);
+    if (owner === undefined) return;
+    this.#owners.delete(id);
+    const left = (this.#openPerOwner.get(owner) ?? 1) - 1;
+    if (left > 0) this.#openPerOwner.set(owner, left);
+    else this.#openPerOwner.delete(owner);
   }
 
   /** Reads a session from the driver. Throws BLOB_UPLOAD_UNKNOWN for malformed ids and absent sessions. */
@@ -263,7 +346,8 @@ function parseInfo(raw: Buffer): SessionInfo {
   }
   if (typeof value === 'object' && value !== null && 'repository' in value && 'startedAt' in value &&
       typeof value.repository === 'string' && typeof value.startedAt === 'string') {
-    return { repository: value.repository, startedAt: value.startedAt };
+    const owner = 'owner' in value && typeof value.owner === 'string' ? value.owner : undefined;
+    return { repository: value.repository, startedAt: value.startedAt, ...(owner !== undefined ? { owner } : {}) };
   }
   throw new MalformedSessionError('malformed upload session info');
 }

@@ -16,7 +16,7 @@ export interface RegistryDeps {
   blobSender: BlobSender;
   logger: Logger;
   /**
-   * Runs once before every /v2 route (the authorization seam of DESIGN.md §4). Throws a
+   * Runs once before every /v2 route (the authorization seam, docs/architecture.md "Identity"). Throws a
    * RegistryError (UNAUTHORIZED, DENIED) to refuse. `repository` and `action` are null for `/v2/`
    * and the catalog. Returns what the caller may do in other repositories.
    */

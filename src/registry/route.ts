@@ -12,7 +12,7 @@ export type V2Route =
   | { kind: 'referrers'; name: string; digest: string };
 
 /**
- * What a request wants to do to a repository, for authorization (DESIGN.md §4). A manifest PUT
+ * What a request wants to do to a repository, for authorization (docs/architecture.md, "Identity"). A manifest PUT
  * is `push-manifest`: besides content it can move a tag, which is repository metadata.
  */
 export type RepositoryAction = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';

@@ -19,32 +19,36 @@ async function kill9(proc: NodeProcess): Promise<void> {
   assert.equal(await proc.exited, null);
 }
 
-/** Starts a monolithic push of `size` bytes and kills the node once `killAt` bytes have left. */
-async function pushAndKill(proc: NodeProcess, repo: string, size: number, killAt: number): Promise<void> {
+/** Starts a slow monolithic push of `size` bytes and kills the node once `killAt` bytes of it are in a temporary file. */
+async function pushAndKill(proc: NodeProcess, storage: string, repo: string, size: number, killAt: number): Promise<void> {
   const blob = randomBytes(size);
   let sent = 0;
-  let killed: Promise<void> | undefined;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (sent >= blob.length) {
         controller.close();
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 2));
-      const chunk = blob.subarray(sent, sent + 256 * 1024);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const chunk = blob.subarray(sent, sent + 128 * 1024);
       sent += chunk.length;
       controller.enqueue(chunk);
-      if (sent >= killAt && !killed) killed = kill9(proc);
     },
   });
-  const outcome = await fetch(new URL(`/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, proc.url), {
+  const outcome = fetch(new URL(`/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, proc.url), {
     method: 'POST',
     headers: { ...ADMIN_HEADERS, 'Content-Type': 'application/octet-stream' },
     body,
     duplex: 'half',
   } as RequestInit).then(() => 'answered', () => 'failed');
-  assert.equal(outcome, 'failed', 'the node died under the push');
-  await killed;
+  // Killed on what the disk holds, not on what the client sent, so a slow machine cannot make it miss.
+  const before = await tempBytes(storage);
+  while ((await tempBytes(storage)) - before < killAt) {
+    assert.ok(sent < blob.length, 'the push wrote its temporary file while it streamed');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await kill9(proc);
+  assert.equal(await outcome, 'failed', 'the node died under the push');
 }
 
 /** Bytes in the temporary-blob folder (0 when it does not exist). */
@@ -85,7 +89,7 @@ describe('leftovers of killed uploads are removed at start', () => {
           else stale = location;
         }
       }
-      await pushAndKill(proc, 'left/app', 16 * MiB, 4 * MiB);
+      await pushAndKill(proc, storage, 'left/app', 32 * MiB, 2 * MiB);
     }
     // Each start cleared the round before; the last kill's file is still there.
     assert.ok(await tempBytes(storage) > 0, 'the killed push left a temporary file');

@@ -7,6 +7,20 @@ import type { JwtSigner } from './jwt-signer.js';
 /** What a /v2 request wants to do to a repository (the registry's RepositoryAction). */
 export type V2Action = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';
 
+/**
+ * What an authorized /v2 caller may do beyond the request's own action: the registry asks it
+ * about other repositories (a mount's source, catalog entries). It answers for the identity
+ * that made the request; a Bearer JWT's identity holds only the scopes the JWT granted.
+ */
+export interface V2Access {
+  /** A stable key of the caller (`<kind>:<name>`), for per-caller limits such as open upload sessions. */
+  readonly caller: string;
+  /** May the catalog list this repository (content/read and metadata/read)? */
+  canList(repository: string): boolean;
+  /** May the caller read (pull) this repository's content (content/read)? */
+  canRead(repository: string): boolean;
+}
+
 export type Credentials = { type: 'basic'; username: string; password: string } | { type: 'bearer'; token: string };
 
 /** Parses an Authorization header (Basic or Bearer); null when absent or of another scheme. */
@@ -54,9 +68,10 @@ export class AccessGuard {
 
   /**
    * The /v2 authorization seam. 401 (with the Bearer challenge) without valid credentials,
-   * 403 DENIED when the identity may not do the action. Returns which repositories it may list.
+   * 403 DENIED when the identity may not do the action. Returns what the identity may do
+   * elsewhere (list, read), for the catalog and for cross-repository mounts.
    */
-  readonly authorizeV2 = async (request: FastifyRequest, repository: string | null, action: V2Action | null): Promise<(name: string) => boolean> => {
+  readonly authorizeV2 = async (request: FastifyRequest, repository: string | null, action: V2Action | null): Promise<V2Access> => {
     const isCatalog = repository === null && /^\/v2\/_catalog(?:\?|$)/.test(request.url);
     const scope = repository !== null && action !== null ? repositoryScope(repository, action) : isCatalog ? 'registry:catalog:*' : null;
     let identity: Identity | null;
@@ -79,7 +94,11 @@ export class AccessGuard {
     } else if (isCatalog && !who.mayListCatalog) {
       throw new RegistryError('DENIED', 'requested access to the resource is denied', { scope: 'registry:catalog:*' });
     }
-    return (name) => who.canList(name);
+    return {
+      caller: `${who.kind}:${who.name}`,
+      canList: (name) => who.canList(name),
+      canRead: (name) => who.can('repositories', 'content/read', name),
+    };
   };
 
   /**

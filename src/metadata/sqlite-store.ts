@@ -33,6 +33,13 @@ interface ChangeRow {
   at: number;
 }
 
+/** A descriptor whose declared size is not the stored one. */
+interface SizeMismatch {
+  digest: string;
+  declared: number;
+  stored: number;
+}
+
 const MANIFEST_COLUMNS = `r.name AS repository, m.digest, m.media_type, m.size, m.artifact_type, m.subject,
   m.annotations, m.created_at`;
 
@@ -127,9 +134,10 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return this.commit(this.tx.unlinkBlobLogged(LOCAL_WRITE, repository, digest));
   }
 
-  async blobExistsAnywhere(digest: string): Promise<{ size: number } | null> {
-    const size = this.stmt.blobSizeAnywhere.get(digest);
-    return size === undefined ? null : { size };
+  async blobLinksOf(digest: string, options: { last?: string; limit: number }): Promise<Array<{ repository: string; size: number }>> {
+    const limit = pageLimit(options.limit);
+    if (limit === 0) return [];
+    return this.stmt.blobLinksOf.all(digest, options.last ?? '', limit);
   }
 
   // --- manifests and tags -------------------------------------------------------------------
@@ -397,6 +405,8 @@ interface WriteContext {
 }
 
 const LOCAL_WRITE: WriteContext = { origin: 'local' };
+/** How many of the manifests that hold on to a blob or child manifest a refused delete names. */
+const REFERENCE_DETAIL_LIMIT = 5;
 const CURSOR_KEY = 'cursor';
 const PUSHED_KEY = 'outbox-pushed';
 /**
@@ -494,6 +504,21 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
         `manifest ${input.digest} references ${missing.length} blob(s) or manifest(s) unknown to repository ${input.repository}`,
         { missing });
     }
+    // Every reference is here now; each descriptor's size must be what is stored (the root's
+    // PUT and an edge's pulled commit both come through here).
+    if (existingId !== undefined && input.declaredSizes !== undefined) {
+      const sizesOf = (digests: string[]): string => JSON.stringify(Object.fromEntries(
+        digests.filter((d) => input.declaredSizes![d] !== undefined).map((d) => [d, input.declaredSizes![d]])));
+      const mismatched = [
+        ...(blobs.length > 0 ? stmt.blobSizeMismatches.all(sizesOf(blobs), existingId) : []),
+        ...(children.length > 0 ? stmt.manifestSizeMismatches.all(sizesOf(children), existingId) : []),
+      ];
+      if (mismatched.length > 0) {
+        throw new RegistryError('MANIFEST_INVALID',
+          `manifest ${input.digest} declares ${mismatched.length} size(s) that differ from the stored content: ${mismatched.map((m) => `${m.digest} is ${m.stored} bytes, not ${m.declared}`).slice(0, 3).join('; ')}`,
+          { mismatched });
+      }
+    }
 
     const repositoryId = existingId ?? ensureRepository(input.repository, now);
     const inserted = stmt.insertManifest.run(repositoryId, input.digest, input.mediaType, input.size,
@@ -526,6 +551,15 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return false;
     if (stmt.deleteBlobLink.run(id, digest).changes === 0) return false;
+    // Checked in the same transaction as the unlink (the throw rolls it back), so no manifest
+    // put can slip in between: a manifest of the repository never points at an unlinked blob.
+    const users = stmt.manifestsUsingBlob.all(id, digest, REFERENCE_DETAIL_LIMIT);
+    if (users.length > 0) {
+      const count = users[0]!.total;
+      throw new RegistryError('BLOB_REFERENCED',
+        `blob ${digest} is used by ${count} manifest${count === 1 ? '' : 's'} of repository ${repository}; delete ${count === 1 ? 'it' : 'them'} first`,
+        { digest, count, manifests: users.map((u) => u.digest) });
+    }
     stmt.deleteRepositoryIfEmpty.run(id);
     return true;
   });
@@ -552,6 +586,17 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     // Foreign keys cascade to the manifest's tags, blob references and child references; its
     // referrer entry is its own subject column, gone with the row.
     if (stmt.deleteManifest.run(id, digest).changes === 0) return false;
+    // A client may not break an index by deleting a child it lists (the throw rolls the delete
+    // back). A sync write follows its parent, which already decided.
+    if (ctx.origin === 'local') {
+      const indexes = stmt.indexesListing.all(id, digest, REFERENCE_DETAIL_LIMIT);
+      if (indexes.length > 0) {
+        const count = indexes[0]!.total;
+        throw new RegistryError('MANIFEST_REFERENCED',
+          `manifest ${digest} is listed by ${count} ${count === 1 ? 'index' : 'indexes'} of repository ${repository}; delete ${count === 1 ? 'it' : 'them'} first`,
+          { digest, count, manifests: indexes.map((i) => i.digest) });
+      }
+    }
     appendChange(repository, 'manifest-delete', null, digest, null, clock());
     stmt.deleteRepositoryIfEmpty.run(id);
     return true;
@@ -751,8 +796,15 @@ function prepareStatements(db: Database.Database) {
       (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
     blobLinkSize: db.prepare<[string, string], number>(`SELECT b.size FROM repository_blobs b
       JOIN repositories r ON r.id = b.repository_id WHERE r.name = ? AND b.digest = ?`).pluck(),
-    blobSizeAnywhere: db.prepare<[string], number>('SELECT size FROM repository_blobs WHERE digest = ? LIMIT 1').pluck(),
+    blobLinksOf: db.prepare<[string, string, number], { repository: string; size: number }>(`SELECT r.name AS repository, b.size
+      FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE b.digest = ? AND r.name > ?
+      ORDER BY r.name LIMIT ?`),
     deleteBlobLink: db.prepare<[number, string], void>('DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?'),
+    // The first few users of a blob or child manifest, each row with the count of all of them.
+    manifestsUsingBlob: db.prepare<[number, string, number], { digest: string; total: number }>(`SELECT manifest_digest AS digest,
+      count(*) OVER () AS total FROM manifest_blobs WHERE repository_id = ? AND blob_digest = ? ORDER BY manifest_digest LIMIT ?`),
+    indexesListing: db.prepare<[number, string, number], { digest: string; total: number }>(`SELECT parent_digest AS digest,
+      count(*) OVER () AS total FROM manifest_children WHERE repository_id = ? AND child_digest = ? ORDER BY parent_digest LIMIT ?`),
 
     // The digests arrive as one JSON array so the check is one statement however many layers;
     // ORDER BY key keeps the caller's order in the error detail.
@@ -762,6 +814,11 @@ function prepareStatements(db: Database.Database) {
     missingManifests: db.prepare<[string, number], string>(`SELECT j.value FROM json_each(?) j
       WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = ? AND m.digest = j.value)
       ORDER BY j.key`).pluck(),
+    // Declared sizes arrive as one JSON object {digest: size}; rows are the descriptors whose size is not what is stored.
+    blobSizeMismatches: db.prepare<[string, number], SizeMismatch>(`SELECT j.key AS digest, j.value AS declared, b.size AS stored
+      FROM json_each(?) j JOIN repository_blobs b ON b.repository_id = ? AND b.digest = j.key WHERE b.size <> j.value ORDER BY j.id`),
+    manifestSizeMismatches: db.prepare<[string, number], SizeMismatch>(`SELECT j.key AS digest, j.value AS declared, m.size AS stored
+      FROM json_each(?) j JOIN manifests m ON m.repository_id = ? AND m.digest = j.key WHERE m.size <> j.value ORDER BY j.id`),
     insertManifest: db.prepare<[number, string, string, number, string | null, string | null, string | null, number], void>(
       `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),

@@ -20,17 +20,26 @@ export interface MetadataStore {
   linkBlob(repository: string, digest: string, size: number): Promise<void>;
   /** The blob's size if it is linked to the repository, else null. */
   getBlobLink(repository: string, digest: string): Promise<{ size: number } | null>;
-  /** Removes the link; returns false when there was none. */
+  /**
+   * Removes the link; returns false when there was none. Throws RegistryError BLOB_REFERENCED
+   * (detail: `{digest, count, manifests}` with up to 5 manifest digests) when a manifest of the
+   * repository uses the blob (config or layer): the check and the unlink are one transaction.
+   */
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
-  /** The blob's size when any repository links it (a mount without `from`), else null. */
-  blobExistsAnywhere(digest: string): Promise<{ size: number } | null>;
+  /**
+   * The repositories that link blob `digest`, with its size, in lexical order of name after
+   * `last` (exclusive), at most `limit`: a mount without `from` looks for one the caller may
+   * read. Never answer "does any repository hold this digest" to a client with it.
+   */
+  blobLinksOf(digest: string, options: { last?: string; limit: number }): Promise<Array<{ repository: string; size: number }>>;
 
   // --- manifests and tags -------------------------------------------------------------------
   /**
    * Stores a manifest in a repository: the manifest row, its blob and child-manifest references,
    * its referrer entry (when it has a subject) and, with `tag`, the tag. Throws RegistryError
    * MANIFEST_BLOB_UNKNOWN (detail lists the digests) when a referenced blob is not linked to the
-   * repository or a child manifest is not in it. Appends a `manifest` change, and a `tag`
+   * repository or a child manifest is not in it, and MANIFEST_INVALID when a descriptor's size
+   * differs from what is stored (`declaredSizes`). Appends a `manifest` change, and a `tag`
    * change when the tag is new or moved. Idempotent for the same content.
    */
   putManifest(input: PutManifestInput): Promise<void>;
@@ -50,8 +59,9 @@ export interface MetadataStore {
   /**
    * Deletes a manifest, every tag pointing at it and its referrer entry; appends ONE
    * `manifest-delete` (no `tag-delete` rows: consumers drop the manifest's tags with it).
-   * A manifest that an index in the repository references may be deleted (as in distribution);
-   * the index then refers to a missing child. False when absent.
+   * A manifest that an index in the repository lists is not deleted: RegistryError
+   * MANIFEST_REFERENCED (detail: `{digest, count, manifests}`, up to 5 index digests), checked in
+   * the same transaction, so an index never refers to a missing child. False when absent.
    */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
   /** Manifests in the repository whose subject is `subject`, optionally of one artifactType. */
@@ -105,6 +115,14 @@ export interface PutManifestInput extends ManifestFields {
   blobs: string[];
   /** Digests of child manifests (an index) that must already be in the repository. */
   manifests: string[];
+  /**
+   * The size each descriptor declares, by digest (blobs and child manifests). Each is compared,
+   * in the same transaction, with the repository's blob link or child manifest: a difference
+   * throws RegistryError MANIFEST_INVALID (detail `{mismatched: [{digest, declared, stored}]}`).
+   * The /v2 PUT and the sync agent always give it (`manifestFields`); a digest absent from it
+   * is not compared.
+   */
+  declaredSizes?: Record<string, number>;
   tag?: string;
   /**
    * Blobs (digest → size) to link to the repository in the same transaction, before the check:

@@ -30,6 +30,12 @@ export const ERROR_CODES = {
   CONFLICT: { status: 409, message: 'the resource already exists or is in use' },
   ALREADY_ACTIVATED: { status: 409, message: 'connected registry is already activated' },
   RESYNC_REQUIRED: { status: 410, message: 'cursor is older than the retained change log' },
+  // 405: the spec's answers to a blob DELETE are 202, 404 and 405; this one is not deletable now.
+  BLOB_REFERENCED: { status: 405, message: 'the blob is used by a manifest of the repository' },
+  MANIFEST_REFERENCED: { status: 405, message: 'the manifest is listed by an index of the repository' },
+  STORAGE_FULL: { status: 507, message: 'storage is full: the registry cannot store more data until space is freed' },
+  STORAGE_READ_ONLY: { status: 503, message: 'storage is read-only: the registry cannot store data now' },
+  STORAGE_IO_ERROR: { status: 500, message: 'storage I/O error: the registry could not read or write its data' },
   INTERNAL: { status: 500, message: 'internal error' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>;

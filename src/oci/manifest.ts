@@ -146,3 +146,23 @@ function guessMediaType(doc: Json): string | undefined {
   if (isObject(doc.config)) return MediaType.OciManifest;
   return undefined;
 }
+
+/**
+ * The size each descriptor of `blobs` and `manifests` declares, by digest: what the registry
+ * compares with the content it stores (a descriptor whose size disagrees with its blob would
+ * make every client that verifies sizes fail, so such a manifest is refused). Throws
+ * MANIFEST_INVALID when one digest is declared with two sizes: one of them is wrong whatever
+ * is stored.
+ */
+export function declaredSizes(parsed: ParsedManifest): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const descriptor of [...parsed.blobs, ...parsed.manifests]) {
+    const known = sizes[descriptor.digest];
+    if (known !== undefined && known !== descriptor.size) {
+      throw invalid(`descriptors of ${descriptor.digest} declare two sizes, ${known} and ${descriptor.size}`,
+        { digest: descriptor.digest, sizes: [known, descriptor.size] });
+    }
+    sizes[descriptor.digest] = descriptor.size;
+  }
+  return sizes;
+}

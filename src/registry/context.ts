@@ -16,14 +16,25 @@ export interface RegistryDeps {
   blobSender: BlobSender;
   logger: Logger;
   /**
-   * Runs once before every /v2 route (the authorization seam of DESIGN.md §4). Throws a
+   * Runs once before every /v2 route (the authorization seam, docs/architecture.md "Identity"). Throws a
    * RegistryError (UNAUTHORIZED, DENIED) to refuse. `repository` and `action` are null for `/v2/`
-   * and the catalog. Returns a predicate telling which repositories the caller may list.
+   * and the catalog. Returns what the caller may do in other repositories.
    */
-  authorize?: (request: FastifyRequest, repository: string | null, action: RepositoryAction | null) => Promise<RepositoryFilter>;
+  authorize?: (request: FastifyRequest, repository: string | null, action: RepositoryAction | null) => Promise<RepositoryAccess>;
 }
 
-export type RepositoryFilter = (repository: string) => boolean;
+/**
+ * What the authorized caller may do beyond the request's own action, answered for the identity
+ * that made the request (a Bearer JWT holds only its granted scopes).
+ */
+export interface RepositoryAccess {
+  /** A stable key of the caller, for per-caller limits (open upload sessions). */
+  readonly caller: string;
+  /** May the catalog list this repository? */
+  canList(repository: string): boolean;
+  /** May the caller read (pull) this repository's content? A mount takes blobs only from such repositories. */
+  canRead(repository: string): boolean;
+}
 
 /** One parsed /v2 request. */
 export interface V2Context<R extends V2Route = V2Route> {
@@ -32,8 +43,8 @@ export interface V2Context<R extends V2Route = V2Route> {
   route: R;
   query: URLSearchParams;
   deps: RegistryDeps;
-  /** Which repositories the caller may see (catalog filtering). */
-  canList: RepositoryFilter;
+  /** What the caller may do in other repositories (catalog filtering, mount sources). */
+  access: RepositoryAccess;
 }
 
 export type V2Handler<R extends V2Route> = (ctx: V2Context<R>) => Promise<void>;

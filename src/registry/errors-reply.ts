@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Logger } from 'pino';
-import { RegistryError, errorBody, isRegistryError } from '../oci/index.js';
+import { RegistryError, errorBody, isRegistryError, type ErrorCode } from '../oci/index.js';
+import { asStorageFailure, StorageFailureError, type StorageFailureKind } from '../storage/driver.js';
 
 /** Fastify's own errors that are the client's fault, by their stable code. */
 const CLIENT_ERRORS: Record<string, RegistryError> = {
@@ -15,12 +16,38 @@ const CLIENT_ERRORS: Record<string, RegistryError> = {
   ECONNRESET: new RegistryError('BLOB_UPLOAD_INVALID', 'the client closed the request early'),
 };
 
-/** Turns any thrown value into a RegistryError: known client errors keep a 4xx, the rest is INTERNAL. */
+/** What a client is told when the disk fails under its request: the medium's state, never an anonymous INTERNAL. */
+const STORAGE_ERRORS: Record<StorageFailureKind, ErrorCode> = {
+  full: 'STORAGE_FULL',
+  'read-only': 'STORAGE_READ_ONLY',
+  io: 'STORAGE_IO_ERROR',
+};
+
+/**
+ * How the medium failed, for the storage layer's StorageFailureError, an operating-system error
+ * that reached here unwrapped, and SQLite's codes for the same conditions (the metadata
+ * database shares the disk); null for anything else.
+ */
+function storageFailureKind(err: unknown, code: string): StorageFailureKind | null {
+  if (code === 'SQLITE_FULL') return 'full';
+  if (code.startsWith('SQLITE_READONLY')) return 'read-only';
+  if (code.startsWith('SQLITE_IOERR')) return 'io';
+  const failure = asStorageFailure(err);
+  return failure instanceof StorageFailureError ? failure.kind : null;
+}
+
+/** Turns any thrown value into a RegistryError: known client errors keep a 4xx, storage failures their STORAGE_* code, the rest is INTERNAL. */
 export function toRegistryError(err: unknown, logger: Logger): RegistryError {
   if (isRegistryError(err)) return err;
   const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
   const known = CLIENT_ERRORS[code];
   if (known) return known;
+  const storage = storageFailureKind(err, code);
+  if (storage !== null) {
+    // The operator needs to act (free space, remount, replace a disk): always logged.
+    logger[storage === 'io' ? 'error' : 'warn']({ err }, `storage failure: ${storage}`);
+    return new RegistryError(STORAGE_ERRORS[storage], undefined, { cause: code });
+  }
   const status = typeof err === 'object' && err !== null && 'statusCode' in err ? Number((err as { statusCode: unknown }).statusCode) : 500;
   if (status >= 400 && status < 500) return new RegistryError('REQUEST_INVALID', err instanceof Error ? err.message : 'bad request');
   logger.error({ err }, 'internal error');

@@ -96,3 +96,12 @@ export function useJsonBodies(api: FastifyInstance): void {
     }
   });
 }
+
+/**
+ * A delete refused because something still uses the resource (`code`) is a 405, and RFC 9110
+ * wants a 405 to list the methods the resource allows now: GET and HEAD. Other errors pass.
+ */
+export function withAllowOnRefusal(err: unknown, code: 'BLOB_REFERENCED' | 'MANIFEST_REFERENCED'): unknown {
+  if (!(err instanceof RegistryError) || err.code !== code) return err;
+  return new RegistryError(err.code, err.message, err.detail, { ...err.headers, Allow: 'GET, HEAD' });
+}

@@ -26,7 +26,7 @@ export async function listTags(ctx: V2Context<Extract<V2Route, { kind: 'tags' }>
 
 /** GET /v2/_catalog with `n` and `last`; only repositories the caller may read are listed. */
 export async function listCatalog(ctx: V2Context<Extract<V2Route, { kind: 'catalog' }>>): Promise<void> {
-  const { deps, query, reply, canList } = ctx;
+  const { deps, query, reply, access } = ctx;
   const page = parsePagination(query, MAX_PAGE);
   const shown: string[] = [];
   let cursor = page.last;
@@ -35,7 +35,7 @@ export async function listCatalog(ctx: V2Context<Extract<V2Route, { kind: 'catal
   while (page.limit > 0) {
     const batch = await deps.metadata.listRepositories({ limit: page.limit + 1, ...(cursor !== undefined ? { last: cursor } : {}) });
     for (const name of batch) {
-      if (!canList(name)) continue;
+      if (!access.canList(name)) continue;
       if (shown.length === page.limit) {
         more = true;
         break;

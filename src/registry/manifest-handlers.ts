@@ -1,7 +1,7 @@
 import { RegistryError, MAX_MANIFEST_BYTES } from '../oci/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
-import { readBody } from './http-util.js';
+import { readBody, withAllowOnRefusal } from './http-util.js';
 import { accepts } from './manifest-service.js';
 
 type ManifestRoute = Extract<V2Route, { kind: 'manifest' }>;
@@ -40,8 +40,12 @@ export async function putManifest(ctx: V2Context<ManifestRoute>): Promise<void> 
   await reply.send();
 }
 
-/** DELETE of a tag, or of a manifest (with its tags) by digest. */
+/** DELETE of a tag, or of a manifest (with its tags) by digest; a child an index lists is refused (405 MANIFEST_REFERENCED). */
 export async function deleteManifest(ctx: V2Context<ManifestRoute>): Promise<void> {
-  await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference);
+  try {
+    await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference);
+  } catch (err) {
+    throw withAllowOnRefusal(err, 'MANIFEST_REFERENCED');
+  }
   await ctx.reply.code(202).header('Content-Length', 0).send();
 }

@@ -4,6 +4,7 @@ import {
   parseReference,
   parseDigest,
   digestOf,
+  declaredSizes,
   isManifestMediaType,
   type Reference,
   type ParsedManifest,
@@ -54,8 +55,9 @@ export class ManifestService {
 
   /**
    * Validates and stores a manifest under a tag or digest reference. Throws MANIFEST_INVALID,
-   * MANIFEST_TOO_LARGE, DIGEST_INVALID (body does not match a digest reference) and
-   * MANIFEST_BLOB_UNKNOWN (a referenced blob or child manifest is missing).
+   * MANIFEST_TOO_LARGE, DIGEST_INVALID (body does not match a digest reference),
+   * MANIFEST_BLOB_UNKNOWN (a referenced blob or child manifest is missing) and MANIFEST_INVALID
+   * for a descriptor whose size differs from the stored blob or child manifest.
    */
   async put(repository: string, reference: string, body: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
     const ref = parseReference(reference);
@@ -109,6 +111,7 @@ export function manifestFields(repository: string, digest: string, body: Buffer,
     annotations: parsed.annotations,
     blobs: [...new Set(parsed.blobs.map((d) => d.digest))],
     manifests: [...new Set(parsed.manifests.map((d) => d.digest))],
+    declaredSizes: declaredSizes(parsed),
   };
 }
 

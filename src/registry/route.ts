@@ -12,7 +12,7 @@ export type V2Route =
   | { kind: 'referrers'; name: string; digest: string };
 
 /**
- * What a request wants to do to a repository, for authorization (DESIGN.md §4). A manifest PUT
+ * What a request wants to do to a repository, for authorization (docs/architecture.md, "Identity"). A manifest PUT
  * is `push-manifest`: besides content it can move a tag, which is repository metadata.
  */
 export type RepositoryAction = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';
@@ -57,6 +57,8 @@ export function parseV2Path(path: string): V2Route {
 export function requiredAction(route: V2Route, method: string): RepositoryAction | null {
   if (route.kind === 'base' || route.kind === 'catalog') return null;
   if (route.kind === 'tags') return 'list';
+  // Everything about an upload session is writing to its repository: its status GET too.
+  if (route.kind === 'upload' || route.kind === 'upload-start') return 'push';
   const reading = method === 'GET' || method === 'HEAD';
   if (reading) return 'pull';
   if (method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) return 'delete';

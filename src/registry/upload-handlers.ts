@@ -35,24 +35,45 @@ async function replyCommitted(ctx: V2Context, name: string, digest: string): Pro
     .send();
 }
 
+/** Repositories holding a digest that a mount without `from` looks through, a page at a time, for one the caller may read. */
+const MOUNT_SEARCH_LIMIT = 1000;
+const MOUNT_SEARCH_PAGE = 100;
+
+/**
+ * Where a mount may take blob `digest` from: a repository the caller may read (content/read,
+ * as the spec says: "a repository that the client has read access to") that links it — `from`,
+ * or without `from` the first such repository by name among the first MOUNT_SEARCH_LIMIT
+ * holding it. Null otherwise, whether or not an unreadable repository holds the digest, so the
+ * caller learns nothing about repositories it may not read: it gets an ordinary session.
+ */
+async function mountSource(ctx: V2Context<StartRoute>, digest: string, from: string | null): Promise<{ size: number } | null> {
+  const { access, deps } = ctx;
+  if (from !== null) {
+    assertRepositoryName(from);
+    return access.canRead(from) ? deps.metadata.getBlobLink(from, digest) : null;
+  }
+  let last: string | undefined;
+  for (let seen = 0; seen < MOUNT_SEARCH_LIMIT; seen += MOUNT_SEARCH_PAGE) {
+    const page = await deps.metadata.blobLinksOf(digest, { limit: MOUNT_SEARCH_PAGE, ...(last !== undefined ? { last } : {}) });
+    const readable = page.find((link) => access.canRead(link.repository));
+    if (readable) return { size: readable.size };
+    if (page.length < MOUNT_SEARCH_PAGE) return null;
+    last = page[page.length - 1]!.repository;
+  }
+  return null;
+}
+
 /**
  * POST /blobs/uploads/: a cross-repository mount (`mount`, optional `from`), a monolithic upload
  * (`digest` with the body), or the start of a session (202). A mount of a blob that is not
- * available falls back to a new session, as the spec requires.
+ * available to the caller falls back to a new session, as the spec requires.
  */
 export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
   const { route, query, deps, request } = ctx;
   const mount = query.get('mount');
   if (mount !== null) {
     parseDigest(mount);
-    const from = query.get('from');
-    let source: { size: number } | null;
-    if (from !== null) {
-      assertRepositoryName(from);
-      source = ctx.canList(from) ? await deps.metadata.getBlobLink(from, mount) : null;
-    } else {
-      source = await deps.metadata.blobExistsAnywhere(mount);
-    }
+    const source = await mountSource(ctx, mount, query.get('from'));
     if (source && (await deps.blobs.stat(mount))) {
       await deps.metadata.linkBlob(route.name, mount, source.size);
       await replyCommitted(ctx, route.name, mount);
@@ -69,7 +90,8 @@ export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
   }
   // A POST without digest must not carry data; drain anything sent so the connection stays usable.
   request.raw.resume();
-  const session = await deps.uploads.create(route.name);
+  // Owned by the caller: one identity can hold only so many open sessions (TOOMANYREQUESTS past that).
+  const session = await deps.uploads.create(route.name, ctx.access.caller);
   await replySession(ctx, session, 202);
 }
 
@@ -78,11 +100,15 @@ function declaredLength(ctx: V2Context): number | undefined {
   return header === undefined ? undefined : Number(header);
 }
 
+/**
+ * The session of an upload URL, which must name the session's own repository (authorization ran
+ * for push on that repository, whatever the method, status GET included). A session of another
+ * repository gets exactly the answer of an id that does not exist, so an id says nothing about
+ * repositories the caller may not write.
+ */
 async function sessionOf(ctx: V2Context<UploadRoute>): Promise<UploadSession> {
   const session = await ctx.deps.uploads.get(ctx.route.id);
-  if (session.repository !== ctx.route.name) {
-    throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload unknown to this repository', { id: ctx.route.id });
-  }
+  if (session.repository !== ctx.route.name) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: ctx.route.id.slice(0, 100) });
   return session;
 }
 

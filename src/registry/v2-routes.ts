@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../oci/index.js';
-import type { RegistryDeps, V2Context, RepositoryFilter } from './context.js';
+import type { RegistryDeps, V2Context, RepositoryAccess } from './context.js';
 import { parseV2Path, requiredAction, type V2Route } from './route.js';
 import { sendError } from './errors-reply.js';
 import { BlobSender } from './blob-sender.js';
@@ -27,7 +27,8 @@ async function base(ctx: V2Context): Promise<void> {
   await ctx.reply.code(200).type('application/json').send('{}');
 }
 
-const everything: RepositoryFilter = () => true;
+/** A node without an authorization seam (tests of the registry alone) lets everyone do everything. */
+const OPEN_ACCESS: RepositoryAccess = { caller: 'anonymous:', canList: () => true, canRead: () => true };
 
 /**
  * Registers the OCI Distribution API under /v2. One route takes every /v2 request: it parses
@@ -61,8 +62,8 @@ async function handle(request: FastifyRequest, reply: FastifyReply, deps: Regist
       });
     }
     const repository = 'name' in route ? route.name : null;
-    const canList = deps.authorize ? await deps.authorize(request, repository, requiredAction(route, request.method)) : everything;
-    await handler({ request, reply, route, query, deps, canList });
+    const access = deps.authorize ? await deps.authorize(request, repository, requiredAction(route, request.method)) : OPEN_ACCESS;
+    await handler({ request, reply, route, query, deps, access });
   } catch (err) {
     await sendError(request, reply, err, deps.logger);
   }

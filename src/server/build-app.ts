@@ -40,8 +40,11 @@ const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   None: 'silent',
 };
 
-/** Upload sessions and temporary blob files untouched this long are removed. */
-const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
+/** Upload sessions untouched this long are removed (docs/api.md, "Upload sessions"), checked every PURGE_EVERY_MS. */
+const STALE_SESSION_MS = 60 * 60 * 1000;
+/** Temporary blob files of a running node older than this are removed; at start all of them go. */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+const PURGE_EVERY_MS = 10 * 60 * 1000;
 
 export interface OutpostApp {
   app: FastifyInstance;
@@ -73,6 +76,8 @@ export interface AppOptions {
   selfName?: string | null;
   /** The sync agent's clock (tests move it through windows and TTLs); also the gateway's unless `clock` is set. */
   syncClock?: Clock;
+  /** Open upload sessions per caller (1000 unless lowered for tests). */
+  uploadSessionsPerCaller?: number;
   /** Longest long-poll the sync agent asks of its parent (seconds). */
   syncPollSeconds?: number;
   heartbeatSeconds?: number;
@@ -96,7 +101,13 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   await mkdir(config.dataDir, { recursive: true });
   const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver() : new FilesystemDriver(join(config.dataDir, 'storage'));
   const blobs = new DriverBlobStore(driver);
-  const uploads = new DriverUploadStore(driver, blobs);
+  const uploads = new DriverUploadStore(driver, blobs,
+    options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {});
+  // Before the node listens, no put can be running: every temporary file is a crash's leftover
+  // (one process per data folder, docs/api.md). Abandoned sessions go by the same rule as later.
+  // A disk that refuses (read-only) must not keep the node from serving reads: warn and go on.
+  await blobs.clearTemp().then(() => uploads.purgeStale(STALE_SESSION_MS)).catch((err: unknown) =>
+    logger.warn({ err }, 'removing leftover upload data at start failed'));
   const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
     ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
@@ -187,11 +198,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // The token service still grants what a token allows, so a client's write reaches the registry
   // and gets this clear refusal rather than a confusing 401 (reference §5).
   const authorize = edge === null ? guard.authorizeV2 : async (request: Parameters<typeof guard.authorizeV2>[0], repository: string | null, action: V2Action | null) => {
-    const canList = await guard.authorizeV2(request, repository, action);
+    const access = await guard.authorizeV2(request, repository, action);
     if (repository !== null && action !== null && WRITE_ACTIONS.has(action) && !edge.allowsWrite(repository)) {
       throw new RegistryError('DENIED', WRITE_NOT_ALLOWED, { mode: edge.currentMode, repository });
     }
-    return canList;
+    return access;
   };
   await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
@@ -234,12 +245,13 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // A local client's write wakes the outbox drain at once.
   if (agent) metadata.subscribe(() => agent.localWrite());
 
-  // Leftovers of interrupted uploads never block anything (unique names); this only frees their space.
+  // Leftovers of interrupted uploads never block anything (unique names); this frees their space
+  // and, for sessions, their owner's place under the per-caller bound.
   const purge = setInterval(() => {
-    Promise.all([uploads.purgeStale(STALE_UPLOAD_MS), blobs.purgeTemp(STALE_UPLOAD_MS)]).catch((err: unknown) =>
+    Promise.all([uploads.purgeStale(STALE_SESSION_MS), blobs.purgeTemp(STALE_TEMP_MS)]).catch((err: unknown) =>
       logger.warn({ err }, 'purging stale upload data failed'),
     );
-  }, 60 * 60 * 1000);
+  }, PURGE_EVERY_MS);
   purge.unref();
   shutdown.signal.addEventListener('abort', () => clearInterval(purge));
 

@@ -127,6 +127,16 @@ export class DriverBlobStore implements AdoptingBlobStore {
   }
 
   /**
+   * Deletes every temporary file (left by puts a crash or kill interrupted) and returns how many
+   * went. Only for a node's start, before it serves: a put in progress also lives in `_tmp/`.
+   */
+  async clearTemp(): Promise<number> {
+    const names = await this.driver.list(BLOB_TEMP_DIR);
+    await this.driver.delete(BLOB_TEMP_DIR);
+    return names.length;
+  }
+
+  /**
    * Deletes temporary files older than `olderThanMs` (left by crashes or aborted puts) and returns
    * how many went. They never block anything; this only frees space. Keep the limit well above
    * the longest upload, since a put in progress also lives in `_tmp/`.

@@ -51,7 +51,18 @@ export interface StorageDriver {
 
   /** Names (not full paths) of the direct children of a folder, sorted; `[]` when the folder is absent. */
   list(path: string): Promise<string[]>;
+
+  /**
+   * Cuts a file back to its first `size` bytes (a file shorter than that is left alone) and makes
+   * the cut durable: a failed append is undone this way. Throws PathNotFoundError.
+   */
+  truncate(path: string, size: number): Promise<void>;
 }
+
+/*
+ * Errors: besides PathNotFoundError and InvalidPathError, every method throws StorageFailureError
+ * when the medium refuses the operation (full, read-only, failing), whatever the driver.
+ */
 
 /** An open file read at explicit positions. Exactly one `close()` ends it. */
 export interface RandomReadHandle {
@@ -108,4 +119,41 @@ export function assertCleanPath(path: string): void {
   for (const segment of path.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') throw new InvalidPathError(path);
   }
+}
+
+/** How the medium failed: out of space, mounted read-only, or an I/O error. */
+export type StorageFailureKind = 'full' | 'read-only' | 'io';
+
+/** The operating system's codes for each kind of failure; anything else is not a storage failure. */
+const FAILURE_KINDS: Readonly<Record<string, StorageFailureKind>> = {
+  ENOSPC: 'full',
+  EDQUOT: 'full',
+  EROFS: 'read-only',
+  EIO: 'io',
+};
+
+/**
+ * The medium refused a read or a write: it is full (ENOSPC, EDQUOT), read-only (EROFS) or failing
+ * (EIO). `kind` is what callers act on (the HTTP edge maps it to STORAGE_FULL and friends);
+ * `code` keeps the operating system's code, so what reports disk errors by code (the sync
+ * agent's DiskError status) sees the same code as before.
+ */
+export class StorageFailureError extends Error {
+  readonly kind: StorageFailureKind;
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageFailureError';
+    this.code = code;
+    this.kind = FAILURE_KINDS[code] ?? 'io';
+  }
+}
+
+/** An operating-system error of a full, read-only or failing medium as a StorageFailureError; anything else unchanged. */
+export function asStorageFailure(err: unknown): unknown {
+  if (err instanceof StorageFailureError) return err;
+  const code = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  if (code === undefined || FAILURE_KINDS[code] === undefined) return err;
+  return new StorageFailureError(code, err instanceof Error ? err.message : `storage failed: ${code}`, { cause: err });
 }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
+import { assertCleanPath, PathNotFoundError, StorageFailureError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
 
 /** One stored file. Chunks are kept as written so appends never copy what is already there. */
 interface MemoryFile {
@@ -8,14 +8,36 @@ interface MemoryFile {
   modifiedAt: Date;
 }
 
+export interface MemoryDriverOptions {
+  /** Total bytes the driver holds before writes fail as on a full disk (StorageFailureError ENOSPC); unlimited when absent. */
+  quotaBytes?: number;
+}
+
 /**
  * A StorageDriver held in a Map, for tests and throw-away nodes. Folders are implicit: a folder
  * exists while some file lives below it, as on object stores. Everything is atomic because nothing
  * here yields between reading and updating the map.
+ *
+ * With a quota it behaves like a small disk: a write that does not fit stores the part that does,
+ * then fails with StorageFailureError ENOSPC, as a filesystem's partial write followed by ENOSPC.
  */
 export class MemoryDriver implements StorageDriver {
   readonly name = 'memory';
   readonly #files = new Map<string, MemoryFile>();
+  /** The quota in bytes (tests may raise it to "free space"); null for none. */
+  quotaBytes: number | null;
+
+  constructor(options: MemoryDriverOptions = {}) {
+    this.quotaBytes = options.quotaBytes ?? null;
+  }
+
+  /** Bytes that still fit under the quota (Infinity without one). */
+  #free(): number {
+    if (this.quotaBytes === null) return Number.POSITIVE_INFINITY;
+    let used = 0;
+    for (const file of this.#files.values()) used += file.size;
+    return Math.max(0, this.quotaBytes - used);
+  }
 
   async stat(path: string): Promise<FileInfo | null> {
     assertCleanPath(path);
@@ -34,6 +56,8 @@ export class MemoryDriver implements StorageDriver {
 
   async putContent(path: string, content: Uint8Array): Promise<void> {
     assertCleanPath(path);
+    // Atomic replace: the old content stays until the new one fits.
+    if (content.length > this.#free() + (this.#files.get(path)?.size ?? 0)) throw diskFull(path);
     // Copy: the caller may reuse its buffer, and stored files must not change behind our back.
     const copy = Buffer.from(content);
     this.#files.set(path, { chunks: [copy], size: copy.length, modifiedAt: new Date() });
@@ -65,7 +89,16 @@ export class MemoryDriver implements StorageDriver {
       file = { chunks: [], size: 0, modifiedAt: new Date() };
       this.#files.set(path, file);
     }
-    return new MemoryFileWriter(this.#files, path, file);
+    return new MemoryFileWriter(this.#files, path, file, () => this.#free());
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    const file = this.#get(path);
+    if (file.size <= size) return;
+    const kept = Buffer.concat(file.chunks, file.size).subarray(0, size);
+    file.chunks = [Buffer.from(kept)];
+    file.size = size;
+    file.modifiedAt = new Date();
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -125,6 +158,7 @@ class MemoryFileWriter implements FileWriter {
     private readonly files: Map<string, MemoryFile>,
     private readonly path: string,
     private readonly file: MemoryFile,
+    private readonly free: () => number,
   ) {}
 
   get size(): number {
@@ -133,10 +167,14 @@ class MemoryFileWriter implements FileWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (!this.#open) throw new Error(`writer for ${this.path} is closed`);
-    const copy = Buffer.from(chunk);
-    this.file.chunks.push(copy);
-    this.file.size += copy.length;
-    this.file.modifiedAt = new Date();
+    const room = this.free();
+    const copy = Buffer.from(chunk.subarray(0, Math.min(chunk.length, room)));
+    if (copy.length > 0) {
+      this.file.chunks.push(copy);
+      this.file.size += copy.length;
+      this.file.modifiedAt = new Date();
+    }
+    if (copy.length < chunk.length) throw diskFull(this.path);
   }
 
   async writev(chunks: readonly Uint8Array[]): Promise<void> {
@@ -157,4 +195,8 @@ class MemoryFileWriter implements FileWriter {
     // Only remove the file if it is still ours: it may have been moved or replaced meanwhile.
     if (this.files.get(this.path) === this.file) this.files.delete(this.path);
   }
+}
+
+function diskFull(path: string): StorageFailureError {
+  return new StorageFailureError('ENOSPC', `ENOSPC: no space left on device (memory quota), write ${path}`);
 }

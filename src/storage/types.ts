@@ -39,7 +39,12 @@ export interface UploadSession {
  * restart. Session ids are random UUIDs; callers must check `repository` matches the URL.
  */
 export interface UploadStore {
-  create(repository: string): Promise<UploadSession>;
+  /**
+   * Opens a session. With `owner` (a caller key) the session counts toward that owner's bound
+   * of open sessions, kept across restarts; past it, RegistryError TOOMANYREQUESTS. A session
+   * stops counting once completed, cancelled or purged.
+   */
+  create(repository: string, owner?: string): Promise<UploadSession>;
   /** Throws RegistryError BLOB_UPLOAD_UNKNOWN when there is no such session. */
   get(id: string): Promise<UploadSession>;
   /**
@@ -56,6 +61,9 @@ export interface UploadStore {
   complete(id: string, digest: string, finalChunk?: Readable): Promise<{ digest: string; size: number }>;
   /** Deletes a session and its data. Throws BLOB_UPLOAD_UNKNOWN when absent. */
   cancel(id: string): Promise<void>;
-  /** Deletes sessions not touched for `olderThanMs` (stale temporary data never blocks anything; this only frees space). */
+  /**
+   * Deletes sessions not touched for `olderThanMs` (stale temporary data never blocks anything;
+   * this frees space and the owner's place under its bound). A session with a call in flight is kept.
+   */
   purgeStale(olderThanMs: number): Promise<number>;
 }

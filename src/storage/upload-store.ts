@@ -4,7 +4,7 @@ import { createDigester, parseDigest, type DigestAlgorithm } from '../oci/digest
 import { RegistryError } from '../oci/errors.js';
 import type { AdoptingBlobStore } from './blob-store.js';
 import { copyInto } from './copy-stream.js';
-import { PathNotFoundError, type StorageDriver } from './driver.js';
+import { PathNotFoundError, type FileWriter, type StorageDriver } from './driver.js';
 import type { UploadSession, UploadStore } from './types.js';
 
 /** Only ids we minted (lower-case v4-style UUIDs) are ever turned into a path. */
@@ -21,6 +21,16 @@ interface HashState {
 interface SessionInfo {
   repository: string;
   startedAt: string;
+  /** Who opened it (a caller key), for the per-caller bound; absent for sessions made before owners were kept. */
+  owner?: string;
+}
+
+/** Open sessions one caller may hold at once, unless the store is told otherwise. */
+export const DEFAULT_SESSIONS_PER_OWNER = 1000;
+
+export interface UploadStoreOptions {
+  /** Open sessions per owner (DEFAULT_SESSIONS_PER_OWNER). */
+  maxSessionsPerOwner?: number;
 }
 
 /**
@@ -45,19 +55,48 @@ export class DriverUploadStore implements UploadStore {
   /** Running sha256 per session (the algorithm nearly every client uses); sha512 uploads re-hash on complete. */
   readonly #hashes = new Map<string, HashState>();
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #maxPerOwner: number;
+  /** Owner of each open session that has one, and how many each owner holds (loaded from disk once). */
+  readonly #owners = new Map<string, string>();
+  readonly #openPerOwner = new Map<string, number>();
+  #ownersLoaded: Promise<void> | null = null;
 
   constructor(
     readonly driver: StorageDriver,
     readonly blobs: AdoptingBlobStore,
-  ) {}
+    options: UploadStoreOptions = {},
+  ) {
+    this.#maxPerOwner = options.maxSessionsPerOwner ?? DEFAULT_SESSIONS_PER_OWNER;
+  }
 
-  async create(repository: string): Promise<UploadSession> {
+  async create(repository: string, owner?: string): Promise<UploadSession> {
     const id = randomUUID();
     const startedAt = new Date();
+    if (owner !== undefined) {
+      await this.#loadOwners();
+      // Counted and claimed with no await in between, so concurrent creates cannot overshoot.
+      const open = this.#openPerOwner.get(owner) ?? 0;
+      if (open >= this.#maxPerOwner) {
+        throw new RegistryError('TOOMANYREQUESTS',
+          `too many open upload sessions: this caller has ${open}, the limit is ${this.#maxPerOwner}; complete or cancel some (abandoned ones are removed after an hour untouched)`,
+          { openSessions: open, limit: this.#maxPerOwner });
+      }
+      this.#own(id, owner);
+    }
     // Data first, info last: a session exists once info.json does, and then its data file does too.
-    await this.driver.putContent(dataPath(id), new Uint8Array(0));
-    const info: SessionInfo = { repository, startedAt: startedAt.toISOString() };
-    await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
+    // Under the session's lock, so purgeStale leaves a session being created alone.
+    const info: SessionInfo = { repository, startedAt: startedAt.toISOString(), ...(owner !== undefined ? { owner } : {}) };
+    await this.#locked(id, async () => {
+      try {
+        await this.driver.putContent(dataPath(id), new Uint8Array(0));
+        await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
+      } catch (err) {
+        // A session that could not be created (a full disk) leaves nothing behind.
+        this.#disown(id);
+        await this.driver.delete(sessionDir(id)).catch(() => undefined);
+        throw err;
+      }
+    });
     this.#hashes.set(id, { algorithm: 'sha256', hash: createDigester('sha256'), size: 0 });
     return { id, repository, size: 0, startedAt };
   }
@@ -77,19 +116,36 @@ export class DriverUploadStore implements UploadStore {
       const state = this.#cachedState(id, session.size, 'sha256');
       // Without a valid running hash (e.g. after a restart) we do not hash now; complete() re-reads once.
       this.#hashes.delete(id);
+      // The chunk is hashed into a copy, so a failed append can go back to the hash before it.
+      const hash = state?.hash.copy();
       const writer = await this.driver.writer(dataPath(id), { append: true });
       try {
-        const copied = await copyInto(chunk, writer, state?.hash);
+        const copied = await copyInto(chunk, writer, hash);
         // Fsync per chunk: the size we report back (Range) is then what a crash would leave too.
         await writer.commit();
-        if (state) this.#hashes.set(id, { ...state, size: state.size + copied });
+        if (state && hash) this.#hashes.set(id, { algorithm: state.algorithm, hash, size: state.size + copied });
         return { ...session, size: writer.size };
       } catch (err) {
-        // Whatever part of the chunk reached the file stays (the client can ask for the range and resume).
-        await writer.close();
+        await this.#undoAppend(id, session.size, state, writer);
         throw err;
       }
     });
+  }
+
+  /**
+   * A failed append (a full disk, a client gone mid-chunk) keeps none of its bytes: the data goes
+   * back to the size the session had, so the `Range` a client then reads is where its retry must
+   * start. If even that fails, the file keeps what it has and is the session's size from then on
+   * (complete() re-hashes it).
+   */
+  async #undoAppend(id: string, size: number, state: HashState | undefined, writer: FileWriter): Promise<void> {
+    try {
+      await writer.close();
+      await this.driver.truncate(dataPath(id), size);
+      if (state && state.size === size) this.#hashes.set(id, state);
+    } catch {
+      this.#hashes.delete(id);
+    }
   }
 
   async complete(id: string, digest: string, finalChunk?: Readable): Promise<{ digest: string; size: number }> {
@@ -100,8 +156,9 @@ export class DriverUploadStore implements UploadStore {
       const path = dataPath(id);
       // Common paths need no re-read: an empty session (monolithic upload) starts a fresh hash of
       // the right algorithm, and PATCH-then-PUT in this process has the running hash.
-      const state = this.#cachedState(id, session.size, parsed.algorithm) ?? (await this.#rehash(path, parsed.algorithm));
+      const before = this.#cachedState(id, session.size, parsed.algorithm) ?? (await this.#rehash(path, parsed.algorithm));
       this.#hashes.delete(id);
+      const state: HashState = { ...before, hash: before.hash.copy() };
       const writer = await this.driver.writer(path, { append: true });
       try {
         if (writer.size !== state.size) throw new Error(`upload ${id} changed while it was being completed`);
@@ -109,7 +166,8 @@ export class DriverUploadStore implements UploadStore {
         // Makes the data durable before the rename publishes it (cheap when appends already synced).
         await writer.commit();
       } catch (err) {
-        await writer.close();
+        // As for a PATCH: a final chunk that did not make it leaves the session as it was.
+        await this.#undoAppend(id, session.size, before, writer);
         throw err;
       }
       // copy(): the session stays usable after a mismatch, so the running hash must not be finalized.
@@ -120,6 +178,7 @@ export class DriverUploadStore implements UploadStore {
       }
       const result = await this.blobs.adopt(path, parsed.digest, state.size);
       await this.driver.delete(sessionDir(id));
+      this.#disown(id);
       return result;
     });
   }
@@ -130,13 +189,22 @@ export class DriverUploadStore implements UploadStore {
       if (!(await this.driver.stat(infoPath(id)))) throw unknownSession(id);
       this.#hashes.delete(id);
       await this.driver.delete(sessionDir(id));
+      this.#disown(id);
     });
   }
 
   async purgeStale(olderThanMs: number): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
     let purged = 0;
-    for (const name of await this.driver.list('uploads')) {
+    const names = await this.driver.list('uploads');
+    // Sessions gone from the disk behind our back no longer count toward their owner's bound.
+    const present = new Set(names);
+    for (const id of [...this.#owners.keys()]) {
+      if (present.has(id)) continue;
+      // Looked at again after the listing: a session created meanwhile holds its lock or has its info file.
+      if ((await this.driver.stat(infoPath(id))) === null && !this.#locks.has(id)) this.#disown(id);
+    }
+    for (const name of names) {
       // A session with a call in flight is in use, however old its files look.
       if (this.#locks.has(name)) continue;
       const dir = `uploads/${name}`;
@@ -152,10 +220,50 @@ export class DriverUploadStore implements UploadStore {
       if (times.length === 0 || Math.max(...times) < cutoff) {
         this.#hashes.delete(name);
         await this.driver.delete(dir);
+        this.#disown(name);
         purged++;
       }
     }
     return purged;
+  }
+
+  /** Open sessions held by `owner` (the per-caller bound counts these). */
+  async openSessions(owner: string): Promise<number> {
+    await this.#loadOwners();
+    return this.#openPerOwner.get(owner) ?? 0;
+  }
+
+  /** Reads the owners of the sessions on disk, once: the bound holds across restarts. */
+  async #loadOwners(): Promise<void> {
+    this.#ownersLoaded ??= (async () => {
+      for (const name of await this.driver.list('uploads')) {
+        if (!SESSION_ID.test(name) || this.#owners.has(name)) continue;
+        try {
+          const owner = parseInfo(await this.driver.getContent(infoPath(name))).owner;
+          if (owner !== undefined) this.#own(name, owner);
+        } catch {
+          // A half-created or damaged session has no owner; purgeStale removes it.
+        }
+      }
+    })().catch((err: unknown) => {
+      this.#ownersLoaded = null;
+      throw err;
+    });
+    return this.#ownersLoaded;
+  }
+
+  #own(id: string, owner: string): void {
+    this.#owners.set(id, owner);
+    this.#openPerOwner.set(owner, (this.#openPerOwner.get(owner) ?? 0) + 1);
+  }
+
+  #disown(id: string): void {
+    const owner = this.#owners.get(id);
+    if (owner === undefined) return;
+    this.#owners.delete(id);
+    const left = (this.#openPerOwner.get(owner) ?? 1) - 1;
+    if (left > 0) this.#openPerOwner.set(owner, left);
+    else this.#openPerOwner.delete(owner);
   }
 
   /** Reads a session from the driver. Throws BLOB_UPLOAD_UNKNOWN for malformed ids and absent sessions. */
@@ -238,7 +346,8 @@ function parseInfo(raw: Buffer): SessionInfo {
   }
   if (typeof value === 'object' && value !== null && 'repository' in value && 'startedAt' in value &&
       typeof value.repository === 'string' && typeof value.startedAt === 'string') {
-    return { repository: value.repository, startedAt: value.startedAt };
+    const owner = 'owner' in value && typeof value.owner === 'string' ? value.owner : undefined;
+    return { repository: value.repository, startedAt: value.startedAt, ...(owner !== undefined ? { owner } : {}) };
   }
   throw new MalformedSessionError('malformed upload session info');
 }

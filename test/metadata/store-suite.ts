@@ -72,7 +72,7 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       assert.equal(await store.resolveTag('a', 'latest'), null);
       assert.equal(await store.getManifest('a', digestOf('m')), null);
       assert.equal(await store.getBlobLink('a', digestOf('b')), null);
-      assert.equal(await store.blobExistsAnywhere(digestOf('b')), null);
+      assert.deepEqual(await store.blobLinksOf(digestOf('b'), { limit: 10 }), []);
       assert.deepEqual(await store.listReferrers('a', digestOf('m')), []);
       assert.deepEqual(await store.changesSince(0, 10), []);
       assert.equal(await store.lastChangeSeq(), 0);
@@ -90,11 +90,36 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(await store.changesSince(0, 10), [], 'blob links are not repository changes');
       });
 
-      it('links are per repository; blobExistsAnywhere looks in all of them', async () => {
+      it('links are per repository; blobLinksOf lists the repositories holding a digest, by name, in pages', async () => {
+        await store.linkBlob('c', digestOf('b1'), 7);
         await store.linkBlob('a', digestOf('b1'), 7);
+        await store.linkBlob('b/x', digestOf('b1'), 7);
+        await store.linkBlob('b', digestOf('other'), 3);
         assert.equal(await store.getBlobLink('b', digestOf('b1')), null);
-        assert.deepEqual(await store.blobExistsAnywhere(digestOf('b1')), { size: 7 });
-        assert.equal(await store.blobExistsAnywhere(digestOf('b2')), null);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b1'), { limit: 10 }),
+          [{ repository: 'a', size: 7 }, { repository: 'b/x', size: 7 }, { repository: 'c', size: 7 }]);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b1'), { limit: 1, last: 'a' }), [{ repository: 'b/x', size: 7 }]);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b1'), { limit: 0 }), []);
+        assert.deepEqual(await store.blobLinksOf(digestOf('b2'), { limit: 10 }), []);
+      });
+
+      it('unlinkBlob refuses a blob a manifest of the repository uses (BLOB_REFERENCED), config and layers alike', async () => {
+        const m1 = await pushImage(store, 'app', 'm1');
+        // A second manifest sharing m1's layer, and a third in another repository.
+        await store.linkBlob('app', digestOf('m2-config'), 5);
+        const m2 = manifestInput('app', 'm2', { blobs: [digestOf('m2-config'), digestOf('m1-layer')] });
+        await store.putManifest(m2);
+        await pushImage(store, 'other', 'm1');
+        const refused = (count: number, manifests: string[]) => (err: unknown): boolean => isRegistryError(err)
+          && err.code === 'BLOB_REFERENCED' && JSON.stringify(err.detail) === JSON.stringify({ digest: digestOf('m1-layer'), count, manifests });
+        await assert.rejects(store.unlinkBlob('app', digestOf('m1-layer')), refused(2, [m1, m2.digest].sort()));
+        await assert.rejects(store.unlinkBlob('app', digestOf('m1-config')), (err: unknown) => isRegistryError(err) && err.code === 'BLOB_REFERENCED');
+        assert.deepEqual(await store.getBlobLink('app', digestOf('m1-layer')), { size: 20 }, 'the refused unlink left the link');
+        await store.deleteManifest('app', m2.digest);
+        await assert.rejects(store.unlinkBlob('app', digestOf('m1-layer')), refused(1, [m1]));
+        await store.deleteManifest('app', m1);
+        assert.equal(await store.unlinkBlob('app', digestOf('m1-layer')), true);
+        assert.deepEqual(await store.getBlobLink('other', digestOf('m1-layer')), { size: 20 }, 'other repositories keep theirs');
       });
 
       it('unlinkBlob removes the link once, and the repository with its last content', async () => {
@@ -219,14 +244,53 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         );
       });
 
-      it('allows deleting a child manifest that an index still references', async () => {
-        const child = await pushImage(store, 'app', 'amd64');
+      it('refuses a descriptor size that differs from the blob link or child manifest (MANIFEST_INVALID), and writes nothing', async () => {
+        await store.linkBlob('app', digestOf('cfg'), 10);
+        const invalid = (err: unknown): boolean => isRegistryError(err) && err.code === 'MANIFEST_INVALID';
+        const seq = await store.lastChangeSeq();
+        await assert.rejects(store.putManifest(manifestInput('app', 'm1', {
+          blobs: [digestOf('cfg')], declaredSizes: { [digestOf('cfg')]: 11 }, tag: 't',
+        })), (err: unknown) => invalid(err)
+          && JSON.stringify((err as { detail: unknown }).detail) === JSON.stringify({ mismatched: [{ digest: digestOf('cfg'), declared: 11, stored: 10 }] }));
+        // A blob linked by the same commit is compared too (an edge's pulled manifest).
+        await assert.rejects(store.putManifest(manifestInput('app', 'm1', {
+          blobs: [digestOf('new')], blobLinks: { [digestOf('new')]: 5 }, declaredSizes: { [digestOf('new')]: 6 },
+        })), invalid);
+        assert.equal(await store.getBlobLink('app', digestOf('new')), null, 'the refused commit linked nothing');
+        assert.equal(await store.getManifest('app', digestOf('m1')), null);
+        assert.equal(await store.lastChangeSeq(), seq);
+
+        const child = manifestInput('app', 'child', { blobs: [digestOf('cfg')], declaredSizes: { [digestOf('cfg')]: 10 } });
+        await store.putManifest(child);
+        await assert.rejects(store.putManifest(manifestInput('app', 'index', {
+          mediaType: INDEX, manifests: [child.digest], declaredSizes: { [child.digest]: child.size + 1 },
+        })), invalid);
+        await store.putManifest(manifestInput('app', 'index', { mediaType: INDEX, manifests: [child.digest], declaredSizes: { [child.digest]: child.size } }));
+      });
+
+      it('refuses deleting a child manifest that an index still lists (MANIFEST_REFERENCED), until the index goes', async () => {
+        const child = await pushImage(store, 'app', 'amd64', 'amd64');
         const index = manifestInput('app', 'index', { mediaType: INDEX, manifests: [child], tag: 'multi' });
+        const other = manifestInput('app', 'index2', { mediaType: INDEX, manifests: [child] });
         await store.putManifest(index);
+        await store.putManifest(other);
+        const seq = await store.lastChangeSeq();
+        await assert.rejects(store.deleteManifest('app', child), (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_REFERENCED'
+          && JSON.stringify(err.detail) === JSON.stringify({ digest: child, count: 2, manifests: [index.digest, other.digest].sort() }));
+        assert.ok(await store.getManifest('app', child), 'the child stays');
+        assert.equal(await store.resolveTag('app', 'amd64'), child, 'with its tags');
+        assert.equal(await store.lastChangeSeq(), seq, 'and nothing is logged');
+        assert.equal(await store.deleteTag('app', 'amd64'), true, 'a tag on it may go');
+        assert.equal(await store.deleteManifest('app', index.digest), true);
+        assert.equal(await store.deleteManifest('app', other.digest), true);
         assert.equal(await store.deleteManifest('app', child), true);
-        assert.equal(await store.getManifest('app', child), null);
-        assert.ok(await store.getManifest('app', index.digest));
-        assert.equal(await store.resolveTag('app', 'multi'), index.digest);
+      });
+
+      it('an index in another repository does not hold a child back', async () => {
+        const child = await pushImage(store, 'app', 'amd64');
+        await pushImage(store, 'elsewhere', 'amd64');
+        await store.putManifest(manifestInput('elsewhere', 'index', { mediaType: INDEX, manifests: [child] }));
+        assert.equal(await store.deleteManifest('app', child), true);
       });
     });
 
@@ -423,13 +487,14 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       it('holds manifests, the blobs they reference and linked blobs, and forgets deleted ones', async () => {
         const m1 = await pushImage(store, 'app', 'm1', 'latest');
         await store.linkBlob('app', digestOf('loose'), 5);
-        // Unlinking does not free a blob a manifest still references.
-        await store.unlinkBlob('app', digestOf('m1-layer'));
+        // A blob a manifest still uses cannot even be unlinked.
+        await assert.rejects(store.unlinkBlob('app', digestOf('m1-layer')));
         assert.deepEqual(await store.referencedBlobDigests(), new Set([
           m1, digestOf('m1-config'), digestOf('m1-layer'), digestOf('loose'),
         ]));
 
         await store.deleteManifest('app', m1);
+        await store.unlinkBlob('app', digestOf('m1-layer'));
         assert.deepEqual(await store.referencedBlobDigests(), new Set([digestOf('m1-config'), digestOf('loose')]));
         await store.deleteRepository('app');
         assert.deepEqual(await store.referencedBlobDigests(), new Set());

@@ -435,6 +435,71 @@ describe('bad input gets a 4xx OCI error, never a 5xx', () => {
     await stillServing();
   });
 
+  test('hostile mounts fall back to a session or a 4xx, never take what they should not, never a 5xx', async () => {
+    const manifestDigest = sha256(JSON.stringify(manifest()));
+    const cases: Array<[string, string]> = [
+      ['from a repository that does not exist', `mount=${blobDigest}&from=no/such/repo`],
+      ['from the target itself, blob absent', `mount=${sha256('absent')}&from=${REPO}`],
+      ['a manifest digest (not a blob of any repository)', `mount=${manifestDigest}&from=${REPO}`],
+      ['a manifest digest without from', `mount=${manifestDigest}`],
+      ['a digest no repository holds, without from', `mount=${sha256(randomBytes(8))}`],
+      ['the longest valid from', `mount=${blobDigest}&from=${'a'.repeat(127)}/${'b'.repeat(127)}`],
+      ['two mount parameters', `mount=${sha256('x')}&mount=${blobDigest}&from=bad/none`],
+    ];
+    for (const [what, query] of cases) {
+      const res = await req('POST', `/v2/mount/target/blobs/uploads/?${query}`);
+      assert.equal(res.status, 202, `${what} -> ${res.status} ${res.body.toString()}`);
+      assert.match(String(res.headers.location), /^\/v2\/mount\/target\/blobs\/uploads\/[0-9a-f-]{36}$/, what);
+      assert.equal((await req('DELETE', String(res.headers.location))).status, 204);
+    }
+    expectError(await req('GET', `/v2/mount/target/blobs/${manifestDigest}`), 404, 'BLOB_UNKNOWN', 'no manifest bytes mounted as a blob');
+    for (const from of ['', '%20', 'a%2F..%2Fb', '..', 'UPPER']) {
+      expectError(await req('POST', `/v2/mount/target/blobs/uploads/?mount=${blobDigest}&from=${from}`), 400, 'NAME_INVALID', `from=${from}`);
+    }
+    await stillServing();
+  });
+
+  test('deletes that would break a manifest are 405 with Allow, and break nothing', async () => {
+    const referenced = await req('DELETE', `/v2/${REPO}/blobs/${layerDigest}`);
+    expectError(referenced, 405, 'BLOB_REFERENCED', 'layer of the good manifest');
+    assert.equal(referenced.headers.allow, 'GET, HEAD');
+    expectError(await req('DELETE', `/v2/${REPO}/blobs/${configDigest}`), 405, 'BLOB_REFERENCED', 'config of the good manifest');
+    // The manifest's own digest is not a blob of the repository.
+    expectError(await req('DELETE', `/v2/${REPO}/blobs/${sha256(JSON.stringify(manifest()))}`), 404, 'BLOB_UNKNOWN', 'a manifest digest as a blob');
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(JSON.stringify(manifest())), size: Buffer.byteLength(JSON.stringify(manifest())) }] });
+    assert.equal((await putManifest('holds-good', index, OCI_INDEX)).status, 201);
+    const child = await req('DELETE', `/v2/${REPO}/manifests/${sha256(JSON.stringify(manifest()))}`);
+    expectError(child, 405, 'MANIFEST_REFERENCED', 'a child an index lists');
+    assert.equal(child.headers.allow, 'GET, HEAD');
+    assert.equal((await req('DELETE', `/v2/${REPO}/manifests/${sha256(index)}`)).status, 202);
+    assert.equal((await req('GET', `/v2/${REPO}/manifests/good`)).status, 200);
+    assert.equal((await req('GET', `/v2/${REPO}/blobs/${layerDigest}`)).status, 200);
+    await stillServing();
+  });
+
+  test('descriptor sizes that are not the stored size are MANIFEST_INVALID', async () => {
+    const layer = (size: number): string => JSON.stringify(manifest({ layers: [{ mediaType: LAYER_TYPE, digest: layerDigest, size }] }));
+    const config = (size: number): string => JSON.stringify(manifest({ config: { mediaType: CONFIG_TYPE, digest: configDigest, size } }));
+    const cases: Array<[string, string]> = [
+      ['layer size + 1', layer(layerSize + 1)],
+      ['layer size - 1', layer(layerSize - 1)],
+      ['layer size 0', layer(0)],
+      ['layer size 2^53 - 1', layer(Number.MAX_SAFE_INTEGER)],
+      ['config size + 1', config(configSize + 1)],
+      ['config size 0', config(0)],
+      ['one layer twice with two sizes', JSON.stringify(manifest({ layers: [{ mediaType: LAYER_TYPE, digest: layerDigest, size: layerSize }, { mediaType: LAYER_TYPE, digest: layerDigest, size: layerSize + 1 }] }))],
+      ['config digest as a layer with another size', JSON.stringify(manifest({ layers: [{ mediaType: LAYER_TYPE, digest: configDigest, size: configSize + 3 }] }))],
+    ];
+    for (const [what, body] of cases) expectError(await putManifest('sizes', body), 400, 'MANIFEST_INVALID', what);
+    const good = JSON.stringify(manifest());
+    const index = (size: number): string => JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(good), size }] });
+    for (const size of [0, Buffer.byteLength(good) - 1, Buffer.byteLength(good) + 1]) {
+      expectError(await putManifest('sizes', index(size), OCI_INDEX), 400, 'MANIFEST_INVALID', `index child size ${size}`);
+    }
+    expectError(await req('GET', `/v2/${REPO}/manifests/sizes`), 404, 'MANIFEST_UNKNOWN', 'nothing stored');
+    await stillServing();
+  });
+
   test('bad n in tags/list and _catalog is 400', async () => {
     for (const n of ['abc', '-1', '1.5', '1e3', '0x10', '+5', '%20', '%ff']) {
       expectError(await req('GET', `/v2/${REPO}/tags/list?n=${n}`), 400, 'PAGINATION_INVALID', `tags n=${n}`);

@@ -51,6 +51,8 @@ test('paths', () => {
   assert.equal(requiredAction({ kind: 'blob', name: 'a', digest: 'd' }, 'DELETE'), 'delete');
   assert.equal(requiredAction({ kind: 'manifest', name: 'a', reference: 'r' }, 'PUT'), 'push-manifest');
   assert.equal(requiredAction({ kind: 'upload', name: 'a', id: 'u' }, 'PATCH'), 'push');
+  // Every call on a session is a write to its repository, its status GET and DELETE included.
+  for (const method of ['GET', 'PUT', 'DELETE']) assert.equal(requiredAction({ kind: 'upload', name: 'a', id: 'u' }, method), 'push', method);
   assert.equal(requiredAction({ kind: 'tags', name: 'a' }, 'GET'), 'list');
   assert.equal(requiredAction({ kind: 'catalog' }, 'GET'), null);
 });

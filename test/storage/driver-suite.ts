@@ -172,6 +172,26 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
       assert.equal(await driver.stat('other'), null);
     }));
 
+    it('truncate cuts a file back (an append undone), never grows it, and throws PathNotFoundError when missing', withDriver(async (driver) => {
+      await driver.putContent('u/data', Buffer.from('kept'));
+      const writer = await driver.writer('u/data', { append: true });
+      await writer.write(Buffer.from(' and then some'));
+      await writer.close();
+      await driver.truncate('u/data', 4);
+      assert.equal((await driver.getContent('u/data')).toString(), 'kept');
+      assert.equal((await driver.stat('u/data'))?.size, 4);
+      await driver.truncate('u/data', 100);
+      assert.equal((await driver.getContent('u/data')).toString(), 'kept', 'not grown');
+      const again = await driver.writer('u/data', { append: true });
+      assert.equal(again.size, 4, 'an append continues at the cut');
+      await again.write(Buffer.from('!'));
+      await again.commit();
+      assert.equal((await driver.getContent('u/data')).toString(), 'kept!');
+      await driver.truncate('u/data', 0);
+      assert.equal((await driver.getContent('u/data')).length, 0);
+      await assert.rejects(driver.truncate('u/absent', 0), PathNotFoundError);
+    }));
+
     it('move of a missing file throws PathNotFoundError', withDriver(async (driver) => {
       await assert.rejects(driver.move('absent', 'somewhere'), PathNotFoundError);
     }));
@@ -229,6 +249,7 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
           ['move to', () => driver.move('ok', bad)],
           ['delete', () => driver.delete(bad)],
           ['list', () => driver.list(bad)],
+          ['truncate', () => driver.truncate(bad, 0)],
         ];
         for (const [method, call] of calls) {
           await assert.rejects(call(), InvalidPathError, `${method}(${JSON.stringify(bad)}) should be rejected`);

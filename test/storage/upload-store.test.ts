@@ -199,6 +199,44 @@ describe('DriverUploadStore', () => {
     }
   });
 
+  it('bounds open sessions per owner, across a restart; completing, cancelling and purging free places', async () => {
+    const boundRoot = await mkdtemp(join(tmpdir(), 'outpost-bound-'));
+    try {
+      const boundDriver = new FilesystemDriver(boundRoot);
+      const blobs = new DriverBlobStore(boundDriver);
+      const uploads = new DriverUploadStore(boundDriver, blobs, { maxSessionsPerOwner: 3 });
+      const a = await Promise.all([1, 2, 3].map(() => uploads.create('repo', 'token:a')));
+      await assert.rejects(uploads.create('repo', 'token:a'), (err: unknown) => isCode('TOOMANYREQUESTS')(err) && (err as RegistryError).status === 429);
+      await uploads.create('repo', 'token:b');
+      await uploads.create('repo');
+      assert.equal(await uploads.openSessions('token:a'), 3);
+
+      const restarted = new DriverUploadStore(boundDriver, blobs, { maxSessionsPerOwner: 3 });
+      const results = await Promise.allSettled([1, 2, 3].map(() => restarted.create('repo', 'token:a')));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 0, 'the restarted store counts the sessions on disk');
+      assert.equal(await restarted.openSessions('token:b'), 1);
+      // Concurrent creates never overshoot the bound.
+      const burst = await Promise.allSettled([1, 2, 3, 4, 5, 6].map(() => restarted.create('repo', 'token:c')));
+      assert.equal(burst.filter((r) => r.status === 'fulfilled').length, 3);
+
+      await restarted.cancel(a[0]!.id);
+      const next = await restarted.create('repo', 'token:a');
+      await assert.rejects(restarted.create('repo', 'token:a'), isCode('TOOMANYREQUESTS'));
+      await restarted.complete(next.id, digestOf('done'), chunk('done'));
+      assert.equal(await restarted.openSessions('token:a'), 2);
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      for (const file of ['data', 'info.json']) await utimes(join(boundRoot, 'uploads', a[1]!.id, file), hourAgo, hourAgo);
+      await restarted.purgeStale(60_000);
+      assert.equal(await restarted.openSessions('token:a'), 1);
+      // A session removed behind the store's back stops counting at the next purge.
+      await boundDriver.delete(`uploads/${a[2]!.id}`);
+      await restarted.purgeStale(60_000);
+      assert.equal(await restarted.openSessions('token:a'), 0);
+    } finally {
+      await rm(boundRoot, { recursive: true, force: true });
+    }
+  });
+
   it('works the same on the memory driver', async () => {
     const memory = new MemoryDriver();
     const { blobs, uploads } = stores(memory);

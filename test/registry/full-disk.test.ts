@@ -6,6 +6,7 @@ import { readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestNode, tempDir, type TestNode } from '../helpers/test-node.js';
 import { TestClient, sha256 } from '../helpers/oci-client.js';
+import { mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 
 /**
  * A node whose disk fills up (a real, small tmpfs): pushes get 507 STORAGE_FULL with a message
@@ -13,15 +14,6 @@ import { TestClient, sha256 } from '../helpers/oci-client.js';
  * works once space is back, and reads go on. A read-only disk gets 503 STORAGE_READ_ONLY. Skipped
  * only where no tmpfs can be mounted (not root).
  */
-
-function mountTmpfs(path: string, size: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface ErrorJson {
   errors: Array<{ code: string; message: string }>;
@@ -70,7 +62,7 @@ describe('a full disk answers 507 STORAGE_FULL and keeps serving reads', () => {
 
   after(async () => {
     await node?.close();
-    if (mounted) execFileSync('umount', [dir.path]);
+    if (mounted) unmountTmpfs(dir.path);
     await dir.cleanup();
   });
 
@@ -157,7 +149,7 @@ describe('a read-only disk answers 503 STORAGE_READ_ONLY and keeps serving reads
 
   after(async () => {
     await node?.close();
-    if (mounted) execFileSync('umount', [join(dir.path, 'storage')]);
+    if (mounted) unmountTmpfs(join(dir.path, 'storage'));
     await dir.cleanup();
   });
 

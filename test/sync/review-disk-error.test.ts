@@ -2,19 +2,10 @@ import { test, describe, before, after } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnectedRegistry, showAtRoot, startEdge, tagDigest, tempDir, waitFor } from '../helpers/hierarchy.js';
+import { mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
 import { FAST_SYNC, pushImage, startRoot, type Root } from './sync-fixture.js';
-
-/** Can this process mount a tmpfs (root in a container or VM)? A full disk is made with one. */
-function mountTmpfs(path: string, size: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * An edge whose disk fills up reports a DiskError (the root shows it Unhealthy); once space is
@@ -36,7 +27,7 @@ describe('review: a DiskError clears when the failed sync succeeds', () => {
   after(async () => {
     await edge?.close();
     await root?.node.close();
-    if (mounted) execFileSync('umount', [dir.path]);
+    if (mounted) unmountTmpfs(dir.path);
     await dir?.cleanup();
   });
 

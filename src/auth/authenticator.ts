@@ -70,6 +70,10 @@ export class Authenticator {
   private readonly verified = new Map<string, { hash: string; at: number }>();
   /** Verifications running, by `<cache key>\0<hash>`: one scrypt per credential at a time. */
   private readonly verifying = new Map<string, Promise<boolean>>();
+  /** What a verified JWT allows, built once per claims object (the signer hands the same object for the same token). */
+  private readonly claimIdentities = new WeakMap<AccessClaims, Identity>();
+  /** Fingerprints of stored token passwords (an HMAC each), so a Bearer request does not recompute them. */
+  private readonly tokenFingerprints = new Map<string, string>();
 
   constructor(options: AuthenticatorOptions) {
     this.identities = options.identities;
@@ -199,6 +203,8 @@ export class Authenticator {
     } else {
       await this.liveToken(claims);
     }
+    const known = this.claimIdentities.get(claims);
+    if (known) return known;
     const actions: string[] = [];
     let catalog: string[] | null = null;
     for (const entry of claims.access) {
@@ -212,11 +218,15 @@ export class Authenticator {
         catalog = entry.grants ?? [];
       }
     }
-    return new Identity(claims.kind === 'anonymous' ? 'anonymous' : 'bearer', claims.sub, actions, catalog);
+    const identity = new Identity(claims.kind === 'anonymous' ? 'anonymous' : 'bearer', claims.sub, actions, catalog);
+    this.claimIdentities.set(claims, identity);
+    return identity;
   }
 
   private isAdminCredential(credential: string | null): boolean {
-    return credential !== null && sameText(credential, this.adminCredential);
+    // A plain comparison: the fingerprint comes from a JWT whose signature was verified, so a
+    // caller cannot choose it and learns nothing from the comparison's timing.
+    return credential !== null && credential === this.adminCredential;
   }
 
   /** The token a JWT of kind `token` was issued to, while the credential it carries is live on this node. */
@@ -224,13 +234,20 @@ export class Authenticator {
     const credential = claims.credential;
     const token = claims.kind === 'token' && credential !== null ? await this.usableToken(claims.sub) : null;
     if (!token) throw revoked();
-    const live = liveSlots(token, this.now()).some((slot) => sameText(this.tokenCredential(token.name, token[slot]!), credential!));
+    const live = liveSlots(token, this.now()).some((slot) => this.tokenCredential(token.name, token[slot]!) === credential);
     if (!live) throw revoked();
     return token;
   }
 
   private tokenCredential(name: string, password: PasswordRecord): string {
-    return this.fingerprint(`token\0${name}\0${password.hash}`);
+    const key = `token\0${name}\0${password.hash}`;
+    let fingerprint = this.tokenFingerprints.get(key);
+    if (fingerprint === undefined) {
+      fingerprint = this.fingerprint(key);
+      if (this.tokenFingerprints.size >= MAX_VERIFIED) this.tokenFingerprints.delete(this.tokenFingerprints.keys().next().value!);
+      this.tokenFingerprints.set(key, fingerprint);
+    }
+    return fingerprint;
   }
 
   private fingerprint(credential: string): string {
@@ -250,12 +267,6 @@ function liveSlots(token: TokenRecord, now: number): PasswordSlot[] {
     const record = token[slot];
     return record !== null && (record.expiry === null || record.expiry.getTime() > now);
   });
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function sha256(text: string): Buffer {

@@ -24,7 +24,9 @@ import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-ro
 import { hostname } from 'node:os';
 import { EdgePolicy } from '../sync/edge-policy.js';
 import { SyncAgent } from '../sync/sync-agent.js';
-import type { Clock } from '../sync/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { EventBus } from '../core/events.js';
+import { JobRunner } from '../core/jobs.js';
 import type { V2Action } from '../auth/access-guard.js';
 import type { LoginServerDoc } from '../client/gateway-protocol.js';
 
@@ -60,6 +62,12 @@ export interface OutpostApp {
   gateway: GatewayHandle;
   /** The sync agent of a connected node (started by startNode once the node listens); null on the root. */
   agent: SyncAgent | null;
+  /** Typed domain events, published after each commit (docs/architecture.md, "Seams"). */
+  events: EventBus;
+  /** Background work of the node, on its clock. */
+  jobs: JobRunner;
+  /** The node's one clock. */
+  clock: Clock;
   close(): Promise<void>;
 }
 
@@ -129,6 +137,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const shutdown = new AbortController();
   const syncClock = options.syncClock;
   const clock = options.clock ?? (syncClock ? () => syncClock.now() : Date.now);
+  // The node's one clock (docs/architecture.md, "Seams"); the two options above fold into it.
+  const nodeClock: Clock = syncClock ?? (options.clock ? { now: options.clock, sleep: systemClock.sleep } : systemClock);
+  const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
+  const jobs = new JobRunner(nodeClock, logger);
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -247,13 +259,15 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.
-  const purge = setInterval(() => {
-    Promise.all([uploads.purgeStale(STALE_SESSION_MS), blobs.purgeTemp(STALE_TEMP_MS)]).catch((err: unknown) =>
-      logger.warn({ err }, 'purging stale upload data failed'),
-    );
-  }, PURGE_EVERY_MS);
-  purge.unref();
-  shutdown.signal.addEventListener('abort', () => clearInterval(purge));
+  jobs.add({
+    name: 'upload-purge',
+    schedule: { everyMs: PURGE_EVERY_MS },
+    run: async () => {
+      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS), blobs.purgeTemp(STALE_TEMP_MS)]);
+      return { sessions, temporary };
+    },
+  });
+  jobs.start();
 
   return {
     app,
@@ -264,8 +278,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     configSignal,
     gateway,
     agent,
+    events,
+    jobs,
+    clock: nodeClock,
     async close() {
       shutdown.abort();
+      await jobs.stop();
       await agent?.stop();
       // Requests in flight finish; each keep-alive connection is closed once it goes idle.
       connections.drain();

@@ -17,7 +17,7 @@ import { EdgePolicy } from './edge-policy.js';
 import { OutboxPusher } from './outbox-pusher.js';
 import { PullSync } from './pull-sync.js';
 import { SyncSchedule } from './schedule.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { syncItemDetails } from './status-details.js';
 
 const INSTANCE_KEY = 'instance-id';

@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { ManualClock } from '../../src/sync/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import {
   FAST_SYNC, GateProxy, blobFile, detailsAtRoot, edgeStore, getManifest, pushImage, startGatedEdge, type GatedEdge, type Root,
 } from './sync-fixture.js';

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { createConnectedRegistry, waitFor } from '../helpers/hierarchy.js';
 import { SqliteMetadataStore } from '../../src/metadata/index.js';
 import { DriverBlobStore, MemoryDriver } from '../../src/storage/index.js';
-import { ManualClock } from '../../src/sync/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { EdgePolicy } from '../../src/sync/edge-policy.js';
 import { SyncAgent } from '../../src/sync/sync-agent.js';
 import { GateProxy, startRoot, type Root } from './sync-fixture.js';

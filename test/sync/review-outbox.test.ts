@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { ManualClock } from '../../src/sync/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { FAST_SYNC, GateProxy, edgeStore, pushImage, startLinkedEdge, startRoot, viaEndpoint, type LinkedEdge, type Root } from './sync-fixture.js';
 
 const HOUR_MS = 60 * 60 * 1000;

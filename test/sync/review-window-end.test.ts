@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnectedRegistry, startEdge, waitFor } from '../helpers/hierarchy.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { ManualClock } from '../../src/sync/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { FAST_SYNC, GateProxy, edgeStore, startRoot, viaEndpoint, type Root } from './sync-fixture.js';
 
 const HOUR_MS = 60 * 60 * 1000;

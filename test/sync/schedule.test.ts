@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { SyncSchedule, CONTINUOUS_SCHEDULE } from '../../src/sync/schedule.js';
-import { ManualClock, systemClock } from '../../src/sync/clock.js';
+import { ManualClock, systemClock } from '../../src/core/clock.js';
 
 const HOUR_MS = 60 * 60 * 1000;
 const at = (iso: string): number => Date.parse(iso);

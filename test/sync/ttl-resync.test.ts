@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnectedRegistry, startEdge, tagDigest, tempDir, waitFor, type CreatedRegistry } from '../helpers/hierarchy.js';
 import { TestClient, basicAuth } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { ManualClock } from '../../src/sync/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { FAST_SYNC, edgeStore, hasRepository, listTags, mustMgmt, pushImage, startRoot, type Root } from './sync-fixture.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { OCI_MANIFEST, TestClient, sha256 } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { ManualClock } from '../../src/sync/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import {
   FAST_SYNC, blobFile, detailsAtRoot, edgeStore, getManifest, mustMgmt, pushImage, startGatedEdge, startRoot, type GatedEdge, type Root,
 } from './sync-fixture.js';

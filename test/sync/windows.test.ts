@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnectedRegistry, showAtRoot, startEdge, tagDigest, waitFor, type CreatedRegistry } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { ManualClock } from '../../src/sync/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { OFFLINE_AFTER_SECONDS } from '../../src/metadata/index.js';
 import { FAST_SYNC, mustMgmt, pushImage, startRoot, type Root } from './sync-fixture.js';
 

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
 import type { AccessGuard, GatewayPermission } from '../auth/index.js';
-import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
+import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type HeadResponse, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
 import type { ConfigSignal } from './config-signal.js';
 import { GatewayService, type GatewayStores } from './gateway-service.js';
 import { ifNoneMatch, sameEtag } from './config-document.js';
@@ -106,6 +106,12 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
       const waitSeconds = Math.min(integerParam(query.wait, 'wait', 0), MAX_WAIT_SECONDS);
       return holdMessages(service, deps, stopping.signal, request, reply, name, after, waitSeconds, query.config,
         () => authorize(request, 'message/read'));
+    });
+
+    api.get(`${GATEWAY_PREFIX}/:cr/head`, async (request) => {
+      const name = await authorize(request, 'message/read');
+      const answer: HeadResponse = { head: await service.head(name) };
+      return answer;
     });
 
     api.put(`${GATEWAY_PREFIX}/:cr/status`, async (request) => {

@@ -101,6 +101,12 @@ export class GatewayService {
     return readFeed(this.stores.metadata, scope, after, retention);
   }
 
+  /** The newest sequence number of this node's log, for the direct child `name` (a full reconcile continues after it). */
+  async head(name: string): Promise<number> {
+    await this.directChild(name);
+    return this.stores.metadata.lastChangeSeq();
+  }
+
   /**
    * Takes a heartbeat: the child's runtime (activity time by this node's clock, reported state,
    * version, login server, status details, last sync), its lag per repository computed from this

@@ -17,4 +17,5 @@ export type {
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
   StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus,
 } from './connected-registry-types.js';
-export type { FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, SyncStore } from './sync-types.js';
+export { SYNC_STATE_KEYS } from './sync-types.js';
+export type { AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncStateKey, SyncStore } from './sync-types.js';

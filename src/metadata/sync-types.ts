@@ -92,10 +92,41 @@ export interface SyncStore {
   /** The smallest parent head recorded for a push still awaiting its echo, or null. */
   nextEchoDeadline(): Promise<number | null>;
 
-  /** Small named values of the sync agent (instance id, config version, handled resync time). */
-  getState(key: string): Promise<string | null>;
-  setState(key: string, value: string): Promise<void>;
+  /** The sync agent's small named values (SYNC_STATE_KEYS: instance id, applied config, handled resync, …). */
+  getState(key: AgentStateKey): Promise<string | null>;
+  setState(key: AgentStateKey, value: string): Promise<void>;
 }
+
+/**
+ * Every key of the `sync_state` table, in one place. The store's own keys are written only
+ * inside its transactions (with what they describe); the agent's go through getState/setState.
+ */
+export const SYNC_STATE_KEYS = {
+  // --- the store's own ------------------------------------------------------------------------
+  /** The parent sequence number applied last (stored with what it applied). */
+  cursor: 'cursor',
+  /** The outbox's pushed mark: every local change up to it has reached the parent (or was settled there). */
+  outboxPushed: 'outbox-pushed',
+  /** The order number of the newest push awaiting its echo (see noteParentHead). */
+  pushOrder: 'push-order',
+  // --- the sync agent's ------------------------------------------------------------------------
+  /** The persistent id of this running instance, sent at activation and in every heartbeat. */
+  instanceId: 'instance-id',
+  /** The last config document applied, with its ETag (JSON): a restart while the parent is away starts from it. */
+  config: 'config',
+  /** The sync scope (sorted JSON list) the last config carried: a change of it asks for a full reconcile. */
+  scope: 'scope',
+  /** The root's last `resyncRequestedAt` already turned into a reconcile request. */
+  resyncHandled: 'resync-handled',
+  /** `pending` from a reconcile request (scope change, resync) until a full reconcile begun after it ends (`done`). */
+  reconcile: 'reconcile',
+} as const;
+
+export type SyncStateKey = (typeof SYNC_STATE_KEYS)[keyof typeof SYNC_STATE_KEYS];
+/** The keys only the store's transactions write. */
+export type StoreStateKey = (typeof SYNC_STATE_KEYS)['cursor' | 'outboxPushed' | 'pushOrder'];
+/** The keys the sync agent reads and writes through getState/setState. */
+export type AgentStateKey = Exclude<SyncStateKey, StoreStateKey>;
 
 export interface ParkedItemInput {
   repository: string;

@@ -24,8 +24,9 @@ import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-ro
 import { hostname } from 'node:os';
 import { EdgePolicy } from '../sync/edge-policy.js';
 import { SyncAgent } from '../sync/sync-agent.js';
+import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { EventBus } from '../core/events.js';
+import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
 import type { V2Action } from '../auth/access-guard.js';
 import type { LoginServerDoc } from '../client/gateway-protocol.js';
@@ -234,8 +235,13 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
 
   const syncLogger = logger.child({ component: 'sync' });
-  const agent = edge === null || config.connection === null ? null : new SyncAgent({
-    parent: { ...config.connection, caFile: config.parentCaFile },
+  const connection = config.connection;
+  const agent = edge === null || connection === null ? null : new SyncAgent({
+    selfName: connection.name,
+    parent: httpParentLink({
+      tokenName: connection.tokenName, tokenPassword: connection.tokenPassword, parentEndpoint: connection.parentEndpoint,
+      parentProtocol: connection.parentProtocol, caFile: config.parentCaFile,
+    }, connection.name),
     metadata,
     identities: metadata.identity,
     connectedRegistries: metadata.connectedRegistries,
@@ -250,12 +256,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       logger.level = PINO_LEVELS[document.self.logging.logLevel];
       syncLogger.level = logger.level;
     },
-    ...(syncClock ? { clock: syncClock } : {}),
+    clock: nodeClock,
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
-  // A local client's write wakes the outbox drain at once.
-  if (agent) metadata.subscribe(() => agent.localWrite());
+  // A local client's write wakes the outbox drain at once (the store's subscribe until its writes publish on the bus).
+  if (agent) {
+    metadata.subscribe(() => agent.localWrite());
+    events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
+      if (event.origin === 'local') agent.localWrite();
+    });
+  }
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.

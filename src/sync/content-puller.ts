@@ -1,7 +1,7 @@
 import { RegistryError, digestOf, parseDigest, parseManifest } from '../oci/index.js';
 import type { BlobStore } from '../storage/types.js';
 import type { MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
-import type { RegistryClient } from '../client/registry-client.js';
+import type { RemoteSource } from '../client/registry-client.js';
 import { manifestFields } from '../registry/manifest-service.js';
 import { Limiter } from './limiter.js';
 
@@ -24,7 +24,7 @@ export class ContentPuller {
   readonly counters: TransferCounters = { blobsFetched: 0, blobBytesFetched: 0, manifestsFetched: 0 };
 
   constructor(
-    private readonly parent: RegistryClient,
+    private readonly parent: RemoteSource,
     private readonly blobs: BlobStore,
     private readonly metadata: MetadataStore,
     private readonly sync: SyncStore,

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { Change, MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
-import type { RegistryClient } from '../client/registry-client.js';
+import type { RemoteSource } from '../client/registry-client.js';
 import type { Message } from '../client/gateway-protocol.js';
 import { RemoteError } from '../client/http-transport.js';
 import type { ContentPuller } from './content-puller.js';
@@ -41,7 +41,7 @@ interface ParkKey {
  */
 export class PullSync {
   constructor(
-    private readonly parent: RegistryClient,
+    private readonly parent: RemoteSource,
     private readonly puller: ContentPuller,
     private readonly metadata: MetadataStore,
     private readonly state: SyncStore,

@@ -132,3 +132,16 @@ export async function until<T>(what: string, check: () => T | null | undefined |
     await delay(2);
   }
 }
+
+/** Resolves with `promise`, or fails the test when it has not settled within `ms` of real time (a bound on an awaited event, not a wait). */
+export async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -323,10 +323,11 @@ export class FakeParent implements ParentGateway, RemoteRegistry, ParentLink {
   }
 
   messages(after: number, waitSeconds: number, configEtag: string | null, signal?: AbortSignal): Promise<MessagesResponse> {
+    // The wait is measured from when the request is sent, on the test's clock.
+    const deadline = this.clock.now() + waitSeconds * 1000;
     return this.call('GET', `/gateway/messages?after=${after}&wait=${waitSeconds}`, signal, async () => {
       if (after > this.headSeq) throw this.resyncRequired('ahead', after);
       if (after < this.prunedThrough) throw this.resyncRequired('pruned', after);
-      const deadline = this.clock.now() + waitSeconds * 1000;
       let page = this.page(after);
       // Held like the real gateway: until something comes, the config changes, the deadline or the caller leaves.
       while (page.messages.length === 0 && (configEtag ?? this.etag) === this.etag && this.clock.now() < deadline) {

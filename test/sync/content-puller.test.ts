@@ -7,7 +7,7 @@ import { sha256 } from '../helpers/oci-client.js';
 import type { ManualClock } from '../../src/core/clock.js';
 import type { ContentPuller } from '../../src/sync/content-puller.js';
 import { FakeParent } from './fake-parent.js';
-import { localNode, manualClock, pullParts, until, type LocalNode } from './unit-fixture.js';
+import { commitPulled, localNode, manualClock, pullParts, until, type LocalNode } from './unit-fixture.js';
 
 /**
  * ContentPuller against a fake parent (docs/architecture.md, "Pull"): a manifest and its blobs
@@ -38,7 +38,7 @@ describe('ContentPuller', () => {
     const image = parent.pushImage('app', 'v1', { layers: [randomBytes(300), randomBytes(400)] });
     const input = await puller.prepare('app', image.digest);
     assert.deepEqual(Object.keys(input.blobLinks ?? {}).sort(), [...image.blobs].sort());
-    await local.store.applyManifest({ ...input, tag: 'v1' });
+    await commitPulled(local, { ...input, tag: 'v1' });
     assert.equal(await local.store.resolveTag('app', 'v1'), image.digest);
     for (const blob of image.blobs) assert.ok(await local.blobs.stat(blob), `blob ${blob} stored`);
     assert.equal((await local.blobs.get(image.digest)).toString(), image.body);
@@ -48,13 +48,13 @@ describe('ContentPuller', () => {
   test('a blob stored here for another repository is linked, not downloaded again; a manifest already here is not fetched', async () => {
     const shared = randomBytes(500);
     const first = parent.pushImage('app', 'v1', { layers: [shared] });
-    await local.store.applyManifest(await puller.prepare('app', first.digest));
+    await commitPulled(local, await puller.prepare('app', first.digest));
     const second = parent.pushImage('web', 'v1', { layers: [shared] });
     const input = await puller.prepare('web', second.digest);
     assert.equal(input.blobLinks?.[sha256(shared)], shared.length, 'linked to the new repository');
     assert.equal(blobGets(sha256(shared)), 1);
     assert.equal(puller.counters.blobsFetched, 3, 'the first image\'s two blobs and the second\'s config');
-    await local.store.applyManifest(input);
+    await commitPulled(local, input);
     await puller.prepare('web', second.digest);
     assert.equal(puller.counters.manifestsFetched, 2);
   });

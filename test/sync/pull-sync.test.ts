@@ -6,7 +6,7 @@ import type { ManualClock } from '../../src/core/clock.js';
 import type { ContentPuller } from '../../src/sync/content-puller.js';
 import type { PullSync } from '../../src/sync/pull-sync.js';
 import { FakeParent, parentError } from './fake-parent.js';
-import { localNode, manualClock, pullParts, type LocalNode } from './unit-fixture.js';
+import { driftTagDelete, localNode, manualClock, pullParts, type LocalNode } from './unit-fixture.js';
 
 /**
  * PullSync against a fake parent and the edge's real stores (docs/architecture.md, "Pull" and
@@ -203,7 +203,7 @@ describe('PullSync', () => {
       parent.pushImage('web', 'v1');
       await applyLog();
       // Drift behind the log's back; then the parent changes while the edge does not follow.
-      await local.store.applyTagDelete('app', 'drift');
+      await driftTagDelete(local, 'app', 'drift');
       parent.deleteTag('app', 'stable');
       parent.deleteRepository('web');
       const signature = parent.pushImage('app', null, { subject: drift, artifactType: 'application/vnd.example.signature' });

@@ -9,7 +9,7 @@ import type { ManualClock } from '../../src/core/clock.js';
 import type { BlobStore } from '../../src/storage/index.js';
 import { SyncFatalError, type SyncAgent } from '../../src/sync/sync-agent.js';
 import { FakeParent, parentError, type FakeParentOptions } from './fake-parent.js';
-import { localNode, manualClock, pushLocal, syncAgent, until, within, type LocalNode } from './unit-fixture.js';
+import { driftTagDelete, localNode, manualClock, pushLocal, syncAgent, until, within, type LocalNode } from './unit-fixture.js';
 
 /**
  * The whole agent on a fake parent and the manual clock (docs/architecture.md, "Connected node
@@ -97,7 +97,7 @@ describe('SyncAgent', () => {
     await until('the first sync', synced(local));
     await agent.stop();
     // While it is away the parent drops the rows after its cursor; the edge drifted meanwhile.
-    await local.store.applyTagDelete('app', 'drift');
+    await driftTagDelete(local, 'app', 'drift');
     const moved = parent.pushImage('app', 'moved');
     parent.prune(parent.headSeq);
     const again = syncAgent(parent, local, clock);

@@ -1,6 +1,5 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnectedRegistry, startEdge, tagDigest, tempDir, waitFor, type CreatedRegistry } from '../helpers/hierarchy.js';
 import { TestClient, basicAuth } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
@@ -96,7 +95,7 @@ describe('message TTL and resync', () => {
     // Following the change log does not heal drift...
     await pushImage(root.admin, 'app', 'e');
     await waitFor('app:e', async () => (await tagDigest(atEdge, 'app', 'e')) !== null);
-    await sleep(500);
+    await waitFor('the edge caught up with the root\'s log', async () => (await edgeStore(edge!).getCursor()) === (await root.node.node.metadata.lastChangeSeq()));
     assert.equal(await tagDigest(atEdge, 'app', 'drift'), null);
     // ...a resync does.
     const answer = (await mustMgmt(root.admin, 'POST', `/connected-registries/${cr.name}/resync`)) as { resyncRequestedAt: string };

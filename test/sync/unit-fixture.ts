@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
-import { SqliteMetadataStore } from '../../src/metadata/index.js';
+import { SqliteMetadataStore, type PutManifestInput } from '../../src/metadata/index.js';
 import { DriverBlobStore, MemoryDriver, type BlobStore } from '../../src/storage/index.js';
 import { ManualClock, type Clock } from '../../src/core/clock.js';
 import { ContentPuller } from '../../src/sync/content-puller.js';
@@ -87,6 +87,16 @@ export function syncAgent(parent: FakeParent, local: LocalNode, clock: Clock, op
     random: () => 0.5,
     ...options,
   });
+}
+
+/** Commits what the puller prepared, as a change from the parent (the step PullSync takes after ContentPuller.prepare). */
+export async function commitPulled(local: LocalNode, input: PutManifestInput): Promise<void> {
+  await local.store.applyManifest(input);
+}
+
+/** Drops a tag at the edge as a change from the parent would, behind the agent's back (drift only a full reconcile heals). */
+export async function driftTagDelete(local: LocalNode, repository: string, tag: string): Promise<void> {
+  await local.store.applyTagDelete(repository, tag);
 }
 
 /** A client's push at the edge (a local write, in the outbox on a ReadWrite node): blobs, then the manifest under `tag`. */

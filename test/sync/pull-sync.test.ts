@@ -6,7 +6,7 @@ import type { ManualClock } from '../../src/core/clock.js';
 import type { ContentPuller } from '../../src/sync/content-puller.js';
 import type { PullSync } from '../../src/sync/pull-sync.js';
 import { FakeParent, parentError } from './fake-parent.js';
-import { driftTagDelete, localNode, manualClock, pullParts, type LocalNode } from './unit-fixture.js';
+import { driftTagDelete, localNode, manualClock, pullParts, until, type LocalNode } from './unit-fixture.js';
 
 /**
  * PullSync against a fake parent and the edge's real stores (docs/architecture.md, "Pull" and
@@ -74,16 +74,27 @@ describe('PullSync', () => {
       assert.deepEqual({ ...puller.counters }, { manifestsFetched: 1, blobsFetched: image.blobs.length, blobBytesFetched: puller.counters.blobBytesFetched });
     });
 
-    test('a repository deleted and re-created in one page: the delete first, the new content after it', async () => {
+    test('a repository deleted and re-created in one page: the delete first, the new content after it, each fetched once', async () => {
       const old = parent.pushImage('web', 'v1');
       await applyLog();
+      // One page: an image elsewhere first (its fetch takes a while), then the delete of web and
+      // web's new content, which must not be fetched into web before the delete is applied.
+      const slow = parent.rule((method, path) => method === 'GET' && path.startsWith('/v2/app/blobs/'), 'hold');
+      const elsewhere = parent.pushImage('app', 'big');
       parent.deleteRepository('web');
       const renewed = parent.pushImage('web', 'v2');
-      await applyLog();
+      const fetchedBefore = puller.counters.manifestsFetched;
+      const applying = applyLog();
+      await until('the image elsewhere fetching', () => slow.matched > 0);
+      slow.release();
+      await applying;
       assert.equal(await tagHere('web', 'v1'), null);
       assert.equal(await local.store.getManifest('web', old.digest), null);
       assert.equal(await tagHere('web', 'v2'), renewed.digest);
+      assert.equal(await tagHere('app', 'big'), elsewhere.digest);
       for (const blob of renewed.blobs) assert.ok(await local.store.getBlobLink('web', blob), `blob ${blob} of the new content linked`);
+      assert.equal(puller.counters.manifestsFetched - fetchedBefore, 2, 'each manifest fetched once: no failed commit, no second attempt');
+      assert.deepEqual(await local.store.parkedItems(), []);
     });
 
     test('a change out of the scope is stepped over; the cursor moves past it', async () => {

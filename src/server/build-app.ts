@@ -260,13 +260,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
-  // A local client's write wakes the outbox drain at once (the store's subscribe until its writes publish on the bus).
-  if (agent) {
-    metadata.subscribe(() => agent.localWrite());
-    events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
-      if (event.origin === 'local') agent.localWrite();
-    });
-  }
+  // A local client's write that appended a change (the outbox is those) wakes the outbox drain at once.
+  if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
+    if (event.origin === 'local' && event.seq !== null) agent.localWrite();
+  });
+  // Until the store's writes publish on the bus: every committed write wakes it.
+  if (agent) metadata.subscribe(() => agent.localWrite());
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.

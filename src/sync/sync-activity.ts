@@ -19,10 +19,6 @@ export class SyncActivity {
   private current: SessionPhase = 'Starting';
   private readonly counts: Record<SyncWork, number> = { apply: 0, reconcile: 0, drain: 0 };
 
-  get phase(): SessionPhase {
-    return this.current;
-  }
-
   /** Moves the phase (the session lifecycle only). */
   enter(phase: SessionPhase): void {
     this.current = phase;

@@ -20,7 +20,6 @@ import { SyncActivity, type AgentState } from './sync-activity.js';
 
 export type { AgentState } from './sync-activity.js';
 export { SyncFatalError } from './sync-failures.js';
-export type { ParentSettings } from './parent-link.js';
 
 export interface SyncAgentDeps {
   /** This node's own connected-registry name (the connection string's ConnectedRegistryName). */
@@ -82,7 +81,7 @@ export class SyncAgent {
       pusher: new OutboxPusher(parent.registry, deps.blobs, metadata, metadata, logger, now),
       store: metadata, policy: deps.policy, activity: this.activity, clock,
     });
-    const status: StatusReporter = new StatusReporter({
+    const status = new StatusReporter({
       gateway: parent.gateway, store: metadata, connectedRegistries: deps.connectedRegistries, activity: this.activity, config: this.config,
       selfName, version: deps.version, loginServer: deps.loginServer, instanceId, clock, logger,
       reactivate: (signal) => this.sessions.connect(signal),

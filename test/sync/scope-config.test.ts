@@ -1,5 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { SYNC_STATE_KEYS } from '../../src/metadata/index.js';
 import { createConnectedRegistry, startEdge, tagDigest, tokenClient, waitFor } from '../helpers/hierarchy.js';
 import { TestClient, errorCode } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
@@ -51,7 +52,7 @@ describe('scope and config changes reach running edges', () => {
     await waitFor('beta pruned at the ReadOnly edge', async () => !(await hasRepository(atRo, 'beta')));
     // The ReadWrite edge has the new scope (it refuses writes to beta now) and has reconciled
     // since (two pushes to alpha came through after it), yet keeps beta.
-    await waitFor('the ReadWrite edge has the new scope', async () => (await edgeStore(rw).getState('scope')) === JSON.stringify(['alpha']));
+    await waitFor('the ReadWrite edge has the new scope', async () => (await edgeStore(rw).getState(SYNC_STATE_KEYS.scope)) === JSON.stringify(['alpha']));
     const refused = await atRw.putManifest('beta', 'local', '{}');
     assert.equal(refused.status, 403);
     assert.equal(((await refused.json()) as { errors: Array<{ message: string }> }).errors[0]!.message, WRITE_NOT_ALLOWED);

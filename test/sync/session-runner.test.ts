@@ -1,5 +1,6 @@
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { SYNC_STATE_KEYS } from '../../src/metadata/index.js';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { ManualClock } from '../../src/core/clock.js';
 import { FIRST_RETRY_MS, MAX_RETRY_MS, RetryBackoff } from '../../src/sync/retry-backoff.js';
@@ -198,7 +199,7 @@ describe('SessionRunner', () => {
         doc.self.sync.schedule = '* * * * *';
         doc.self.sync.syncWindow = null;
       });
-      await until('the continuous schedule applied', async () => (await local.store.getState('config'))?.includes('"syncWindow":null') === true);
+      await until('the continuous schedule applied', async () => (await local.store.getState(SYNC_STATE_KEYS.config))?.includes('"syncWindow":null') === true);
       clock.set(BOUNDARY + 2 * HOUR_MS);
       const v3 = parent.pushImage('app', 'v3');
       await until('app:v3 after the old window\'s end', async () => (await tagHere('v3')) === v3.digest);

@@ -1,5 +1,6 @@
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { SYNC_STATE_KEYS } from '../../src/metadata/index.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -128,13 +129,13 @@ describe('SyncAgent', () => {
       doc.repositories = ['alpha', 'beta'];
     });
     clock.advance(1_000);
-    await until('the new scope at the edge (by a heartbeat)', async () => (await local.store.getState('scope')) === JSON.stringify(['alpha', 'beta']));
+    await until('the new scope at the edge (by a heartbeat)', async () => (await local.store.getState(SYNC_STATE_KEYS.scope)) === JSON.stringify(['alpha', 'beta']));
     held.release();
     await until('beta:1 at the edge', async () => {
       clock.advance(1_000); // the long-poll after the first reconcile ends, the second one runs
       return (await local.store.resolveTag('beta', '1')) === beta.digest;
     });
-    await until('no reconcile owed', async () => (await local.store.getState('reconcile')) === 'done');
+    await until('no reconcile owed', async () => (await local.store.getState(SYNC_STATE_KEYS.reconcile)) === 'done');
   });
 
   test('a reconcile asked for that could not finish before a stop is done after the restart', async () => {
@@ -156,7 +157,7 @@ describe('SyncAgent', () => {
     });
     await until('the new scope at the edge', async () => {
       clock.advance(1_000);
-      return (await first.store.getState('scope')) === JSON.stringify(['alpha', 'beta']);
+      return (await first.store.getState(SYNC_STATE_KEYS.scope)) === JSON.stringify(['alpha', 'beta']);
     });
     await agent.stop();
     await first.close();

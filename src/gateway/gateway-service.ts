@@ -1,9 +1,11 @@
 import { RegistryError, isoDurationMs } from '../oci/index.js';
-import type {
-  ConnectedRegistryChange, ConnectedRegistryRecord, ConnectedRegistryStore, IdentityStore, MetadataStore, RepositorySyncStatus, SyncStore,
+import {
+  descendantsOf,
+  type ConnectedRegistryChange, type ConnectedRegistryRecord, type ConnectedRegistryStore, type IdentityStore, type MetadataStore,
+  type RepositorySyncStatus, type SyncStore,
 } from '../metadata/index.js';
 import type { ActivateRequest, ActivateResponse, ConfigDocument, DescendantStatus, StatusReport } from '../client/gateway-protocol.js';
-import { buildConfigDocument, configEtag, descendantsOf, inScope, syncScopeOf } from './config-document.js';
+import { buildConfigDocument, configEtag, inScope, syncScopeOf } from './config-document.js';
 import { readFeed, type FeedPage } from './change-feed.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

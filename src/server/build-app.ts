@@ -219,10 +219,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // The management plane lives on the root only; a connected node's config comes from its parent.
   // Its services announce every committed change on the bus (config and credential changes).
   if (edge === null) {
-    const stores = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock: nodeClock, lock: new InProcessLock() };
-    await registerIdentityRoutes(app, { tokens: new TokenService(stores), scopeMaps: new ScopeMapService(stores), guard });
+    const services = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock: nodeClock, lock: new InProcessLock() };
+    await registerIdentityRoutes(app, { tokens: new TokenService(services), scopeMaps: new ScopeMapService(services), guard });
     await registerManagementRoutes(app, { metadata, guard });
-    const connectedRegistries = new ConnectedRegistryService({ ...stores, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
+    const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
     await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock: nodeClock });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
@@ -231,7 +231,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, events, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
     // FALLBACK (issue 10): held long-polls also wake on MetadataStore.subscribe until every write
-    // publishes its repository event on the bus; remove this line with MetadataStore.subscribe.
+    // publishes its repository event on the bus; remove this line (and GatewayDeps.changesAppended)
+    // with MetadataStore.subscribe.
     changesAppended: (listener) => metadata.subscribe(listener),
   });
   jobs.add({ name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS }, run: () => gateway.prune() });

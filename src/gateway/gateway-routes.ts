@@ -4,7 +4,7 @@ import { RegistryError } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
 import type { AccessGuard, GatewayPermission } from '../auth/index.js';
 import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
-import { REPOSITORY_EVENT_TYPES, type EventBus } from '../core/events.js';
+import type { DomainEventType, EventBus } from '../core/events.js';
 import { GatewayService, type GatewayStores } from './gateway-service.js';
 import { ifNoneMatch, sameEtag } from './config-document.js';
 import { parseActivateRequest, parseStatusReport } from './request-bodies.js';
@@ -43,6 +43,11 @@ export interface GatewayHandle {
   /** Prunes the change log now; returns how many rows went. The composition root runs it as the `change-log-prune` job. */
   prune(): Promise<number>;
 }
+
+/** The repository events of writes that append a change-log row: each may be a message for a held long-poll (a blob link appends none). */
+const LOG_EVENT_TYPES = [
+  'manifest-pushed', 'manifest-deleted', 'tag-set', 'tag-deleted', 'repository-deleted', 'blob-deleted',
+] as const satisfies readonly DomainEventType[];
 
 /**
  * The sync gateway (DESIGN.md §5, client/gateway-protocol.ts), served by every node to its direct
@@ -139,7 +144,7 @@ async function holdMessages(
   // Subscribed before the first read, so a write between the read and the wait is not missed.
   const changes = wakeup.source('changes');
   const unsubscribe = [
-    deps.events.subscribe(REPOSITORY_EVENT_TYPES, changes),
+    deps.events.subscribe(LOG_EVENT_TYPES, changes),
     ...(deps.changesAppended ? [deps.changesAppended(changes)] : []),
     deps.events.subscribe(['connected-registry-config-changed'], wakeup.source('config')),
   ];

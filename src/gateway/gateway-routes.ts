@@ -4,7 +4,7 @@ import { RegistryError } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
 import type { AccessGuard, GatewayPermission } from '../auth/index.js';
 import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type HeadResponse, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
-import type { ConfigSignal } from './config-signal.js';
+import type { DomainEventType, EventBus } from '../core/events.js';
 import { GatewayService, type GatewayStores } from './gateway-service.js';
 import { ifNoneMatch, sameEtag } from './config-document.js';
 import { parseActivateRequest, parseStatusReport } from './request-bodies.js';
@@ -20,23 +20,34 @@ export interface GatewayDeps {
   selfName: string | null;
   /** Milliseconds since the epoch: activity times, message TTL, prune. */
   clock: () => number;
-  configSignal: ConfigSignal;
+  /**
+   * The node's bus: config changes drop the cached config documents and wake held long-polls,
+   * repository events wake them too; the status intake announces each heartbeat it records.
+   */
+  events: EventBus;
+  /**
+   * Called after each committed write that appended changes to the log, besides the repository
+   * events. A bridge for as long as not every write publishes its repository event (see
+   * `server/build-app.ts`); absent once they all do.
+   */
+  changesAppended?: (listener: () => void) => () => void;
   logger: Logger;
-  /** Aborted when the node shuts down: held long-polls answer at once and the prune timer stops. */
+  /** Aborted when the node shuts down: held long-polls answer at once. */
   shutdown?: AbortSignal;
   /** A connected node's outbox: never pruned (see GatewayService.prune). */
   outbox?: GatewayStores['outbox'];
-  /** How often the change log is pruned (hourly by default). */
-  pruneIntervalMs?: number;
 }
 
 /** What the composition root keeps of the gateway. */
 export interface GatewayHandle {
-  /** Prunes the change log now (the timer does it hourly); returns how many rows went. */
+  /** Prunes the change log now; returns how many rows went. The composition root runs it as the `change-log-prune` job. */
   prune(): Promise<number>;
 }
 
-const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+/** The repository events of writes that append a change-log row: each may be a message for a held long-poll (a blob link appends none). */
+const LOG_EVENT_TYPES = [
+  'manifest-pushed', 'manifest-deleted', 'tag-set', 'tag-deleted', 'repository-deleted', 'blob-deleted',
+] as const satisfies readonly DomainEventType[];
 
 /**
  * The sync gateway (DESIGN.md §5, client/gateway-protocol.ts), served by every node to its direct
@@ -49,24 +60,23 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
     { metadata: deps.metadata, identities: deps.identities, connectedRegistries: deps.connectedRegistries, outbox: deps.outbox },
     deps.selfName,
     deps.clock,
+    deps.events,
   );
   // Subscribed before any long-poll, so the cache is dropped before held polls recompute their ETag.
-  deps.configSignal.subscribe(() => service.invalidateConfig());
+  const unsubscribeConfig = deps.events.subscribe(['connected-registry-config-changed'], () => service.invalidateConfig());
   // Stopping: the node's shutdown or the app closing, whichever comes first.
   const stopping = new AbortController();
   deps.shutdown?.addEventListener('abort', () => stopping.abort(), { once: true });
-  app.addHook('preClose', async () => stopping.abort());
+  app.addHook('preClose', async () => {
+    stopping.abort();
+    unsubscribeConfig();
+  });
 
   const prune = async (): Promise<number> => {
     const removed = await service.prune();
     if (removed > 0) deps.logger.info({ removed }, 'pruned the change log');
     return removed;
   };
-  const timer = setInterval(() => {
-    prune().catch((err: unknown) => deps.logger.warn({ err }, 'pruning the change log failed'));
-  }, deps.pruneIntervalMs ?? PRUNE_INTERVAL_MS);
-  timer.unref();
-  stopping.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 
   await app.register(async (api) => {
     useJsonBodies(api);
@@ -138,7 +148,12 @@ async function holdMessages(
 ): Promise<MessagesResponse> {
   const wakeup = new Wakeup();
   // Subscribed before the first read, so a write between the read and the wait is not missed.
-  const unsubscribe = [deps.metadata.subscribe(wakeup.source('changes')), deps.configSignal.subscribe(wakeup.source('config'))];
+  const changes = wakeup.source('changes');
+  const unsubscribe = [
+    deps.events.subscribe(LOG_EVENT_TYPES, changes),
+    ...(deps.changesAppended ? [deps.changesAppended(changes)] : []),
+    deps.events.subscribe(['connected-registry-config-changed'], wakeup.source('config')),
+  ];
   const gone = new AbortController();
   const onStop = (): void => gone.abort();
   const onClose = (): void => {

@@ -1,10 +1,13 @@
 import { RegistryError, isoDurationMs } from '../oci/index.js';
-import type {
-  ConnectedRegistryChange, ConnectedRegistryRecord, ConnectedRegistryStore, IdentityStore, MetadataStore, RepositorySyncStatus, SyncStore,
+import {
+  descendantsOf,
+  type ConnectedRegistryChange, type ConnectedRegistryRecord, type ConnectedRegistryStore, type IdentityStore, type MetadataStore,
+  type RepositorySyncStatus, type SyncStore,
 } from '../metadata/index.js';
 import type { ActivateRequest, ActivateResponse, ConfigDocument, DescendantStatus, StatusReport } from '../client/gateway-protocol.js';
-import { buildConfigDocument, configEtag, descendantsOf, inScope, syncScopeOf } from './config-document.js';
+import { buildConfigDocument, configEtag, inScope, syncScopeOf } from './config-document.js';
 import { readFeed, type FeedPage } from './change-feed.js';
+import type { EventBus } from '../core/events.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** The message TTL assumed when a record's cannot be read (the reference's default, P2D). */
@@ -32,10 +35,12 @@ export interface GatewayStores {
  * with no parent and is never served.
  */
 export class GatewayService {
+  /** `events`: where each recorded heartbeat is announced (`connected-registry-status-received`). */
   constructor(
     private readonly stores: GatewayStores,
     private readonly selfName: string | null,
     private readonly clock: () => number,
+    private readonly events?: EventBus,
   ) {}
 
   private readonly configCache = new Map<string, { doc: ConfigDocument; etag: string }>();
@@ -140,6 +145,7 @@ export class GatewayService {
       },
     };
     const updated = await this.stores.connectedRegistries.updateConnectedRegistry(child.name, change);
+    this.events?.publish({ type: 'connected-registry-status-received', name: child.name });
     await this.relay(updated, report.descendants);
     return (await this.config(updated)).etag;
   }
@@ -193,6 +199,7 @@ export class GatewayService {
           outboxPending: s.outbox ?? null,
         },
       });
+      this.events?.publish({ type: 'connected-registry-status-received', name: record.name });
     }
   }
 

@@ -6,7 +6,7 @@ export type { SqliteStoreOptions } from './sqlite-store.js';
 export { SqliteIdentityStore } from './sqlite-identity-store.js';
 export { DEFAULT_IDENTITY_LIMITS } from './identity-types.js';
 export type {
-  IdentityLimits, IdentitySnapshot, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
+  IdentityChange, IdentityLimits, IdentitySnapshot, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
 } from './identity-types.js';
 export { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
 export {
@@ -15,7 +15,9 @@ export {
 export type {
   ActivationStatus, AuditLogStatus, ConnectedRegistryChange, ConnectedRegistryInput, ConnectedRegistryLogLevel, ConnectedRegistryLogging,
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
-  StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus,
+  StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
 } from './connected-registry-types.js';
+export { ancestorsOf, descendantsOf } from './connected-registry-hierarchy.js';
+export type { HierarchyNode } from './connected-registry-hierarchy.js';
 export { SYNC_STATE_KEYS } from './sync-types.js';
 export type { AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncStateKey, SyncStore } from './sync-types.js';

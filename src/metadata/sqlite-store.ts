@@ -72,7 +72,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
     this.identity = new SqliteIdentityStore(db, options.identityLimits);
-    this.connectedRegistries = new SqliteConnectedRegistryStore(db, options.connectedRegistryLimit);
+    this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit);
     this.stmt = prepareStatements(db);
     this.tx = prepareTransactions(db, this.stmt, options.clock ?? Date.now);
   }

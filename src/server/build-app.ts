@@ -19,7 +19,11 @@ import type { IdentityLimits, IdentityStore } from '../metadata/index.js';
 import { AccessGuard, Authenticator, JwtSigner, LoginThrottle, loadAdminPassword, registerTokenRoutes, type LoginThrottleOptions } from '../auth/index.js';
 import { registerManagementRoutes } from '../management/management-routes.js';
 import { registerConnectedRegistryRoutes } from '../management/connected-registry-routes.js';
-import { ConfigSignal } from '../gateway/config-signal.js';
+import { registerIdentityRoutes } from '../management/identity-routes.js';
+import { ConnectedRegistryService } from '../management/connected-registry-service.js';
+import { TokenService } from '../management/token-service.js';
+import { ScopeMapService } from '../management/scope-map-service.js';
+import { InProcessLock } from '../management/workflow-lock.js';
 import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-routes.js';
 import { hostname } from 'node:os';
 import { EdgePolicy } from '../sync/edge-policy.js';
@@ -48,6 +52,8 @@ const STALE_SESSION_MS = 60 * 60 * 1000;
 /** Temporary blob files of a running node older than this are removed; at start all of them go. */
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 const PURGE_EVERY_MS = 10 * 60 * 1000;
+/** The change log is pruned this often (docs/architecture.md, "Message TTL and pruning"). */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 export interface OutpostApp {
   app: FastifyInstance;
@@ -57,9 +63,7 @@ export interface OutpostApp {
   identities: IdentityStore;
   /** Aborted when the node shuts down; background work listens to it. */
   shutdown: AbortController;
-  /** Raised after every successful management write; the sync agent raises it after applying a new config from its parent. */
-  configSignal: ConfigSignal;
-  /** The sync gateway this node serves its direct children (prune on demand). */
+  /** The sync gateway this node serves its direct children (its prune runs as the `change-log-prune` job). */
   gateway: GatewayHandle;
   /** The sync agent of a connected node (started by startNode once the node listens); null on the root. */
   agent: SyncAgent | null;
@@ -194,12 +198,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   app.addHook('onSend', async (_request, reply) => {
     if (connections.isDraining) reply.header('Connection', 'close');
   });
-  // gateway: a successful management write may change a child's config; its long-poll wakes and recomputes the ETag.
-  const configSignal = new ConfigSignal();
-  app.addHook('onResponse', async (request) => {
-    // Every write attempt, failed ones too: a request may fail after a part of it committed, and a spare notify costs little.
-    if (request.method !== 'GET' && request.method !== 'HEAD' && request.url.startsWith('/mgmt/')) configSignal.notify();
-  });
   // Set before any plugin is registered: encapsulated plugins inherit the handlers present then.
   app.setNotFoundHandler(async (request, reply) => {
     await sendError(request, reply, new RegistryError('NOT_FOUND', 'no such endpoint', { path: request.url.slice(0, 300) }), logger);
@@ -220,19 +218,25 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   // The management plane lives on the root only; a connected node's config comes from its parent.
+  // Its services announce every committed change on the bus (config and credential changes).
   if (edge === null) {
-    await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
-    await registerConnectedRegistryRoutes(app, {
-      identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
-      ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
-    });
+    const services = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock: nodeClock, lock: new InProcessLock() };
+    await registerIdentityRoutes(app, { tokens: new TokenService(services), scopeMaps: new ScopeMapService(services), guard });
+    await registerManagementRoutes(app, { metadata, guard });
+    const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
+    await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock: nodeClock });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
   const selfName = options.selfName ?? config.connection?.name ?? null;
   const gateway = await registerGatewayRoutes(app, {
-    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, configSignal, logger,
+    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, events, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
+    // FALLBACK (issue 10): held long-polls also wake on MetadataStore.subscribe until every write
+    // publishes its repository event on the bus; remove this line (and GatewayDeps.changesAppended)
+    // with MetadataStore.subscribe.
+    changesAppended: (listener) => metadata.subscribe(listener),
   });
+  jobs.add({ name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS }, run: () => gateway.prune() });
 
   const syncLogger = logger.child({ component: 'sync' });
   const connection = config.connection;
@@ -251,7 +255,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     version: OUTPOST_VERSION,
     loginServer: () => loginServerOf(config, app),
     onConfigApplied: (document) => {
-      configSignal.notify();
+      events.publish({ type: 'connected-registry-config-changed', name: null });
       // The connected registry's log level from the root (children made later inherit it).
       logger.level = PINO_LEVELS[document.self.logging.logLevel];
       syncLogger.level = logger.level;
@@ -285,7 +289,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     metadata,
     identities: metadata.identity,
     shutdown,
-    configSignal,
     gateway,
     agent,
     events,

@@ -268,7 +268,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
     if (event.origin === 'local' && event.seq !== null) agent.localWrite();
   });
-  // Until the store's writes publish on the bus: every committed write wakes it.
+  // FALLBACK (issue 10): every committed write also wakes it until every write publishes its
+  // repository event on the bus; remove this line with MetadataStore.subscribe.
   if (agent) metadata.subscribe(() => agent.localWrite());
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space

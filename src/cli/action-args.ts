@@ -1,3 +1,4 @@
+import { systemClock } from '../core/clock.js';
 import { UsageError } from './usage-error.js';
 
 export const REPOSITORY_ACTIONS = ['content/delete', 'content/read', 'content/write', 'metadata/read', 'metadata/write'] as const;
@@ -69,7 +70,7 @@ const EXPIRATION_FORMAT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
  * A password expiry from `--expiration-in-days N` or `--expiration YYYY-MM-DDTHH:MM:SSZ` (not
  * both), as an ISO 8601 UTC string; undefined when neither is given (the server's default: never).
  */
-export function parseExpiry(options: { expirationInDays?: string; expiration?: string }, now: Date = new Date()): string | undefined {
+export function parseExpiry(options: { expirationInDays?: string; expiration?: string }, now: Date = new Date(systemClock.now())): string | undefined {
   const { expirationInDays: days, expiration } = options;
   if (days !== undefined && expiration !== undefined) {
     throw new UsageError('usage error: --expiration-in-days and --expiration cannot be used together');

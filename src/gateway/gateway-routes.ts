@@ -149,9 +149,11 @@ async function holdMessages(
     let page = await service.messages(child, scope, after, true);
     let etag = (await service.config(child)).etag;
     const known = heldEtag ?? etag;
-    const deadline = Date.now() + waitSeconds * 1000;
+    // Real elapsed time, not the node's clock: the hold is bounded by the child's HTTP timeout,
+    // which is real time too, so a test's moved clock must not hold a request longer.
+    const deadline = performance.now() + waitSeconds * 1000;
     while (page.messages.length === 0 && sameEtag(etag, known) && !gone.signal.aborted) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
       const fired = await wakeup.wait(left, gone.signal);
       if (gone.signal.aborted) break;

@@ -19,8 +19,8 @@ export interface ConnectedRegistryDeps {
   guard: AccessGuard;
   /** The root's address for edges (`host:port`); the request's Host header when absent. */
   loginServer?: string;
-  /** Milliseconds since the epoch (tests move time forward); Date.now by default. */
-  clock?: () => number;
+  /** The node's clock, milliseconds since the epoch (tests move time forward). */
+  clock: () => number;
 }
 
 const PREFIX = '/mgmt/v1/connected-registries';
@@ -58,7 +58,7 @@ export async function registerConnectedRegistryRoutes(app: FastifyInstance, deps
 
 function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDeps): void {
   const { identities, connectedRegistries: store } = deps;
-  const clock = deps.clock ?? Date.now;
+  const clock = deps.clock;
   const rootEndpoint = (request: FastifyRequest): string => deps.loginServer ?? request.headers.host ?? PARENT_ENDPOINT_PLACEHOLDER;
 
   const must = async (name: string): Promise<ConnectedRegistryRecord> => {
@@ -383,7 +383,7 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
     let password = PASSWORD_PLACEHOLDER;
     if (slot !== null) {
       password = generatePassword();
-      await identities.setTokenPassword(tokenName, slot, { hash: await hashPassword(password), createdAt: new Date(), expiry: null });
+      await identities.setTokenPassword(tokenName, slot, { hash: await hashPassword(password), createdAt: new Date(clock()), expiry: null });
     }
     const parent = current.parent === null ? null : await store.getConnectedRegistry(current.parent);
     const endpoint = current.parent === null ? rootEndpoint(request) : parent?.runtime.loginServer?.host ?? PARENT_ENDPOINT_PLACEHOLDER;

@@ -10,6 +10,8 @@ export interface ManagementDeps {
   /** A connected registry's sync token cannot be deleted while the connected registry exists. */
   connectedRegistries: ConnectedRegistryStore;
   guard: AccessGuard;
+  /** The node's clock, milliseconds since the epoch: when passwords are created. */
+  clock: () => number;
 }
 
 /** The management plugin's own JSON parser (whatever other plugins did with theirs) and the admin-only check. */
@@ -101,7 +103,7 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
       if (body.noPasswords !== true) {
         for (const slot of ['password1', 'password2'] as const) {
           values[slot] = generatePassword();
-          records[slot] = await newPasswordRecord(values[slot]!, expiry);
+          records[slot] = await newPasswordRecord(values[slot]!, expiry, deps.clock);
         }
       }
       const created = await identities.createToken({
@@ -141,7 +143,7 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
       const slot = passwordSlot(body.passwordName);
       await mustToken(identities, name);
       const value = generatePassword();
-      const updated = await identities.setTokenPassword(name, slot, await newPasswordRecord(value, expiryOf(body.expiry)));
+      const updated = await identities.setTokenPassword(name, slot, await newPasswordRecord(value, expiryOf(body.expiry), deps.clock));
       return tokenJson(updated, { [slot]: value });
     });
     api.post(`${PREFIX}/tokens/:name/credentials/delete`, async (request) => {
@@ -300,8 +302,8 @@ function expiryOf(value: unknown): Date | null {
   return date;
 }
 
-async function newPasswordRecord(value: string, expiry: Date | null): Promise<PasswordRecord> {
-  return { hash: await hashPassword(value), createdAt: new Date(), expiry };
+async function newPasswordRecord(value: string, expiry: Date | null, clock: () => number): Promise<PasswordRecord> {
+  return { hash: await hashPassword(value), createdAt: new Date(clock()), expiry };
 }
 
 async function mustScopeMap(identities: IdentityStore, name: string): Promise<ScopeMapRecord> {

@@ -49,7 +49,8 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
   private readonly db: Database.Database;
   readonly maxConnectedRegistries: number;
 
-  constructor(db: Database.Database, limit = MAX_CONNECTED_REGISTRIES) {
+  /** `clock`: the node's clock (milliseconds since the epoch), for the creation times it records. */
+  constructor(db: Database.Database, limit = MAX_CONNECTED_REGISTRIES, private readonly clock: () => number) {
     this.db = db;
     this.maxConnectedRegistries = limit;
   }
@@ -78,7 +79,7 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', NULL, NULL, NULL, '[]', ?)`)
         .run(input.name, input.mode, input.parent, input.sync.tokenName, input.sync.schedule, input.sync.syncWindow,
           input.sync.messageTtl, JSON.stringify(input.clientTokenIds), input.logging.logLevel, input.logging.auditLogStatus,
-          JSON.stringify(input.notificationsList), input.garbageCollection.enabled ? 1 : 0, input.garbageCollection.schedule, Date.now());
+          JSON.stringify(input.notificationsList), input.garbageCollection.enabled ? 1 : 0, input.garbageCollection.schedule, this.clock());
       return this.must(input.name);
     }).immediate();
   }
@@ -165,7 +166,7 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
           this.db.prepare(`INSERT INTO connected_registries (mode, parent, sync_token, schedule, sync_window, message_ttl,
             client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule, activation_epoch,
             resync_requested_at, name, activation_status, connection_state, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, Date.now());
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, this.clock());
           continue;
         }
         this.db.prepare(`UPDATE connected_registries SET mode = ?, parent = ?, sync_token = ?, schedule = ?, sync_window = ?,

@@ -78,12 +78,14 @@ export interface AppOptions {
   accessTokenTtlSeconds?: number;
   /** Connected registries per root (50 unless lowered for tests). */
   connectedRegistryLimit?: number;
-  /** Milliseconds since the epoch for the gateway and the connected-registry API (tests move it); Date.now by default. */
-  clock?: () => number;
+  /**
+   * The node's one clock: every part that reads the time or waits takes it (auth, storage,
+   * metadata, gateway, management, sync, background jobs). The system clock by default; tests
+   * pass a ManualClock to move time through windows, TTLs and expiries.
+   */
+  clock?: Clock;
   /** This node's connected-registry name on a connected node (its gateway serves that name's children); null/absent on the root. */
   selfName?: string | null;
-  /** The sync agent's clock (tests move it through windows and TTLs); also the gateway's unless `clock` is set. */
-  syncClock?: Clock;
   /** Open upload sessions per caller (1000 unless lowered for tests). */
   uploadSessionsPerCaller?: number;
   /** Longest long-poll the sync agent asks of its parent (seconds). */
@@ -106,11 +108,15 @@ export function createLogger(level: LogLevel): Logger {
 
 /** The composition root (CONVENTIONS.md): builds every part of a node from its config and wires them. */
 export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel), options: AppOptions = {}): Promise<OutpostApp> {
+  // The node's one clock (docs/architecture.md, "Time"): everything below takes it from here.
+  const clock: Clock = options.clock ?? systemClock;
+  const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
-  const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver() : new FilesystemDriver(join(config.dataDir, 'storage'));
-  const blobs = new DriverBlobStore(driver);
-  const uploads = new DriverUploadStore(driver, blobs,
-    options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {});
+  const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver({ clock }) : new FilesystemDriver(join(config.dataDir, 'storage'), { clock });
+  const blobs = new DriverBlobStore(driver, { clock });
+  const uploads = new DriverUploadStore(driver, blobs, {
+    clock, ...(options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {}),
+  });
   // Before the node listens, no put can be running: every temporary file is a crash's leftover
   // (one process per data folder, docs/api.md). Abandoned sessions go by the same rule as later.
   // A disk that refuses (read-only) must not keep the node from serving reads: warn and go on.
@@ -119,28 +125,25 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
     ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
-    ...(options.clock ?? options.syncClock ? { clock: options.clock ?? (() => options.syncClock!.now()) } : {}),
+    clock: now,
   });
   // A connected node (DESIGN.md §1): its policy comes from its parent's config.
   const edge = config.connection ? new EdgePolicy() : null;
-  const signer = await JwtSigner.open(config.dataDir);
+  const signer = await JwtSigner.open(config.dataDir, { clock });
   const authenticator = new Authenticator({
     ...(edge ? { tokenUsable: (name: string) => edge.tokenUsable(name) } : {}),
     identities: metadata.identity,
     adminPassword: await loadAdminPassword(config.dataDir, config.adminPassword, logger),
-    throttle: new LoginThrottle(options.loginThrottle),
+    throttle: new LoginThrottle({ clock, ...options.loginThrottle }),
     anonymousPull: config.anonymousPull,
     credentialKey: signer.credentialKey,
+    clock,
   });
   const guard = new AccessGuard(authenticator, signer);
   const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
-  const syncClock = options.syncClock;
-  const clock = options.clock ?? (syncClock ? () => syncClock.now() : Date.now);
-  // The node's one clock (docs/architecture.md, "Seams"); the two options above fold into it.
-  const nodeClock: Clock = syncClock ?? (options.clock ? { now: options.clock, sleep: systemClock.sleep } : systemClock);
   const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
-  const jobs = new JobRunner(nodeClock, logger);
+  const jobs = new JobRunner(clock, logger);
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -220,16 +223,16 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   // The management plane lives on the root only; a connected node's config comes from its parent.
   if (edge === null) {
-    await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
+    await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard, clock: now });
     await registerConnectedRegistryRoutes(app, {
-      identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
+      identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock: now,
       ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
     });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
   const selfName = options.selfName ?? config.connection?.name ?? null;
   const gateway = await registerGatewayRoutes(app, {
-    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, configSignal, logger,
+    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock: now, configSignal, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
   });
 
@@ -250,7 +253,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       logger.level = PINO_LEVELS[document.self.logging.logLevel];
       syncLogger.level = logger.level;
     },
-    ...(syncClock ? { clock: syncClock } : {}),
+    clock,
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
@@ -280,7 +283,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     agent,
     events,
     jobs,
-    clock: nodeClock,
+    clock,
     async close() {
       shutdown.abort();
       await jobs.stop();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Readable } from 'node:stream';
 import { createDigester, DIGEST_ALGORITHMS, parseDigest, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -30,7 +31,12 @@ function blobPath(parsed: ParsedDigest): string {
 
 /** Content-addressed blobs on any StorageDriver: stream to a temp file, hash, fsync, rename. */
 export class DriverBlobStore implements AdoptingBlobStore {
-  constructor(readonly driver: StorageDriver) {}
+  readonly #clock: Clock;
+
+  /** `clock`: the node's clock, that purge cutoffs are measured on (the system clock by default). */
+  constructor(readonly driver: StorageDriver, options: { clock?: Clock } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   async stat(digest: string): Promise<{ size: number } | null> {
     const info = await this.driver.stat(blobPath(parseDigest(digest)));
@@ -142,7 +148,7 @@ export class DriverBlobStore implements AdoptingBlobStore {
    * the longest upload, since a put in progress also lives in `_tmp/`.
    */
   async purgeTemp(olderThanMs: number): Promise<number> {
-    const cutoff = Date.now() - olderThanMs;
+    const cutoff = this.#clock.now() - olderThanMs;
     let purged = 0;
     for (const name of await this.driver.list(BLOB_TEMP_DIR)) {
       const path = `${BLOB_TEMP_DIR}/${name}`;

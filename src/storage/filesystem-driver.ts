@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
+import { systemClock, type Clock } from '../core/clock.js';
 import { asStorageFailure, assertCleanPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
 
 /** Big reads mean fewer syscalls and event-loop turns per blob; 1 MiB is a good throughput/latency balance. */
@@ -77,11 +78,29 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+export interface FilesystemDriverOptions {
+  /** The node's clock, that `FileInfo.modifiedAt` is reported on (the system clock by default). */
+  clock?: Clock;
+}
+
 /** A StorageDriver on a local folder. Atomicity comes from write-to-temp + fsync + rename. */
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
+  readonly #clock: Clock;
 
-  constructor(readonly root: string) {}
+  constructor(readonly root: string, options: FilesystemDriverOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * A file's modification time on the node's clock. The filesystem stamps files with the system
+   * clock; on another clock (a test's manual one) the time is moved by that clock's offset from
+   * the system clock now, so an age measured on the node's clock is the file's real age: files
+   * written a moment ago never look old to a purge because a test moved its clock by days.
+   */
+  #onNodeClock(mtimeMs: number): Date {
+    return new Date(this.#clock === systemClock ? mtimeMs : mtimeMs + this.#clock.now() - systemClock.now());
+  }
 
   /** Validates `path` (InvalidPathError) and turns it into an absolute filesystem path. */
   #resolve(path: string): string {
@@ -94,7 +113,7 @@ export class FilesystemDriver implements StorageDriver {
       const full = this.#resolve(path);
       try {
         const info = await stat(full);
-        return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory() };
+        return { size: info.size, modifiedAt: this.#onNodeClock(info.mtimeMs), isDirectory: info.isDirectory() };
       } catch (err) {
         if (isMissing(err)) return null;
         throw err;

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { systemClock, type Clock } from '../core/clock.js';
 import { assertCleanPath, PathNotFoundError, StorageFailureError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
 
 /** One stored file. Chunks are kept as written so appends never copy what is already there. */
@@ -11,6 +12,8 @@ interface MemoryFile {
 export interface MemoryDriverOptions {
   /** Total bytes the driver holds before writes fail as on a full disk (StorageFailureError ENOSPC); unlimited when absent. */
   quotaBytes?: number;
+  /** Stamps modification times (the node's clock, so a manual clock ages files; the system clock by default). */
+  clock?: Clock;
 }
 
 /**
@@ -26,9 +29,15 @@ export class MemoryDriver implements StorageDriver {
   readonly #files = new Map<string, MemoryFile>();
   /** The quota in bytes (tests may raise it to "free space"); null for none. */
   quotaBytes: number | null;
+  readonly #clock: Clock;
 
   constructor(options: MemoryDriverOptions = {}) {
     this.quotaBytes = options.quotaBytes ?? null;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  #now(): Date {
+    return new Date(this.#clock.now());
   }
 
   /** Bytes that still fit under the quota (Infinity without one). */
@@ -60,7 +69,7 @@ export class MemoryDriver implements StorageDriver {
     if (content.length > this.#free() + (this.#files.get(path)?.size ?? 0)) throw diskFull(path);
     // Copy: the caller may reuse its buffer, and stored files must not change behind our back.
     const copy = Buffer.from(content);
-    this.#files.set(path, { chunks: [copy], size: copy.length, modifiedAt: new Date() });
+    this.#files.set(path, { chunks: [copy], size: copy.length, modifiedAt: this.#now() });
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {
@@ -86,10 +95,10 @@ export class MemoryDriver implements StorageDriver {
     assertCleanPath(path);
     let file = options.append ? this.#files.get(path) : undefined;
     if (!file) {
-      file = { chunks: [], size: 0, modifiedAt: new Date() };
+      file = { chunks: [], size: 0, modifiedAt: this.#now() };
       this.#files.set(path, file);
     }
-    return new MemoryFileWriter(this.#files, path, file, () => this.#free());
+    return new MemoryFileWriter(this.#files, path, file, () => this.#free(), () => this.#now());
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -98,7 +107,7 @@ export class MemoryDriver implements StorageDriver {
     const kept = Buffer.concat(file.chunks, file.size).subarray(0, size);
     file.chunks = [Buffer.from(kept)];
     file.size = size;
-    file.modifiedAt = new Date();
+    file.modifiedAt = this.#now();
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -159,6 +168,7 @@ class MemoryFileWriter implements FileWriter {
     private readonly path: string,
     private readonly file: MemoryFile,
     private readonly free: () => number,
+    private readonly now: () => Date,
   ) {}
 
   get size(): number {
@@ -172,7 +182,7 @@ class MemoryFileWriter implements FileWriter {
     if (copy.length > 0) {
       this.file.chunks.push(copy);
       this.file.size += copy.length;
-      this.file.modifiedAt = new Date();
+      this.file.modifiedAt = this.now();
     }
     if (copy.length < chunk.length) throw diskFull(this.path);
   }

@@ -1,4 +1,5 @@
 import { randomUUID, type Hash } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Readable } from 'node:stream';
 import { createDigester, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -31,6 +32,8 @@ export const DEFAULT_SESSIONS_PER_OWNER = 1000;
 export interface UploadStoreOptions {
   /** Open sessions per owner (DEFAULT_SESSIONS_PER_OWNER). */
   maxSessionsPerOwner?: number;
+  /** The node's clock: session start times and purge cutoffs (the system clock by default). */
+  clock?: Clock;
 }
 
 /**
@@ -56,6 +59,7 @@ export class DriverUploadStore implements UploadStore {
   readonly #hashes = new Map<string, HashState>();
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #maxPerOwner: number;
+  readonly #clock: Clock;
   /** Owner of each open session that has one, and how many each owner holds (loaded from disk once). */
   readonly #owners = new Map<string, string>();
   readonly #openPerOwner = new Map<string, number>();
@@ -67,11 +71,12 @@ export class DriverUploadStore implements UploadStore {
     options: UploadStoreOptions = {},
   ) {
     this.#maxPerOwner = options.maxSessionsPerOwner ?? DEFAULT_SESSIONS_PER_OWNER;
+    this.#clock = options.clock ?? systemClock;
   }
 
   async create(repository: string, owner?: string): Promise<UploadSession> {
     const id = randomUUID();
-    const startedAt = new Date();
+    const startedAt = new Date(this.#clock.now());
     if (owner !== undefined) {
       await this.#loadOwners();
       // Counted and claimed with no await in between, so concurrent creates cannot overshoot.
@@ -194,7 +199,7 @@ export class DriverUploadStore implements UploadStore {
   }
 
   async purgeStale(olderThanMs: number): Promise<number> {
-    const cutoff = Date.now() - olderThanMs;
+    const cutoff = this.#clock.now() - olderThanMs;
     let purged = 0;
     const names = await this.driver.list('uploads');
     // Sessions gone from the disk behind our back no longer count toward their owner's bound.

@@ -47,7 +47,7 @@ export class PullSync {
     private readonly state: SyncStore,
     private readonly policy: EdgePolicy,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   /** The message the last sessions ended on with a server error of the parent, and how many times in a row. */

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildActions, normalizeActions, patternMatches, Identity, authorize, hashPassword, verifyPassword, generatePassword, LoginThrottle } from '../../src/auth/index.js';
 import { RegistryError } from '../../src/oci/index.js';
+import { systemClock } from '../../src/core/clock.js';
 
 function message(fn: () => unknown): string {
   try {
@@ -74,7 +75,7 @@ describe('passwords', () => {
 describe('login throttle', () => {
   test('the delay grows with failures, is capped, and decays without a permanent lockout', () => {
     let now = 0;
-    const throttle = new LoginThrottle({ baseMs: 100, maxMs: 1000, halfLifeMs: 10_000, now: () => now });
+    const throttle = new LoginThrottle({ baseMs: 100, maxMs: 1000, halfLifeMs: 10_000, clock: { now: () => now, sleep: systemClock.sleep } });
     assert.equal(throttle.delayMs(['name:t']), 0);
     const delays: number[] = [];
     for (let i = 0; i < 6; i++) {

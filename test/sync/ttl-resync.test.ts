@@ -22,7 +22,7 @@ describe('message TTL and resync', () => {
   let edge: TestNode | null = null;
 
   before(async () => {
-    root = await startRoot({ clock: () => rootClock.now() });
+    root = await startRoot({ clock: rootClock });
     cr = await createConnectedRegistry(root.admin, { name: 'edgettl', mode: 'ReadOnly', repositories: ['app', 'gone'], syncMessageTtl: 'P1D', logLevel: 'Error' });
     dir = await tempDir();
   });

@@ -6,4 +6,5 @@ export * from './admin-password.js';
 export * from './jwt-signer.js';
 export * from './authenticator.js';
 export * from './access-guard.js';
+export * from './challenge.js';
 export * from './token-routes.js';

@@ -30,6 +30,14 @@ interface Gate {
 
 const MAX_ENTRIES = 10_000;
 
+/** TOOMANYREQUESTS from the throttle, with when to try again (the HTTP edge sends it as `Retry-After`). */
+export class ThrottledError extends RegistryError {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super('TOOMANYREQUESTS', message, null);
+    this.name = 'ThrottledError';
+  }
+}
+
 /**
  * Slows down password guessing per token name and per client address (in memory), without
  * slowing the rightful user: a login is checked at once and a correct one answered at full
@@ -133,8 +141,7 @@ export class LoginThrottle {
       return Promise.resolve();
     }
     if (gate.queue.length >= this.maxWaitingPerName) {
-      return Promise.reject(new RegistryError('TOOMANYREQUESTS', 'too many sign-in attempts for this name: try again later', null,
-        { 'Retry-After': String(Math.max(1, Math.ceil(this.maxMs / 1000))) }));
+      return Promise.reject(new ThrottledError('too many sign-in attempts for this name: try again later', Math.max(1, Math.ceil(this.maxMs / 1000))));
     }
     const waiting = gate;
     // The slot passes straight from the releasing attempt to this one (busy stays counted).

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
-import type { AccessGuard, GatewayPermission } from '../auth/index.js';
+import { withBasicChallenge, type AccessGuard, type GatewayPermission } from '../auth/index.js';
 import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
 import type { ConfigSignal } from './config-signal.js';
 import { GatewayService, type GatewayStores } from './gateway-service.js';
@@ -177,9 +177,4 @@ function integerParam(value: string | undefined, what: string, fallback: number)
   if (value === undefined || value === '') return fallback;
   if (!/^\d{1,15}$/.test(value)) throw new RegistryError('REQUEST_INVALID', `${what} must be a non-negative integer.`);
   return Number(value);
-}
-
-function withBasicChallenge(err: unknown): unknown {
-  if (!(err instanceof RegistryError) || err.code !== 'UNAUTHORIZED') return err;
-  return new RegistryError('UNAUTHORIZED', err.message, err.detail, { ...err.headers, 'WWW-Authenticate': 'Basic realm="outpost"' });
 }

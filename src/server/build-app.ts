@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { NodeConfig, LogLevel } from '../config/node-config.js';
-import { FilesystemDriver, MemoryDriver, DriverBlobStore, DriverUploadStore } from '../storage/index.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { createStorageDriver, DriverBlobStore, DriverUploadStore } from '../storage/index.js';
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
@@ -27,12 +26,7 @@ import { SyncAgent } from '../sync/sync-agent.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { EventBus } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
-import type { V2Action } from '../auth/access-guard.js';
 import type { LoginServerDoc } from '../client/gateway-protocol.js';
-
-/** What a ReadOnly connected registry (or a write outside a ReadWrite one's sync scope) answers to writes. */
-export const WRITE_NOT_ALLOWED = 'This operation is not allowed on this registry.';
-const WRITE_ACTIONS: ReadonlySet<V2Action> = new Set(['push', 'push-manifest', 'delete']);
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -112,7 +106,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const clock: Clock = options.clock ?? systemClock;
   const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
-  const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver({ clock }) : new FilesystemDriver(join(config.dataDir, 'storage'), { clock });
+  const driver = createStorageDriver(config.storage, { clock, root: join(config.dataDir, 'storage') });
   const blobs = new DriverBlobStore(driver, { clock });
   const uploads = new DriverUploadStore(driver, blobs, {
     clock, ...(options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {}),
@@ -210,16 +204,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     await sendError(request, reply, err, logger);
   });
   if (edge && config.loginServer !== null) refuseOtherHosts(app, config.loginServer);
-  // The token service still grants what a token allows, so a client's write reaches the registry
-  // and gets this clear refusal rather than a confusing 401 (reference §5).
-  const authorize = edge === null ? guard.authorizeV2 : async (request: Parameters<typeof guard.authorizeV2>[0], repository: string | null, action: V2Action | null) => {
-    const access = await guard.authorizeV2(request, repository, action);
-    if (repository !== null && action !== null && WRITE_ACTIONS.has(action) && !edge.allowsWrite(repository)) {
-      throw new RegistryError('DENIED', WRITE_NOT_ALLOWED, { mode: edge.currentMode, repository });
-    }
-    return access;
-  };
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
+  // On a connected node its policy is the /v2 write rule (mode and sync scope, sync/edge-policy.ts).
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   // The management plane lives on the root only; a connected node's config comes from its parent.
   if (edge === null) {
@@ -265,8 +251,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   jobs.add({
     name: 'upload-purge',
     schedule: { everyMs: PURGE_EVERY_MS },
-    run: async () => {
-      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS), blobs.purgeTemp(STALE_TEMP_MS)]);
+    run: async (signal) => {
+      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS, { signal }), blobs.purgeTemp(STALE_TEMP_MS, { signal })]);
       return { sessions, temporary };
     },
   });

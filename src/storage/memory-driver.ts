@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../core/clock.js';
-import { assertCleanPath, PathNotFoundError, StorageFailureError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
+import type { FileInfo, FileWriter, RandomReadHandle, ReadOptions, StorageDriver, WriteOptions } from './driver.js';
+import { PathNotFoundError, StorageFailureError } from './errors.js';
 
 /** One stored file. Chunks are kept as written so appends never copy what is already there. */
 interface MemoryFile {
@@ -19,7 +20,8 @@ export interface MemoryDriverOptions {
 /**
  * A StorageDriver held in a Map, for tests and throw-away nodes. Folders are implicit: a folder
  * exists while some file lives below it, as on object stores. Everything is atomic because nothing
- * here yields between reading and updating the map.
+ * here yields between reading and updating the map (so a call, once started, has nothing to
+ * cancel). Path checks and signals are the checking wrapper's (`createStorageDriver`).
  *
  * With a quota it behaves like a small disk: a write that does not fit stores the part that does,
  * then fails with StorageFailureError ENOSPC, as a filesystem's partial write followed by ENOSPC.
@@ -49,7 +51,6 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo | null> {
-    assertCleanPath(path);
     const file = this.#files.get(path);
     if (file) return { size: file.size, modifiedAt: file.modifiedAt, isDirectory: false };
     let newest: Date | undefined;
@@ -64,7 +65,6 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async putContent(path: string, content: Uint8Array): Promise<void> {
-    assertCleanPath(path);
     // Atomic replace: the old content stays until the new one fits.
     if (content.length > this.#free() + (this.#files.get(path)?.size ?? 0)) throw diskFull(path);
     // Copy: the caller may reuse its buffer, and stored files must not change behind our back.
@@ -72,7 +72,8 @@ export class MemoryDriver implements StorageDriver {
     this.#files.set(path, { chunks: [copy], size: copy.length, modifiedAt: this.#now() });
   }
 
-  async reader(path: string, offset = 0, end?: number): Promise<Readable> {
+  async reader(path: string, options: ReadOptions = {}): Promise<Readable> {
+    const { offset = 0, end } = options;
     const file = this.#get(path);
     // Snapshot the chunk list so later appends or replacements do not show up mid-read.
     const chunks = [...file.chunks];
@@ -91,8 +92,7 @@ export class MemoryDriver implements StorageDriver {
     };
   }
 
-  async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
-    assertCleanPath(path);
+  async writer(path: string, options: WriteOptions = {}): Promise<FileWriter> {
     let file = options.append ? this.#files.get(path) : undefined;
     if (!file) {
       file = { chunks: [], size: 0, modifiedAt: this.#now() };
@@ -111,14 +111,12 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async move(from: string, to: string): Promise<void> {
-    assertCleanPath(to);
     const file = this.#get(from);
     this.#files.delete(from);
     this.#files.set(to, file);
   }
 
   async delete(path: string): Promise<void> {
-    assertCleanPath(path);
     this.#files.delete(path);
     for (const key of [...this.#files.keys()]) {
       if (key.startsWith(`${path}/`)) this.#files.delete(key);
@@ -126,7 +124,6 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async list(path: string): Promise<string[]> {
-    assertCleanPath(path);
     const names = new Set<string>();
     const prefix = `${path}/`;
     for (const key of this.#files.keys()) {
@@ -138,7 +135,6 @@ export class MemoryDriver implements StorageDriver {
   }
 
   #get(path: string): MemoryFile {
-    assertCleanPath(path);
     const file = this.#files.get(path);
     if (!file) throw new PathNotFoundError(path);
     return file;

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoginThrottle } from '../../src/auth/index.js';
-import { RegistryError } from '../../src/oci/index.js';
+import { LoginThrottle, ThrottledError } from '../../src/auth/index.js';
+import { errorHeaders } from '../../src/registry/error-mapping.js';
 import { systemClock } from '../../src/core/clock.js';
 import { startTestNode } from '../helpers/test-node.js';
 import { TestClient, basicAuth, TEST_ADMIN_PASSWORD } from '../helpers/oci-client.js';
@@ -82,7 +82,7 @@ describe('LoginThrottle.attempt', () => {
     await settle();
     assert.equal(checks, 2, 'only as many checks as the name has slots');
     assert.deepEqual(throttle.load('admin'), { busy: 2, waiting: 3 });
-    await assert.rejects(guess(), (err: unknown) => err instanceof RegistryError && err.code === 'TOOMANYREQUESTS' && err.headers['Retry-After'] === '1');
+    await assert.rejects(guess(), (err: unknown) => err instanceof ThrottledError && err.code === 'TOOMANYREQUESTS' && err.retryAfterSeconds === 1 && errorHeaders(err)['Retry-After'] === '1');
 
     // Behind the same NAT address, another name signs in at once.
     assert.equal(await throttle.attempt('tok-ci', '10.0.0.9', async () => 'tok-ci'), 'tok-ci');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createConnectedRegistry, startEdge, tagDigest, tokenClient, waitFor } from '../helpers/hierarchy.js';
 import { TestClient, sha256 } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { WRITE_NOT_ALLOWED } from '../../src/server/build-app.js';
+import { WRITE_NOT_ALLOWED } from '../../src/sync/edge-policy.js';
 import { FAST_SYNC, createToken, pushImage, startRoot, type PushedImage, type Root } from './sync-fixture.js';
 
 /**

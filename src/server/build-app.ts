@@ -2,8 +2,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import type { NodeConfig, LogLevel } from '../config/node-config.js';
-import { createStorageDriver, DriverBlobStore, DriverUploadStore } from '../storage/index.js';
+import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
+import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
@@ -106,7 +106,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const clock: Clock = options.clock ?? systemClock;
   const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
-  const driver = createStorageDriver(config.storage, { clock, root: join(config.dataDir, 'storage') });
+  const driver = storageDriverOf(config, clock);
   const blobs = new DriverBlobStore(driver, { clock });
   const uploads = new DriverUploadStore(driver, blobs, {
     clock, ...(options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {}),
@@ -283,6 +283,16 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
 }
 
 export const OUTPOST_VERSION = '0.2.0';
+
+/** The node's storage driver, by the name in its config; a name no driver takes is a config error. */
+function storageDriverOf(config: NodeConfig, clock: Clock): StorageDriver {
+  try {
+    return createStorageDriver(config.storage, { clock, root: join(config.dataDir, 'storage') });
+  } catch (err) {
+    if (err instanceof StorageDriverSpecError) throw new ConfigError(`OUTPOST_STORAGE: ${err.message}`);
+    throw err;
+  }
+}
 
 /** The address this node's clients and children use: --login-server, else its listen address. */
 function loginServerOf(config: NodeConfig, app: FastifyInstance): LoginServerDoc | null {

@@ -1,5 +1,5 @@
-import { RegistryError } from '../oci/index.js';
-import { patternMatches, type RepositoryAction } from '../auth/index.js';
+import { RegistryError, patternMatches } from '../oci/index.js';
+import type { RepositoryAction } from '../auth/index.js';
 import type { WriteRule } from '../registry/context.js';
 import type { ConfigDocument, Mode } from '../client/gateway-protocol.js';
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
+import { OUTPOST_VERSION } from '../config/version.js';
 import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
@@ -281,8 +282,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     },
   };
 }
-
-export const OUTPOST_VERSION = '0.2.0';
 
 /** The node's storage driver, by the name in its config; a name no driver takes is a config error. */
 function storageDriverOf(config: NodeConfig, clock: Clock): StorageDriver {

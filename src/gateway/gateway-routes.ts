@@ -39,7 +39,7 @@ export interface GatewayHandle {
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
- * The sync gateway (DESIGN.md §5, client/gateway-protocol.ts), served by every node to its direct
+ * The sync gateway (docs/architecture.md, "Sync gateway"; client/gateway-protocol.ts), served by every node to its direct
  * children under `/gateway/v1/<cr>/…`: activate, config, messages (long-poll), status. Each call
  * needs credentials with the gateway action for `<cr>` (401 without, 403 without the action) and
  * `<cr>` must be a direct child of this node (404). Its own plugin with its own JSON parser.

@@ -33,7 +33,7 @@ export const LOGIN_SERVER_PLACEHOLDER = '<Optional: connected registry login ser
 export const PARENT_ENDPOINT_PLACEHOLDER = '<parent gateway endpoint>';
 export const RESYNC_MESSAGE = 'Resync requested: the connected registry reconciles in full at its next contact with its parent.';
 
-/** The repository actions a connected registry of `mode` needs on `repos` (reference §3). */
+/** The repository actions a connected registry of `mode` needs on `repos` (docs/management-api.md, "Connected registries": its sync token). */
 export function repositoryActionsFor(mode: ConnectedRegistryMode, repos: readonly string[]): string[] {
   const permissions = mode === 'ReadOnly' ? READ_ONLY_PERMISSIONS : READ_WRITE_PERMISSIONS;
   return repos.flatMap((repo) => buildActions('repositories', repo, permissions));

@@ -65,7 +65,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   private readonly listeners = new Set<() => void>();
   private readonly stmt: Statements;
   private readonly tx: Transactions;
-  /** Tokens and scope maps, on the same database (DESIGN.md §4). */
+  /** Tokens and scope maps, on the same database (docs/architecture.md, "Identity"). */
   readonly identity: SqliteIdentityStore;
   /** Connected registries of the hierarchy, on the same database. */
   readonly connectedRegistries: SqliteConnectedRegistryStore;

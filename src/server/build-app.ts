@@ -101,7 +101,7 @@ export function createLogger(level: LogLevel): Logger {
   return pino({ level: PINO_LEVELS[level], base: { service: 'outpost' } });
 }
 
-/** The composition root (CONVENTIONS.md): builds every part of a node from its config and wires them. */
+/** The composition root: builds every part of a node from its config and wires them (no part makes another, no module-level singletons). */
 export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel), options: AppOptions = {}): Promise<OutpostApp> {
   // The node's one clock (docs/architecture.md, "Time"): everything below takes it from here.
   const clock: Clock = options.clock ?? systemClock;
@@ -122,7 +122,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
     clock: now,
   });
-  // A connected node (DESIGN.md §1): its policy comes from its parent's config.
+  // A connected node (docs/architecture.md, "Connected node and sync agent"): its policy comes from its parent's config.
   const edge = config.connection ? new EdgePolicy() : null;
   const signer = await JwtSigner.open(config.dataDir, { clock });
   const authenticator = new Authenticator({

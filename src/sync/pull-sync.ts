@@ -277,7 +277,7 @@ export class PullSync {
     const tags = counts.reduce((sum, n) => sum + n, 0);
     for (const repository of await this.allLocalRepositories()) {
       if (parentSet.has(repository)) continue;
-      // Out of scope: pruned only on a ReadOnly node (reference §5). In scope but gone at the parent: deleted.
+      // Out of scope: pruned only on a ReadOnly node (docs/architecture.md, "Connected node and sync agent": reconcile). In scope but gone at the parent: deleted.
       if (!this.policy.inScope(repository) && this.policy.currentMode === 'ReadWrite') continue;
       await this.state.applyRepositoryDelete(repository);
     }

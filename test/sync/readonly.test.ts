@@ -7,7 +7,7 @@ import { WRITE_NOT_ALLOWED } from '../../src/sync/edge-policy.js';
 import { FAST_SYNC, createToken, pushImage, startRoot, type PushedImage, type Root } from './sync-fixture.js';
 
 /**
- * A ReadOnly edge (DESIGN.md §4, reference §5) refuses every write — push, tag, delete — with 403
+ * A ReadOnly edge (docs/api.md, "On a connected node") refuses every write — push, tag, delete — with 403
  * DENIED and `This operation is not allowed on this registry.`, whatever the token allows; its
  * token service still grants what the token allows, so clients reach that clear refusal.
  */

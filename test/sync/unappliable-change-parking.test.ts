@@ -34,7 +34,7 @@ async function pushImageWithLostLayer(root: Root, tag: string): Promise<{ digest
 
 /**
  * An edge never lets one manifest it cannot complete block the rest of its parent's change log
- * (DESIGN.md §5, docs/architecture.md "Connected node and sync agent"): a blob the parent cannot
+ * (docs/architecture.md, "Connected node and sync agent"): a blob the parent cannot
  * serve, a manifest this node's registry refuses. It parks the item (durably), moves on, reports
  * it in its status details at the root, retries it later (with backoff and at each full
  * reconcile), and forgets it once it succeeds or the parent deletes it.

@@ -28,7 +28,7 @@ async function start(clock: ManualClock): Promise<Root> {
 }
 
 /**
- * Scheduled sync (DESIGN.md §5): at each cron occurrence (UTC) for the window's length, then
+ * Scheduled sync (docs/architecture.md, "Connected node and sync agent"): at each cron occurrence (UTC) for the window's length, then
  * nothing until the next one; the root shows the edge Offline outside its window.
  */
 describe('a scheduled edge syncs only inside its window', () => {

@@ -120,6 +120,16 @@ describe('password verification: one scrypt per credential at a time, renewed be
     assert.equal(calls(), 2);
   });
 
+  test('a clock set back before a verification (tests move it both ways) verifies again rather than trusting the memory longer', async () => {
+    const { auth, calls } = counted();
+    await burst(auth, 1);
+    const verifiedAt = now;
+    now -= 2 * MINUTE;
+    assert.deepEqual(await burst(auth, 8), Array(8).fill('tok-busy'));
+    assert.equal(calls(), 2, 'verified once more, for the whole burst');
+    now = verifiedAt;
+  });
+
   test('concurrent requests with one wrong password share one verification per password slot', async () => {
     const { auth, calls } = counted();
     const answers = await burst(auth, 16, 'a-wrong-password');
@@ -153,6 +163,12 @@ describe('JWT lifetimes follow the injected clock', () => {
       assert.equal(await signer.verify(token), null, 'expired');
       const fresh = await JwtSigner.open(dir.path, { clock: { now: () => now, sleep: systemClock.sleep } });
       assert.equal(await fresh.verify(token), null, 'expired for a signer that never cached it');
+      // A clock set back before the token's issue: not yet valid, cached or not.
+      now -= 301_000 + 60_000;
+      assert.equal(await signer.verify(token), null, 'not yet valid (from the cache)');
+      assert.equal(await fresh.verify(token), null, 'not yet valid for a signer that never cached it');
+      now += 60_000;
+      assert.equal((await signer.verify(token))?.credential, 'fp', 'valid again once the clock is back');
     } finally {
       await dir.cleanup();
     }

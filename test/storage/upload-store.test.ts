@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import { UploadLimitError, UploadRangeError } from '../../src/storage/errors.js';
 import { errorHeaders, httpStatusOf } from '../../src/registry/error-mapping.js';
@@ -250,5 +251,43 @@ describe('DriverUploadStore', () => {
     await uploads.complete(session.id, digest, chunk('memory'));
     assert.equal((await blobs.get(digest)).toString(), 'in memory');
     assert.equal(await uploads.purgeStale(0), 0);
+  });
+  it('purges on the node clock: a manual clock ages memory sessions, never a filesystem file being written', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const memory = createStorageDriver('memory', { clock });
+    const onMemory = new DriverUploadStore(memory, new DriverBlobStore(memory, { clock }), { clock });
+    const old = await onMemory.create('repo');
+    assert.equal((await onMemory.get(old.id)).startedAt.getTime(), clock.now(), 'the session starts on the node clock');
+    clock.advance(30 * 60_000);
+    const recent = await onMemory.create('repo');
+    clock.advance(31 * 60_000);
+    assert.equal(await onMemory.purgeStale(60 * 60_000), 1, 'an hour of the node clock, no real hour waited');
+    await assert.rejects(onMemory.get(old.id), isCode('BLOB_UPLOAD_UNKNOWN'));
+    assert.equal((await onMemory.get(recent.id)).size, 0);
+
+    const fsRoot = await mkdtemp(join(tmpdir(), 'outpost-clock-'));
+    try {
+      const disk = createStorageDriver('filesystem', { root: fsRoot, clock });
+      const blobs = new DriverBlobStore(disk, { clock });
+      const onDisk = new DriverUploadStore(disk, blobs, { clock });
+      const writing = await onDisk.create('repo');
+      await disk.putContent('_tmp/in-flight', Buffer.from('a put in progress'));
+      clock.advance(3 * 24 * 60 * 60_000);
+      // The filesystem's times are real: three days of a moved clock do not make them stale.
+      assert.equal(await onDisk.purgeStale(60 * 60_000), 0);
+      assert.equal(await blobs.purgeTemp(24 * 60 * 60_000), 0);
+      assert.equal((await onDisk.get(writing.id)).size, 0);
+    } finally {
+      await rm(fsRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('a cancelled purge stops and rejects with the signal\'s reason', async () => {
+    const memory = createStorageDriver('memory');
+    const { uploads } = stores(memory);
+    await uploads.create('repo');
+    const reason = new Error('node stopping');
+    await assert.rejects(uploads.purgeStale(0, { signal: AbortSignal.abort(reason) }), (err: unknown) => err === reason);
+    assert.equal((await memory.list('uploads')).length, 1);
   });
 });

@@ -101,7 +101,7 @@ export function createLogger(level: LogLevel): Logger {
   return pino({ level: PINO_LEVELS[level], base: { service: 'outpost' } });
 }
 
-/** The composition root: builds every part of a node from its config and wires them (no part makes another, no module-level singletons). */
+/** The composition root: builds the parts of a node from its config and passes each its dependencies (no module-level singletons). */
 export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel), options: AppOptions = {}): Promise<OutpostApp> {
   // The node's one clock (docs/architecture.md, "Time"): everything below takes it from here.
   const clock: Clock = options.clock ?? systemClock;

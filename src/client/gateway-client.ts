@@ -3,7 +3,7 @@ import {
   GATEWAY_PREFIX, type ActivateRequest, type ActivateResponse, type ConfigDocument, type MessagesResponse, type StatusAck, type StatusReport,
 } from './gateway-protocol.js';
 
-/** The parent's sync gateway (DESIGN.md §5) for one connected registry. Aborting a call's `signal` ends its request. */
+/** The parent's sync gateway (docs/architecture.md, "Sync gateway") for one connected registry. Aborting a call's `signal` ends its request. */
 export class GatewayClient {
   private readonly base: string;
 

@@ -1,5 +1,5 @@
 /**
- * The sync gateway's wire protocol (DESIGN.md §5), shared by the parent side (gateway/) and the
+ * The sync gateway's wire protocol (docs/architecture.md, "Sync gateway"), shared by the parent side (gateway/) and the
  * child side (sync/, through GatewayClient). JSON only; times are ISO 8601 strings.
  *
  * | call | body / query | answer |

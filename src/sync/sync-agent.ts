@@ -80,7 +80,7 @@ export class SyncFatalError extends Error {
 export type AgentState = 'Starting' | 'Online' | 'Syncing' | 'Offline' | 'OutsideWindow';
 
 /**
- * The child side of sync (DESIGN.md §5): activates at the parent with a persistent instance id,
+ * The child side of sync (docs/architecture.md, "Connected node and sync agent"): activates at the parent with a persistent instance id,
  * follows the parent's config, pulls content (long-polling continuously, or inside each sync
  * window), pushes local writes up (ReadWrite), heartbeats its own and its descendants' status,
  * and keeps the node serving from local storage whenever the parent is unreachable.

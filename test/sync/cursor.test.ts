@@ -7,7 +7,7 @@ import type { TestNode } from '../helpers/test-node.js';
 import { FAST_SYNC, assertBlobsServed, edgeStore, mustMgmt, pushImage, startRoot, transfers, type Root } from './sync-fixture.js';
 
 /**
- * The cursor (DESIGN.md §5): stored with what it applied, so an edge restarted on the same data
+ * The cursor (docs/architecture.md, "Connected node and sync agent"): stored with what it applied, so an edge restarted on the same data
  * folder continues after the last change it applied — no full reconcile, nothing downloaded
  * again — and gets what was pushed while it was down.
  */

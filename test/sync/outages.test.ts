@@ -6,7 +6,7 @@ import { TestClient } from '../helpers/oci-client.js';
 import { LinkProxy, pushImage, type Root, startLinkedEdge, type LinkedEdge } from './sync-fixture.js';
 
 /**
- * Outages of the link to the parent (DESIGN.md §5): the agent retries with a growing wait while
+ * Outages of the link to the parent (docs/architecture.md, "Connected node and sync agent"): the agent retries with a growing wait while
  * the parent is unreachable, but an outage after a healthy stretch starts the waits over — else
  * each outage in a node's life would be followed by a longer silence than the last, up to 30 s.
  */

@@ -24,10 +24,10 @@ describe('review: one outbox drain at a time', () => {
   let edge: TestNode;
 
   before(async () => {
-    root = await startRoot({ syncClock: clock });
+    root = await startRoot({ clock });
     gate = await GateProxy.start(root.node.url);
     const cr = await createConnectedRegistry(root.admin, { name: 'edgeonedrain', mode: 'ReadWrite', repositories: ['app'], syncSchedule: '0 */6 * * *', logLevel: 'Error' });
-    edge = await startEdge(viaEndpoint(cr.connectionString, gate.endpoint), { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(viaEndpoint(cr.connectionString, gate.endpoint), { app: { ...FAST_SYNC, clock } });
   });
 
   after(async () => {

@@ -23,12 +23,12 @@ describe('review: the last second of a window is one long-poll, not a busy loop'
   let edge: TestNode;
 
   before(async () => {
-    root = await startRoot({ syncClock: clock });
+    root = await startRoot({ clock });
     gate = await GateProxy.start(root.node.url);
     const cr = await createConnectedRegistry(root.admin, {
       name: 'edgewindowend', mode: 'ReadOnly', repositories: ['app'], syncSchedule: '0 */6 * * *', syncWindow: 'PT1H', logLevel: 'Error',
     });
-    edge = await startEdge(viaEndpoint(cr.connectionString, gate.endpoint), { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(viaEndpoint(cr.connectionString, gate.endpoint), { app: { ...FAST_SYNC, clock } });
     await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
   });
 

@@ -34,7 +34,7 @@ async function pushImageWithLostLayer(root: Root, tag: string): Promise<{ digest
 
 /**
  * An edge never lets one manifest it cannot complete block the rest of its parent's change log
- * (DESIGN.md §5, docs/architecture.md "Connected node and sync agent"): a blob the parent cannot
+ * (docs/architecture.md, "Connected node and sync agent"): a blob the parent cannot
  * serve, a manifest this node's registry refuses. It parks the item (durably), moves on, reports
  * it in its status details at the root, retries it later (with backoff and at each full
  * reconcile), and forgets it once it succeeds or the parent deletes it.
@@ -49,7 +49,7 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
   before(async () => {
     root = await startRoot();
     const cr = await createConnectedRegistry(root.admin, { name, mode: 'ReadOnly', repositories: ['app'], logLevel: 'None' });
-    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, clock } });
     atEdge = new TestClient(edge.url);
     await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
   });
@@ -140,7 +140,7 @@ describe('an edge parks a change the parent fails to serve again and again', () 
   let gated: GatedEdge;
 
   before(async () => {
-    gated = await startGatedEdge('edgeserverfail', 'ReadOnly', { ...FAST_SYNC, syncClock: clock });
+    gated = await startGatedEdge('edgeserverfail', 'ReadOnly', { ...FAST_SYNC, clock });
   });
 
   after(async () => {

@@ -24,11 +24,11 @@ function nextSixHourBoundary(): number {
 
 /** One clock for the root (gateway, connection state) and the edge (its schedule). */
 async function start(clock: ManualClock): Promise<Root> {
-  return startRoot({ syncClock: clock });
+  return startRoot({ clock });
 }
 
 /**
- * Scheduled sync (DESIGN.md §5): at each cron occurrence (UTC) for the window's length, then
+ * Scheduled sync (docs/architecture.md, "Connected node and sync agent"): at each cron occurrence (UTC) for the window's length, then
  * nothing until the next one; the root shows the edge Offline outside its window.
  */
 describe('a scheduled edge syncs only inside its window', () => {
@@ -55,7 +55,7 @@ describe('a scheduled edge syncs only inside its window', () => {
 
   test('before its window: nothing syncs, and the root shows it Offline once heartbeats are overdue', async () => {
     await pushImage(root.admin, 'app', 'v1');
-    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, clock } });
     atEdge = new TestClient(edge.url);
     await waitFor('the agent waits for its window', async () => edge.node.agent!.currentState === 'OutsideWindow');
     await sleep(QUIET_MS);
@@ -100,7 +100,7 @@ describe('a schedule change takes effect without a restart', () => {
   before(async () => {
     root = await start(clock);
     cr = await createConnectedRegistry(root.admin, { name: 'edgeresched', mode: 'ReadOnly', repositories: ['app'], logLevel: 'Error' });
-    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, clock } });
   });
 
   after(async () => {
@@ -141,7 +141,7 @@ describe('a schedule without a window syncs once per occurrence, until caught up
   before(async () => {
     root = await start(clock);
     const cr = await createConnectedRegistry(root.admin, { name: 'edgecatchup', mode: 'ReadOnly', repositories: ['app'], syncSchedule: '0 */6 * * *', logLevel: 'Error' });
-    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, clock } });
   });
 
   after(async () => {

@@ -4,7 +4,7 @@ import { parseAction, patternMatches } from '../auth/index.js';
 import type { ConfigDocument, PasswordDoc, RegistryDoc, ScopeMapDoc, TokenDoc } from '../client/gateway-protocol.js';
 
 /**
- * The config document a node serves to one direct child (DESIGN.md §5, `GET config`), built from
+ * The config document a node serves to one direct child (docs/architecture.md, "Sync gateway": `GET config`), built from
  * the node's local stores only, so an edge serves its children from what it synced even while its
  * own parent is unreachable. Everything is in a fixed order (descendants parents first, tokens and
  * scope maps by name) so that the same state always gives the same bytes and the same ETag.

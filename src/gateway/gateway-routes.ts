@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
-import type { AccessGuard, GatewayPermission } from '../auth/index.js';
+import { withBasicChallenge, type AccessGuard, type GatewayPermission } from '../auth/index.js';
 import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type HeadResponse, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
 import type { DomainEventType, EventBus } from '../core/events.js';
 import { GatewayService, type GatewayStores } from './gateway-service.js';
@@ -50,7 +50,7 @@ const LOG_EVENT_TYPES = [
 ] as const satisfies readonly DomainEventType[];
 
 /**
- * The sync gateway (DESIGN.md §5, client/gateway-protocol.ts), served by every node to its direct
+ * The sync gateway (docs/architecture.md, "Sync gateway"; client/gateway-protocol.ts), served by every node to its direct
  * children under `/gateway/v1/<cr>/…`: activate, config, messages (long-poll), status. Each call
  * needs credentials with the gateway action for `<cr>` (401 without, 403 without the action) and
  * `<cr>` must be a direct child of this node (404). Its own plugin with its own JSON parser.
@@ -170,9 +170,11 @@ async function holdMessages(
     let page = await service.messages(child, scope, after, true);
     let etag = (await service.config(child)).etag;
     const known = heldEtag ?? etag;
-    const deadline = Date.now() + waitSeconds * 1000;
+    // Real elapsed time, not the node's clock: the hold is bounded by the child's HTTP timeout,
+    // which is real time too, so a test's moved clock must not hold a request longer.
+    const deadline = performance.now() + waitSeconds * 1000;
     while (page.messages.length === 0 && sameEtag(etag, known) && !gone.signal.aborted) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
       const fired = await wakeup.wait(left, gone.signal);
       if (gone.signal.aborted) break;
@@ -196,9 +198,4 @@ function integerParam(value: string | undefined, what: string, fallback: number)
   if (value === undefined || value === '') return fallback;
   if (!/^\d{1,15}$/.test(value)) throw new RegistryError('REQUEST_INVALID', `${what} must be a non-negative integer.`);
   return Number(value);
-}
-
-function withBasicChallenge(err: unknown): unknown {
-  if (!(err instanceof RegistryError) || err.code !== 'UNAUTHORIZED') return err;
-  return new RegistryError('UNAUTHORIZED', err.message, err.detail, { ...err.headers, 'WWW-Authenticate': 'Basic realm="outpost"' });
 }

@@ -29,7 +29,7 @@ export interface GatewayStores {
 }
 
 /**
- * The parent side of sync (DESIGN.md §5) over the local stores; the routes only parse HTTP and
+ * The parent side of sync (docs/architecture.md, "Sync gateway") over the local stores; the routes only parse HTTP and
  * authorize. A node serves its DIRECT children only: the records whose parent is this node
  * (`parent === selfName`; null on the root). On a connected node its own record is stored locally
  * with no parent and is never served.

@@ -1,7 +1,7 @@
 import type { IdentityChange } from './identity-types.js';
 
 /**
- * Connected registries as resources (reference §2), stored on the root next to tokens and scope
+ * Connected registries as resources (docs/management-api.md, "Connected registries"), stored on the root next to tokens and scope
  * maps. Values are validated by management/ before they reach the store; the store enforces
  * uniqueness, the parent reference and the per-root limit. Every method is asynchronous and runs
  * as ONE transaction. Errors are RegistryErrors: NOT_FOUND (missing registry or parent), CONFLICT

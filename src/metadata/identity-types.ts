@@ -1,5 +1,5 @@
 /**
- * The identity model (DESIGN.md §4): tokens and the scope maps that say what they may do.
+ * The identity model (docs/architecture.md, "Identity"): tokens and the scope maps that say what they may do.
  * Names and actions are validated by auth/ before they reach the store; the store enforces
  * uniqueness, references and the registry limits. Every method is asynchronous and runs as ONE
  * transaction. Errors are RegistryErrors: NOT_FOUND (missing token or scope map), CONFLICT

@@ -54,7 +54,8 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
   readonly maxConnectedRegistries: number;
   private readonly identities: SqliteIdentityStore;
 
-  constructor(db: Database.Database, identities: SqliteIdentityStore, limit = MAX_CONNECTED_REGISTRIES) {
+  /** `clock`: the node's clock (milliseconds since the epoch), for the creation times it records. */
+  constructor(db: Database.Database, identities: SqliteIdentityStore, limit = MAX_CONNECTED_REGISTRIES, private readonly clock: () => number) {
     this.db = db;
     this.maxConnectedRegistries = limit;
     this.identities = identities;
@@ -90,7 +91,7 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', NULL, NULL, NULL, '[]', ?)`)
       .run(input.name, input.mode, input.parent, input.sync.tokenName, input.sync.schedule, input.sync.syncWindow,
         input.sync.messageTtl, JSON.stringify(input.clientTokenIds), input.logging.logLevel, input.logging.auditLogStatus,
-        JSON.stringify(input.notificationsList), input.garbageCollection.enabled ? 1 : 0, input.garbageCollection.schedule, Date.now());
+        JSON.stringify(input.notificationsList), input.garbageCollection.enabled ? 1 : 0, input.garbageCollection.schedule, this.clock());
   }
 
   async updateConnectedRegistry(name: string, change: ConnectedRegistryChange): Promise<ConnectedRegistryRecord> {
@@ -215,7 +216,7 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
           this.db.prepare(`INSERT INTO connected_registries (mode, parent, sync_token, schedule, sync_window, message_ttl,
             client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule, activation_epoch,
             resync_requested_at, name, activation_status, connection_state, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, Date.now());
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, this.clock());
           continue;
         }
         this.db.prepare(`UPDATE connected_registries SET mode = ?, parent = ?, sync_token = ?, schedule = ?, sync_window = ?,

@@ -44,7 +44,8 @@ export class SqliteIdentityStore implements IdentityStore {
   private readonly db: Database.Database;
   private readonly limits: IdentityLimits;
 
-  constructor(db: Database.Database, limits: Partial<IdentityLimits> = {}) {
+  /** `clock`: the node's clock (milliseconds since the epoch), for the creation times it records. */
+  constructor(db: Database.Database, limits: Partial<IdentityLimits> = {}, private readonly clock: () => number) {
     this.db = db;
     this.limits = { ...DEFAULT_IDENTITY_LIMITS, ...limits };
   }
@@ -188,7 +189,7 @@ export class SqliteIdentityStore implements IdentityStore {
     const p2 = input.password2 ?? null;
     this.db.prepare(`INSERT INTO tokens (name, status, scope_map, created_at, password1_hash, password1_created_at,
       password1_expiry, password2_hash, password2_created_at, password2_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(input.name, input.status, input.scopeMap, Date.now(), ...passwordColumns(p1), ...passwordColumns(p2));
+      .run(input.name, input.status, input.scopeMap, this.clock(), ...passwordColumns(p1), ...passwordColumns(p2));
   }
 
   private writeToken(name: string, change: { status?: TokenStatus; scopeMap?: string | null }): void {
@@ -218,7 +219,7 @@ export class SqliteIdentityStore implements IdentityStore {
     }
     this.checkPermissionLimit(input.name, input.actions);
     this.db.prepare("INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?)")
-      .run(input.name, input.description, JSON.stringify(input.actions), Date.now());
+      .run(input.name, input.description, JSON.stringify(input.actions), this.clock());
     return this.mustScopeMap(input.name);
   }
 
@@ -234,7 +235,7 @@ export class SqliteIdentityStore implements IdentityStore {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM tokens').run();
       this.db.prepare("DELETE FROM scope_maps WHERE type = 'UserDefined'").run();
-      const now = Date.now();
+      const now = this.clock();
       const insertMap = this.db.prepare(
         "INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?) ON CONFLICT DO NOTHING");
       for (const map of snapshot.scopeMaps) insertMap.run(map.name, map.description, JSON.stringify(map.actions), now);

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
+import { systemClock } from '../core/clock.js';
 import { runMigrations } from './migrations.js';
 import type { FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, SyncStore } from './sync-types.js';
 import type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
@@ -64,17 +65,18 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   private readonly listeners = new Set<() => void>();
   private readonly stmt: Statements;
   private readonly tx: Transactions;
-  /** Tokens and scope maps, on the same database (DESIGN.md §4). */
+  /** Tokens and scope maps, on the same database (docs/architecture.md, "Identity"). */
   readonly identity: SqliteIdentityStore;
   /** Connected registries of the hierarchy, on the same database. */
   readonly connectedRegistries: SqliteConnectedRegistryStore;
 
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
-    this.identity = new SqliteIdentityStore(db, options.identityLimits);
-    this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit);
+    const clock = options.clock ?? systemClock.now;
+    this.identity = new SqliteIdentityStore(db, options.identityLimits, clock);
+    this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit, clock);
     this.stmt = prepareStatements(db);
-    this.tx = prepareTransactions(db, this.stmt, options.clock ?? Date.now);
+    this.tx = prepareTransactions(db, this.stmt, clock);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Change, PutManifestInput } from './types.js';
 
 /**
- * The child side of sync on the metadata database (DESIGN.md §5). Writes through here come from
+ * The child side of sync on the metadata database (docs/architecture.md, "Connected node and sync agent"). Writes through here come from
  * the parent: their change rows are marked `sync`, so they are served to this node's own children
  * but never pushed back up. Each apply method stores the parent `cursor` (when given) in the same
  * transaction as its effect, so a restart resumes exactly after the last applied message.

@@ -1,7 +1,7 @@
 import { RegistryError, MAX_MANIFEST_BYTES } from '../oci/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
-import { readBody, withAllowOnRefusal } from './http-util.js';
+import { readBody } from './http-util.js';
 import { accepts } from './manifest-service.js';
 
 type ManifestRoute = Extract<V2Route, { kind: 'manifest' }>;
@@ -42,10 +42,6 @@ export async function putManifest(ctx: V2Context<ManifestRoute>): Promise<void> 
 
 /** DELETE of a tag, or of a manifest (with its tags) by digest; a child an index lists is refused (405 MANIFEST_REFERENCED). */
 export async function deleteManifest(ctx: V2Context<ManifestRoute>): Promise<void> {
-  try {
-    await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference);
-  } catch (err) {
-    throw withAllowOnRefusal(err, 'MANIFEST_REFERENCED');
-  }
+  await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference);
   await ctx.reply.code(202).header('Content-Length', 0).send();
 }

@@ -2,9 +2,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import type { NodeConfig, LogLevel } from '../config/node-config.js';
-import { FilesystemDriver, MemoryDriver, DriverBlobStore, DriverUploadStore } from '../storage/index.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
+import { OUTPOST_VERSION } from '../config/version.js';
+import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
@@ -32,12 +32,7 @@ import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
-import type { V2Action } from '../auth/access-guard.js';
 import type { LoginServerDoc } from '../client/gateway-protocol.js';
-
-/** What a ReadOnly connected registry (or a write outside a ReadWrite one's sync scope) answers to writes. */
-export const WRITE_NOT_ALLOWED = 'This operation is not allowed on this registry.';
-const WRITE_ACTIONS: ReadonlySet<V2Action> = new Set(['push', 'push-manifest', 'delete']);
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -83,12 +78,14 @@ export interface AppOptions {
   accessTokenTtlSeconds?: number;
   /** Connected registries per root (50 unless lowered for tests). */
   connectedRegistryLimit?: number;
-  /** Milliseconds since the epoch for the gateway and the connected-registry API (tests move it); Date.now by default. */
-  clock?: () => number;
+  /**
+   * The node's one clock: every part that reads the time or waits takes it (auth, storage,
+   * metadata, gateway, management, sync, background jobs). The system clock by default; tests
+   * pass a ManualClock to move time through windows, TTLs and expiries.
+   */
+  clock?: Clock;
   /** This node's connected-registry name on a connected node (its gateway serves that name's children); null/absent on the root. */
   selfName?: string | null;
-  /** The sync agent's clock (tests move it through windows and TTLs); also the gateway's unless `clock` is set. */
-  syncClock?: Clock;
   /** Open upload sessions per caller (1000 unless lowered for tests). */
   uploadSessionsPerCaller?: number;
   /** Longest long-poll the sync agent asks of its parent (seconds). */
@@ -109,13 +106,17 @@ export function createLogger(level: LogLevel): Logger {
   return pino({ level: PINO_LEVELS[level], base: { service: 'outpost' } });
 }
 
-/** The composition root (CONVENTIONS.md): builds every part of a node from its config and wires them. */
+/** The composition root: builds the parts of a node from its config and passes each its dependencies (no module-level singletons). */
 export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel), options: AppOptions = {}): Promise<OutpostApp> {
+  // The node's one clock (docs/architecture.md, "Time"): everything below takes it from here.
+  const clock: Clock = options.clock ?? systemClock;
+  const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
-  const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver() : new FilesystemDriver(join(config.dataDir, 'storage'));
-  const blobs = new DriverBlobStore(driver);
-  const uploads = new DriverUploadStore(driver, blobs,
-    options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {});
+  const driver = storageDriverOf(config, clock);
+  const blobs = new DriverBlobStore(driver, { clock });
+  const uploads = new DriverUploadStore(driver, blobs, {
+    clock, ...(options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {}),
+  });
   // Before the node listens, no put can be running: every temporary file is a crash's leftover
   // (one process per data folder, docs/api.md). Abandoned sessions go by the same rule as later.
   // A disk that refuses (read-only) must not keep the node from serving reads: warn and go on.
@@ -124,28 +125,25 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
     ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
-    ...(options.clock ?? options.syncClock ? { clock: options.clock ?? (() => options.syncClock!.now()) } : {}),
+    clock: now,
   });
-  // A connected node (DESIGN.md §1): its policy comes from its parent's config.
+  // A connected node (docs/architecture.md, "Connected node and sync agent"): its policy comes from its parent's config.
   const edge = config.connection ? new EdgePolicy() : null;
-  const signer = await JwtSigner.open(config.dataDir);
+  const signer = await JwtSigner.open(config.dataDir, { clock });
   const authenticator = new Authenticator({
     ...(edge ? { tokenUsable: (name: string) => edge.tokenUsable(name) } : {}),
     identities: metadata.identity,
     adminPassword: await loadAdminPassword(config.dataDir, config.adminPassword, logger),
-    throttle: new LoginThrottle(options.loginThrottle),
+    throttle: new LoginThrottle({ clock, ...options.loginThrottle }),
     anonymousPull: config.anonymousPull,
     credentialKey: signer.credentialKey,
+    clock,
   });
   const guard = new AccessGuard(authenticator, signer);
   const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
-  const syncClock = options.syncClock;
-  const clock = options.clock ?? (syncClock ? () => syncClock.now() : Date.now);
-  // The node's one clock (docs/architecture.md, "Seams"); the two options above fold into it.
-  const nodeClock: Clock = syncClock ?? (options.clock ? { now: options.clock, sleep: systemClock.sleep } : systemClock);
   const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
-  const jobs = new JobRunner(nodeClock, logger);
+  const jobs = new JobRunner(clock, logger);
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -206,30 +204,22 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     await sendError(request, reply, err, logger);
   });
   if (edge && config.loginServer !== null) refuseOtherHosts(app, config.loginServer);
-  // The token service still grants what a token allows, so a client's write reaches the registry
-  // and gets this clear refusal rather than a confusing 401 (reference §5).
-  const authorize = edge === null ? guard.authorizeV2 : async (request: Parameters<typeof guard.authorizeV2>[0], repository: string | null, action: V2Action | null) => {
-    const access = await guard.authorizeV2(request, repository, action);
-    if (repository !== null && action !== null && WRITE_ACTIONS.has(action) && !edge.allowsWrite(repository)) {
-      throw new RegistryError('DENIED', WRITE_NOT_ALLOWED, { mode: edge.currentMode, repository });
-    }
-    return access;
-  };
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
+  // On a connected node its policy is the /v2 write rule (mode and sync scope, sync/edge-policy.ts).
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   // The management plane lives on the root only; a connected node's config comes from its parent.
   // Its services announce every committed change on the bus (config and credential changes).
   if (edge === null) {
-    const services = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock: nodeClock, lock: new InProcessLock() };
+    const services = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock, lock: new InProcessLock() };
     await registerIdentityRoutes(app, { tokens: new TokenService(services), scopeMaps: new ScopeMapService(services), guard });
     await registerManagementRoutes(app, { metadata, guard });
     const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
-    await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock: nodeClock });
+    await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
   const selfName = options.selfName ?? config.connection?.name ?? null;
   const gateway = await registerGatewayRoutes(app, {
-    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, events, logger,
+    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock: now, events, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
     // FALLBACK (issue 10): held long-polls also wake on MetadataStore.subscribe until every write
     // publishes its repository event on the bus; remove this line (and GatewayDeps.changesAppended)
@@ -260,7 +250,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       logger.level = PINO_LEVELS[document.self.logging.logLevel];
       syncLogger.level = logger.level;
     },
-    clock: nodeClock,
+    clock,
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
@@ -277,8 +267,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   jobs.add({
     name: 'upload-purge',
     schedule: { everyMs: PURGE_EVERY_MS },
-    run: async () => {
-      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS), blobs.purgeTemp(STALE_TEMP_MS)]);
+    run: async (signal) => {
+      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS, { signal }), blobs.purgeTemp(STALE_TEMP_MS, { signal })]);
       return { sessions, temporary };
     },
   });
@@ -294,7 +284,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     agent,
     events,
     jobs,
-    clock: nodeClock,
+    clock,
     async close() {
       shutdown.abort();
       await jobs.stop();
@@ -307,7 +297,15 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   };
 }
 
-export const OUTPOST_VERSION = '0.2.0';
+/** The node's storage driver, by the name in its config; a name no driver takes is a config error. */
+function storageDriverOf(config: NodeConfig, clock: Clock): StorageDriver {
+  try {
+    return createStorageDriver(config.storage, { clock, root: join(config.dataDir, 'storage') });
+  } catch (err) {
+    if (err instanceof StorageDriverSpecError) throw new ConfigError(`OUTPOST_STORAGE: ${err.message}`);
+    throw err;
+  }
+}
 
 /** The address this node's clients and children use: --login-server, else its listen address. */
 function loginServerOf(config: NodeConfig, app: FastifyInstance): LoginServerDoc | null {

@@ -38,7 +38,7 @@ export class OutboxPusher {
     private readonly metadata: MetadataStore,
     private readonly state: SyncStore,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   /**

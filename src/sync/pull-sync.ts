@@ -47,7 +47,7 @@ export class PullSync {
     private readonly state: SyncStore,
     private readonly policy: EdgePolicy,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   /** The message the last sessions ended on with a server error of the parent, and how many times in a row. */
@@ -277,7 +277,7 @@ export class PullSync {
     const tags = counts.reduce((sum, n) => sum + n, 0);
     for (const repository of await this.allLocalRepositories()) {
       if (parentSet.has(repository)) continue;
-      // Out of scope: pruned only on a ReadOnly node (reference §5). In scope but gone at the parent: deleted.
+      // Out of scope: pruned only on a ReadOnly node (docs/architecture.md, "Connected node and sync agent": reconcile). In scope but gone at the parent: deleted.
       if (!this.policy.inScope(repository) && this.policy.currentMode === 'ReadWrite') continue;
       await this.state.applyRepositoryDelete(repository);
     }

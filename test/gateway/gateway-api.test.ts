@@ -5,6 +5,7 @@ import { TestClient, basicAuth, sha256 } from '../helpers/oci-client.js';
 import { mgmt } from '../helpers/management-calls.js';
 import { OFFLINE_AFTER_SECONDS } from '../../src/metadata/index.js';
 import type { ConfigDocument, MessagesResponse, StatusAck, StatusReport } from '../../src/client/gateway-protocol.js';
+import { systemClock } from '../../src/core/clock.js';
 
 const ALREADY_ACTIVATED_MESSAGE = 'Failed to activate the connected registry as it is already activated by another instance. Only one instance is supported at any time.';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -40,7 +41,7 @@ class Fixture {
   readonly passwords = new Map<string, string>();
 
   async start(): Promise<void> {
-    this.node = await startTestNode({ app: { clock: () => Date.now() + this.offsetMs } });
+    this.node = await startTestNode({ app: { clock: { now: () => Date.now() + this.offsetMs, sleep: systemClock.sleep } } });
     this.admin = new TestClient(this.node.url);
   }
 

@@ -4,11 +4,11 @@ import { SYNC_STATE_KEYS } from '../../src/metadata/index.js';
 import { createConnectedRegistry, startEdge, tagDigest, tokenClient, waitFor } from '../helpers/hierarchy.js';
 import { TestClient, errorCode } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { WRITE_NOT_ALLOWED } from '../../src/server/build-app.js';
+import { WRITE_NOT_ALLOWED } from '../../src/sync/edge-policy.js';
 import { FAST_SYNC, createToken, edgeStore, hasRepository, mustMgmt, pushImage, startRoot, type Root } from './sync-fixture.js';
 
 /**
- * Config changes at the root reach running edges without a restart (DESIGN.md §5): repositories
+ * Config changes at the root reach running edges without a restart (docs/architecture.md, "Connected node and sync agent"): repositories
  * added to or removed from the sync scope (pruned only on a ReadOnly edge), client tokens, the
  * log level.
  */

@@ -9,7 +9,7 @@ import { FAST_SYNC, edgeStore, hasRepository, listTags, mustMgmt, pushImage, sta
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Message TTL and resync (DESIGN.md §5): a child whose cursor is older than what its parent keeps
+ * Message TTL and resync (docs/architecture.md, "Sync gateway": message TTL): a child whose cursor is older than what its parent keeps
  * for it gets 410 RESYNC_REQUIRED and reconciles in full; `resync` at the root forces the same.
  * The root's gateway runs on a clock the test moves, so nobody waits a day.
  */
@@ -21,7 +21,7 @@ describe('message TTL and resync', () => {
   let edge: TestNode | null = null;
 
   before(async () => {
-    root = await startRoot({ clock: () => rootClock.now() });
+    root = await startRoot({ clock: rootClock });
     cr = await createConnectedRegistry(root.admin, { name: 'edgettl', mode: 'ReadOnly', repositories: ['app', 'gone'], syncMessageTtl: 'P1D', logLevel: 'Error' });
     dir = await tempDir();
   });

@@ -49,7 +49,7 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
   before(async () => {
     root = await startRoot();
     const cr = await createConnectedRegistry(root.admin, { name, mode: 'ReadOnly', repositories: ['app'], logLevel: 'None' });
-    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, clock } });
     atEdge = new TestClient(edge.url);
     await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
   });

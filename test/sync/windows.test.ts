@@ -21,7 +21,7 @@ function nextSixHourBoundary(): number {
 
 /** One clock for the root (gateway, connection state) and the edge (its schedule). */
 async function start(clock: ManualClock): Promise<Root> {
-  return startRoot({ syncClock: clock });
+  return startRoot({ clock });
 }
 
 /**
@@ -55,7 +55,7 @@ describe('a scheduled edge syncs only inside its window', () => {
 
   test('before its window: nothing syncs, and the root shows it Offline once heartbeats are overdue', async () => {
     await pushImage(root.admin, 'app', 'v1');
-    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, clock } });
     atEdge = new TestClient(edge.url);
     await waitFor('the agent waits for its window', async () => edge.node.agent!.currentState === 'OutsideWindow');
     assert.equal(await tagDigest(atEdge, 'app', 'v1'), null);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { SYNC_STATE_KEYS, type ConnectedRegistryStore, type IdentityStore, type MetadataStore, type SyncStore } from '../metadata/index.js';
 import type { BlobStore } from '../storage/types.js';
 import type { ConfigDocument, LoginServerDoc } from '../client/gateway-protocol.js';
-import { systemClock, type Clock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { ConfigApplier } from './config-applier.js';
 import { ConfigFollower } from './config-follower.js';
 import { ContentPuller, type TransferCounters } from './content-puller.js';
@@ -37,7 +37,8 @@ export interface SyncAgentDeps {
   loginServer: () => LoginServerDoc | null;
   /** Called after a new config is applied (wakes this node's own children's long-polls). */
   onConfigApplied?: (document: ConfigDocument) => void;
-  clock?: Clock;
+  /** The node's one clock: windows, backoff, heartbeats, parked-item retries. */
+  clock: Clock;
   /** Longest long-poll asked of the parent, seconds (25 by default; tests shorten it). */
   pollSeconds?: number;
   heartbeatSeconds?: number;
@@ -64,8 +65,7 @@ export class SyncAgent {
   private instanceId = '';
 
   constructor(private readonly deps: SyncAgentDeps) {
-    const { parent, metadata, selfName, logger } = deps;
-    const clock = deps.clock ?? systemClock;
+    const { parent, metadata, selfName, logger, clock } = deps;
     const now = (): number => clock.now();
     const instanceId = (): string => this.instanceId;
     this.reconciles = new ReconcileRequests(metadata);

@@ -3,10 +3,13 @@ import { RegistryError, isDigest, isValidTag } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore, PasswordRecord, PasswordSlot, ScopeMapRecord, TokenRecord, TokenStatus } from '../metadata/index.js';
 import { generatePassword, hashPassword, normalizeActions, ADMIN_USERNAME, type AccessGuard } from '../auth/index.js';
 import { useJsonBodies } from '../registry/http-util.js';
+import type { RegistryWriter } from '../registry/registry-writer.js';
 
 export interface ManagementDeps {
   identities: IdentityStore;
   metadata: MetadataStore;
+  /** The write pipeline: repository, tag and manifest deletes go through it (as the admin). */
+  writer: RegistryWriter;
   /** A connected registry's sync token cannot be deleted while the connected registry exists. */
   connectedRegistries: ConnectedRegistryStore;
   guard: AccessGuard;
@@ -30,7 +33,7 @@ const MAX_DESCRIPTION = 256;
  * `/mgmt/v1`, JSON, admin only. Errors are RegistryErrors for the app's one error serializer.
  */
 export async function registerManagementRoutes(app: FastifyInstance, deps: ManagementDeps): Promise<void> {
-  const { identities, metadata, guard } = deps;
+  const { identities, metadata, writer, guard } = deps;
   await app.register(async (api) => {
     useAdminJson(api, guard);
 
@@ -181,18 +184,18 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
         if (request.method === 'DELETE' && target.kind === 'repository') {
           const tags = await metadata.listTagDetails(target.name);
           const manifests = await metadata.listManifestDigests(target.name);
-          if (!tags || !manifests || !(await metadata.deleteRepository(target.name))) throw repositoryNotFound(target.name);
+          if (!tags || !manifests || !(await writer.deleteRepository(ADMIN_USERNAME, target.name))) throw repositoryNotFound(target.name);
           return { manifestsDeleted: manifests, tagsDeleted: tags.map((t) => t.name) };
         }
         if (request.method === 'DELETE' && target.kind === 'tag') {
           if (!(await metadata.repositoryExists(target.name))) throw repositoryNotFound(target.name);
-          if (!(await metadata.deleteTag(target.name, target.tag))) throw new RegistryError('NOT_FOUND', `Tag '${target.tag}' not found in repository '${target.name}'.`);
+          if (!(await writer.deleteTag(ADMIN_USERNAME, target.name, target.tag))) throw new RegistryError('NOT_FOUND', `Tag '${target.tag}' not found in repository '${target.name}'.`);
           return reply.code(204).send();
         }
         if (request.method === 'DELETE' && target.kind === 'manifest') {
           if (!isDigest(target.digest)) throw new RegistryError('REQUEST_INVALID', `Invalid digest '${target.digest}'.`);
           if (!(await metadata.repositoryExists(target.name))) throw repositoryNotFound(target.name);
-          if (!(await metadata.deleteManifest(target.name, target.digest))) {
+          if (!(await writer.deleteManifest(ADMIN_USERNAME, target.name, target.digest))) {
             throw new RegistryError('NOT_FOUND', `Manifest '${target.digest}' not found in repository '${target.name}'.`);
           }
           return reply.code(204).send();

@@ -1,4 +1,6 @@
-export type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
+export type {
+  Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
+} from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
 export type { Migration } from './migrations.js';
@@ -17,4 +19,8 @@ export type {
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
   StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus,
 } from './connected-registry-types.js';
-export type { FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, SyncStore } from './sync-types.js';
+export { SYNC_STATE_KEYS } from './sync-types.js';
+export type {
+  AgentSyncStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreOwnedSyncStateKey, SyncApplyResult, SyncFacts, SyncOp, SyncPlan,
+  SyncStateKey, SyncStore, UnsettledWrite,
+} from './sync-types.js';

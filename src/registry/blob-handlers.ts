@@ -3,6 +3,7 @@ import { RegistryError, parseDigest } from '../oci/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
 import { parseRangeHeader, withAllowOnRefusal, type ByteRange } from './http-util.js';
+import { actorOfCaller } from './registry-writer.js';
 
 type BlobRoute = Extract<V2Route, { kind: 'blob' }>;
 
@@ -69,7 +70,7 @@ export async function deleteBlob(ctx: V2Context<BlobRoute>): Promise<void> {
   parseDigest(route.digest);
   let unlinked: boolean;
   try {
-    unlinked = await deps.metadata.unlinkBlob(route.name, route.digest);
+    unlinked = await deps.writer.unlinkBlob(actorOfCaller(ctx.access.caller), route.name, route.digest);
   } catch (err) {
     throw withAllowOnRefusal(err, 'BLOB_REFERENCED');
   }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BlobStore, UploadStore } from '../storage/types.js';
 import type { MetadataStore } from '../metadata/types.js';
 import type { ManifestService } from './manifest-service.js';
+import type { RegistryWriter } from './registry-writer.js';
 import type { BlobSender } from './blob-sender.js';
 import type { RepositoryAction, V2Route } from './route.js';
 
@@ -10,8 +11,11 @@ import type { RepositoryAction, V2Route } from './route.js';
 export interface RegistryDeps {
   blobs: BlobStore;
   uploads: UploadStore;
+  /** Reads; every write goes through `writer`. */
   metadata: MetadataStore;
   manifests: ManifestService;
+  /** The write pipeline: commits with the caller as actor and publishes the events. */
+  writer: RegistryWriter;
   /** Streams blob downloads with reused buffers (created once per node). */
   blobSender: BlobSender;
   logger: Logger;

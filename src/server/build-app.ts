@@ -8,6 +8,7 @@ import type { StorageDriver } from '../storage/driver.js';
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
+import { RegistryWriter } from '../registry/registry-writer.js';
 import { registerV2Routes } from '../registry/v2-routes.js';
 import { sendError } from '../registry/errors-reply.js';
 import { RegistryError } from '../oci/index.js';
@@ -25,7 +26,7 @@ import { hostname } from 'node:os';
 import { EdgePolicy } from '../sync/edge-policy.js';
 import { SyncAgent } from '../sync/sync-agent.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { EventBus } from '../core/events.js';
+import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
 import type { V2Action } from '../auth/access-guard.js';
 import type { LoginServerDoc } from '../client/gateway-protocol.js';
@@ -133,7 +134,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     credentialKey: signer.credentialKey,
   });
   const guard = new AccessGuard(authenticator, signer);
-  const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
   const syncClock = options.syncClock;
   const clock = options.clock ?? (syncClock ? () => syncClock.now() : Date.now);
@@ -141,6 +141,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const nodeClock: Clock = syncClock ?? (options.clock ? { now: options.clock, sleep: systemClock.sleep } : systemClock);
   const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
   const jobs = new JobRunner(nodeClock, logger);
+  // The one write pipeline of the repositories: /v2, the management API and the sync agent write through it.
+  const writer = new RegistryWriter(metadata, events);
+  const manifests = new ManifestService(blobs, metadata, writer);
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -216,11 +219,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     }
     return access;
   };
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, writer, logger, authorize });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   // The management plane lives on the root only; a connected node's config comes from its parent.
   if (edge === null) {
-    await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
+    await registerManagementRoutes(app, { identities: metadata.identity, metadata, writer, connectedRegistries: metadata.connectedRegistries, guard });
     await registerConnectedRegistryRoutes(app, {
       identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
       ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
@@ -237,6 +240,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const agent = edge === null || config.connection === null ? null : new SyncAgent({
     parent: { ...config.connection, caFile: config.parentCaFile },
     metadata,
+    writer,
     identities: metadata.identity,
     connectedRegistries: metadata.connectedRegistries,
     blobs,
@@ -254,8 +258,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
-  // A local client's write wakes the outbox drain at once.
-  if (agent) metadata.subscribe(() => agent.localWrite());
+  // A local client's write that appended a change (the outbox is those) wakes the outbox drain at once.
+  if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
+    if (event.origin === 'local' && event.seq !== null) agent.localWrite();
+  });
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.

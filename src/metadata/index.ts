@@ -21,6 +21,6 @@ export type {
 } from './connected-registry-types.js';
 export { SYNC_STATE_KEYS } from './sync-types.js';
 export type {
-  AgentSyncStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreOwnedSyncStateKey, SyncApplyResult, SyncFacts, SyncOp, SyncPlan,
+  AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncApplyResult, SyncFacts, SyncOp, SyncPlan,
   SyncStateKey, SyncStore, UnsettledWrite,
 } from './sync-types.js';

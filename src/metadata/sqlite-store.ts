@@ -4,8 +4,8 @@ import Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
 import { runMigrations } from './migrations.js';
 import {
-  SYNC_STATE_KEYS, type AgentSyncStateKey, type FailureInput, type OutboxFailure, type ParkedItem, type ParkedItemInput, type SyncApplyResult,
-  type SyncFacts, type SyncOp, type SyncPlan, type SyncStateKey, type SyncStore,
+  SYNC_STATE_KEYS, type AgentStateKey, type FailureInput, type OutboxFailure, type ParkedItem, type ParkedItemInput, type SyncApplyResult,
+  type SyncFacts, type SyncOp, type SyncPlan, type SyncStore,
 } from './sync-types.js';
 import type {
   Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
@@ -362,11 +362,11 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return this.stmt.nextEchoDeadline.get() ?? null;
   }
 
-  async getState(key: SyncStateKey): Promise<string | null> {
+  async getState(key: AgentStateKey): Promise<string | null> {
     return this.stmt.getState.get(key) ?? null;
   }
 
-  async setState(key: AgentSyncStateKey, value: string): Promise<void> {
+  async setState(key: AgentStateKey, value: string): Promise<void> {
     this.stmt.setState.run(key, value);
   }
 

@@ -25,10 +25,10 @@ export const SYNC_STATE_KEYS = {
 } as const;
 
 export type SyncStateKey = (typeof SYNC_STATE_KEYS)[keyof typeof SYNC_STATE_KEYS];
-/** The keys the store keeps itself: getState reads them, setState refuses them. */
-export type StoreOwnedSyncStateKey = (typeof SYNC_STATE_KEYS)['cursor' | 'outboxPushed' | 'pushOrder'];
-/** The keys the agent writes with setState. */
-export type AgentSyncStateKey = Exclude<SyncStateKey, StoreOwnedSyncStateKey>;
+/** The keys only the store's transactions write (with what they describe). */
+export type StoreStateKey = (typeof SYNC_STATE_KEYS)['cursor' | 'outboxPushed' | 'pushOrder'];
+/** The keys the sync agent reads and writes through getState/setState. */
+export type AgentStateKey = Exclude<SyncStateKey, StoreStateKey>;
 
 /**
  * A local write that is **unsettled**: the parent's log is not known to have passed it yet —
@@ -183,9 +183,9 @@ export interface SyncStore {
   /** The smallest parent head recorded for a push still awaiting its echo, or null. */
   nextEchoDeadline(): Promise<number | null>;
 
-  /** Small named values of the sync agent (SYNC_STATE_KEYS). */
-  getState(key: SyncStateKey): Promise<string | null>;
-  setState(key: AgentSyncStateKey, value: string): Promise<void>;
+  /** The sync agent's small named values (SYNC_STATE_KEYS: instance id, applied config, handled resync, …). */
+  getState(key: AgentStateKey): Promise<string | null>;
+  setState(key: AgentStateKey, value: string): Promise<void>;
 }
 
 export interface ParkedItemInput {

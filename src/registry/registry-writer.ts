@@ -1,4 +1,4 @@
-import type { DomainEvent, EventBus } from '../core/events.js';
+import type { EventBus, RepositoryEvent } from '../core/events.js';
 import type { MetadataStore, PutManifestInput, SyncFacts, SyncOp, SyncStore, WriteContext, WriteOutcome } from '../metadata/index.js';
 
 /** What the writer needs of the stores: the plain writes, and the two steps of a sync apply. */
@@ -116,9 +116,9 @@ export class RegistryWriter {
  * seq), then one event per change-log row. `manifestSizes` gives the size of each manifest the
  * write stored (the change row does not carry it).
  */
-export function repositoryEvents(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number>): DomainEvent[] {
+export function repositoryEvents(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number>): RepositoryEvent[] {
   const base = { origin: ctx.origin, actor: ctx.actor };
-  const events: DomainEvent[] = outcome.linked.map((link) => ({
+  const events: RepositoryEvent[] = outcome.linked.map((link) => ({
     ...base, type: 'blob-linked', repository: link.repository, digest: link.digest, size: link.size, seq: null,
   }));
   for (const change of outcome.changes) {

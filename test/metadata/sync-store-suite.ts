@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { EventBus, type DomainEvent } from '../../src/core/events.js';
+import { EventBus, REPOSITORY_EVENT_TYPES, type RepositoryEvent } from '../../src/core/events.js';
 import type { Change, MetadataStore, SyncStore, WriteContext } from '../../src/metadata/index.js';
 import { isRegistryError } from '../../src/oci/errors.js';
-import { RegistryWriter } from '../../src/registry/registry-writer.js';
+import { RegistryWriter, type WriterStore } from '../../src/registry/registry-writer.js';
 import { SyncApplier } from '../../src/sync/sync-applier.js';
 import { LOCAL, SYNC, digestOf, manifestInput } from './store-suite.js';
 
@@ -16,12 +16,12 @@ export interface OpenedSyncStore {
 }
 
 /** The sync agent's write path over a store: the write pipeline, the sync policy, and the events they published. */
-export function syncWrites(store: SyncCapableStore): { writer: RegistryWriter; applier: SyncApplier; events: DomainEvent[] } {
-  const events: DomainEvent[] = [];
+export function syncWrites(store: SyncCapableStore): { writer: RegistryWriter; applier: SyncApplier; events: RepositoryEvent[] } {
+  const events: RepositoryEvent[] = [];
   const bus = new EventBus((err) => {
     throw err;
   });
-  bus.subscribe('*', (event) => events.push(event));
+  bus.subscribe(REPOSITORY_EVENT_TYPES, (event) => events.push(event));
   const writer = new RegistryWriter(store, bus);
   return { writer, applier: new SyncApplier(writer), events };
 }
@@ -303,6 +303,38 @@ export function runSyncStoreSuite(name: string, open: () => Promise<OpenedSyncSt
         assert.equal(await store.resolveTag('app', 't'), null);
         await applier.applyManifestDelete('app', image.digest, 7);
         assert.equal(await store.oldestUnsettledLocalWrite(), null, 'the delete\'s echo settled everything');
+      });
+
+      it('a local write that commits between the read of the facts and the apply makes the change be decided again', async () => {
+        const parent = manifestInput('app', 'parent');
+        const mine = manifestInput('app', 'mine');
+        await applier.applyManifest({ ...parent, tag: 'old' }, 1);
+        let decisions = 0;
+        let raced = false;
+        const racing: WriterStore = {
+          putManifest: (ctx, input) => store.putManifest(ctx, input),
+          deleteTag: (ctx, repository, tag) => store.deleteTag(ctx, repository, tag),
+          deleteManifest: (ctx, repository, digest) => store.deleteManifest(ctx, repository, digest),
+          deleteRepository: (ctx, repository) => store.deleteRepository(ctx, repository),
+          linkBlob: (ctx, repository, digest, size) => store.linkBlob(ctx, repository, digest, size),
+          unlinkBlob: (ctx, repository, digest) => store.unlinkBlob(ctx, repository, digest),
+          applySync: (ctx, plan) => store.applySync(ctx, plan),
+          syncFacts: async (repository, digest) => {
+            decisions += 1;
+            const facts = await store.syncFacts(repository, digest);
+            if (!raced) {
+              raced = true;
+              // A client moves v1 right after the facts were read: they no longer say it is protected.
+              await store.putManifest(LOCAL, { ...mine, tag: 'v1' });
+            }
+            return facts;
+          },
+        };
+        const racingApplier = new SyncApplier(new RegistryWriter(racing, new EventBus()));
+        await racingApplier.applyManifest({ ...parent, tag: 'v1' }, 2);
+        assert.equal(decisions, 2, 'the first plan was refused, the second decided on the new facts');
+        assert.equal(await store.resolveTag('app', 'v1'), mine.digest, 'the local write wins');
+        assert.equal(await store.getCursor(), 2);
       });
 
       it('a parent repository delete keeps what unsettled local writes name, and the manifests those list', async () => {

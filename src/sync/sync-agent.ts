@@ -16,6 +16,8 @@ import { ConfigApplier } from './config-applier.js';
 import { EdgePolicy } from './edge-policy.js';
 import { OutboxPusher } from './outbox-pusher.js';
 import { PullSync } from './pull-sync.js';
+import { SyncApplier } from './sync-applier.js';
+import type { RegistryWriter } from '../registry/registry-writer.js';
 import { SyncSchedule } from './schedule.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { syncItemDetails } from './status-details.js';
@@ -51,6 +53,8 @@ export interface ParentSettings {
 export interface SyncAgentDeps {
   parent: ParentSettings;
   metadata: MetadataStore & SyncStore;
+  /** The node's write pipeline: the changes from the parent are written through it. */
+  writer: RegistryWriter;
   identities: IdentityStore;
   connectedRegistries: ConnectedRegistryStore;
   blobs: BlobStore;
@@ -116,8 +120,9 @@ export class SyncAgent {
     const registry = new RegistryClient(this.transport);
     this.clock = deps.clock ?? systemClock;
     const now = (): number => this.clock.now();
-    this.puller = new ContentPuller(registry, deps.blobs, deps.metadata, deps.metadata, deps.parallelBlobs ?? 8);
-    this.pull = new PullSync(registry, this.puller, deps.metadata, deps.metadata, deps.policy, deps.logger, now);
+    const applier = new SyncApplier(deps.writer);
+    this.puller = new ContentPuller(registry, deps.blobs, deps.metadata, applier, deps.parallelBlobs ?? 8);
+    this.pull = new PullSync(registry, this.puller, deps.metadata, deps.metadata, applier, deps.policy, deps.logger, now);
     this.outbox = new OutboxPusher(registry, deps.blobs, deps.metadata, deps.metadata, deps.logger, now);
     this.applier = new ConfigApplier(deps.connectedRegistries, deps.identities, deps.metadata, deps.policy);
   }

@@ -9,6 +9,7 @@ import { DriverBlobStore, MemoryDriver } from '../../src/storage/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { EdgePolicy } from '../../src/sync/edge-policy.js';
 import { SyncAgent } from '../../src/sync/sync-agent.js';
+import { syncWrites } from '../metadata/sync-store-suite.js';
 import { GateProxy, startRoot, type Root } from './sync-fixture.js';
 
 /** The backoff's ceiling: after an outage the agent notices the parent is back within this much time. */
@@ -42,6 +43,7 @@ describe('reconnecting after an outage of the parent', () => {
     agent = new SyncAgent({
       parent: { name: 'edgebackoff', tokenName: cr.tokenName, tokenPassword: cr.tokenPassword, parentEndpoint: gate.endpoint, parentProtocol: 'http', caFile: null },
       metadata: store,
+      writer: syncWrites(store).writer,
       identities: store.identity,
       connectedRegistries: store.connectedRegistries,
       blobs: new DriverBlobStore(new MemoryDriver()),

@@ -99,7 +99,7 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
     const file = blobFile(root.node, digest);
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, garbage);
-    await root.node.node.metadata.putManifest({
+    await root.node.node.metadata.putManifest({ origin: 'local', actor: null }, {
       repository: 'app', digest, mediaType: OCI_MANIFEST, size: Buffer.byteLength(garbage), artifactType: null, subject: null,
       annotations: null, blobs: [], manifests: [], tag: 'garbage',
     });

@@ -92,3 +92,6 @@ export class EventBus {
 export const REPOSITORY_EVENT_TYPES = [
   'manifest-pushed', 'manifest-deleted', 'tag-set', 'tag-deleted', 'repository-deleted', 'blob-linked', 'blob-deleted',
 ] as const satisfies readonly DomainEventType[];
+
+/** An event of a repository write (it carries origin, actor and seq). */
+export type RepositoryEvent = EventOf<(typeof REPOSITORY_EVENT_TYPES)[number]>;

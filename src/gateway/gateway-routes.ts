@@ -25,12 +25,6 @@ export interface GatewayDeps {
    * repository events wake them too; the status intake announces each heartbeat it records.
    */
   events: EventBus;
-  /**
-   * Called after each committed write that appended changes to the log, besides the repository
-   * events. A bridge for as long as not every write publishes its repository event (see
-   * `server/build-app.ts`); absent once they all do.
-   */
-  changesAppended?: (listener: () => void) => () => void;
   logger: Logger;
   /** Aborted when the node shuts down: held long-polls answer at once. */
   shutdown?: AbortSignal;
@@ -151,7 +145,6 @@ async function holdMessages(
   const changes = wakeup.source('changes');
   const unsubscribe = [
     deps.events.subscribe(LOG_EVENT_TYPES, changes),
-    ...(deps.changesAppended ? [deps.changesAppended(changes)] : []),
     deps.events.subscribe(['connected-registry-config-changed'], wakeup.source('config')),
   ];
   const gone = new AbortController();

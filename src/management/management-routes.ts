@@ -1,11 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RegistryError, isDigest, isValidTag } from '../oci/index.js';
 import type { MetadataStore } from '../metadata/index.js';
-import type { AccessGuard } from '../auth/index.js';
+import { ADMIN_USERNAME, type AccessGuard } from '../auth/index.js';
+import type { RegistryWriter } from '../registry/registry-writer.js';
 import { useAdminJson } from './management-http.js';
 
 export interface ManagementDeps {
   metadata: MetadataStore;
+  /** The write pipeline: repository, tag and manifest deletes go through it (as the admin). */
+  writer: RegistryWriter;
   guard: AccessGuard;
 }
 
@@ -17,7 +20,7 @@ const PREFIX = '/mgmt/v1';
  * connected-registry-routes.ts). Errors are RegistryErrors for the app's one error serializer.
  */
 export async function registerManagementRoutes(app: FastifyInstance, deps: ManagementDeps): Promise<void> {
-  const { metadata, guard } = deps;
+  const { metadata, writer, guard } = deps;
   await app.register(async (api) => {
     useAdminJson(api, guard);
 
@@ -53,18 +56,18 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
         if (request.method === 'DELETE' && target.kind === 'repository') {
           const tags = await metadata.listTagDetails(target.name);
           const manifests = await metadata.listManifestDigests(target.name);
-          if (!tags || !manifests || !(await metadata.deleteRepository(target.name))) throw repositoryNotFound(target.name);
+          if (!tags || !manifests || !(await writer.deleteRepository(ADMIN_USERNAME, target.name))) throw repositoryNotFound(target.name);
           return { manifestsDeleted: manifests, tagsDeleted: tags.map((t) => t.name) };
         }
         if (request.method === 'DELETE' && target.kind === 'tag') {
           if (!(await metadata.repositoryExists(target.name))) throw repositoryNotFound(target.name);
-          if (!(await metadata.deleteTag(target.name, target.tag))) throw new RegistryError('NOT_FOUND', `Tag '${target.tag}' not found in repository '${target.name}'.`);
+          if (!(await writer.deleteTag(ADMIN_USERNAME, target.name, target.tag))) throw new RegistryError('NOT_FOUND', `Tag '${target.tag}' not found in repository '${target.name}'.`);
           return reply.code(204).send();
         }
         if (request.method === 'DELETE' && target.kind === 'manifest') {
           if (!isDigest(target.digest)) throw new RegistryError('REQUEST_INVALID', `Invalid digest '${target.digest}'.`);
           if (!(await metadata.repositoryExists(target.name))) throw repositoryNotFound(target.name);
-          if (!(await metadata.deleteManifest(target.name, target.digest))) {
+          if (!(await writer.deleteManifest(ADMIN_USERNAME, target.name, target.digest))) {
             throw new RegistryError('NOT_FOUND', `Manifest '${target.digest}' not found in repository '${target.name}'.`);
           }
           return reply.code(204).send();

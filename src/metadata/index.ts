@@ -1,4 +1,6 @@
-export type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
+export type {
+  Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
+} from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
 export type { Migration } from './migrations.js';
@@ -20,4 +22,7 @@ export type {
 export { ancestorsOf, descendantsOf } from './connected-registry-hierarchy.js';
 export type { HierarchyNode } from './connected-registry-hierarchy.js';
 export { SYNC_STATE_KEYS } from './sync-types.js';
-export type { AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncStateKey, SyncStore } from './sync-types.js';
+export type {
+  AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncApplyResult, SyncFacts, SyncOp, SyncPlan,
+  SyncStateKey, SyncStore, UnsettledWrite,
+} from './sync-types.js';

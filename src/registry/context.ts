@@ -4,6 +4,7 @@ import type { BlobStore, UploadStore } from '../storage/types.js';
 import type { MetadataStore } from '../metadata/types.js';
 import type { RepositoryAccess, RepositoryAction } from '../auth/index.js';
 import type { ManifestService } from './manifest-service.js';
+import type { RegistryWriter } from './registry-writer.js';
 import type { BlobSender } from './blob-sender.js';
 import type { V2Route, V2RouteKind } from './route.js';
 
@@ -11,8 +12,11 @@ import type { V2Route, V2RouteKind } from './route.js';
 export interface RegistryDeps {
   blobs: BlobStore;
   uploads: UploadStore;
+  /** Reads; every write goes through `writer`. */
   metadata: MetadataStore;
   manifests: ManifestService;
+  /** The write pipeline: commits with the caller as actor and publishes the events. */
+  writer: RegistryWriter;
   /** Streams blob downloads with reused buffers (created once per node). */
   blobSender: BlobSender;
   logger: Logger;

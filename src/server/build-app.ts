@@ -8,6 +8,7 @@ import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverS
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
+import { RegistryWriter } from '../registry/registry-writer.js';
 import { registerV2Routes } from '../registry/v2-routes.js';
 import { sendError } from '../registry/errors-reply.js';
 import { RegistryError } from '../oci/index.js';
@@ -140,10 +141,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     clock,
   });
   const guard = new AccessGuard(authenticator, signer);
-  const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
   const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
   const jobs = new JobRunner(clock, logger);
+  // The one write pipeline of the repositories: /v2, the management API and the sync agent write through it.
+  const writer = new RegistryWriter(metadata, events);
+  const manifests = new ManifestService(blobs, metadata, writer);
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -205,14 +208,14 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   if (edge && config.loginServer !== null) refuseOtherHosts(app, config.loginServer);
   // On a connected node its policy is the /v2 write rule (mode and sync scope, sync/edge-policy.ts).
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, writer, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   // The management plane lives on the root only; a connected node's config comes from its parent.
   // Its services announce every committed change on the bus (config and credential changes).
   if (edge === null) {
     const services = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock, lock: new InProcessLock() };
     await registerIdentityRoutes(app, { tokens: new TokenService(services), scopeMaps: new ScopeMapService(services), guard });
-    await registerManagementRoutes(app, { metadata, guard });
+    await registerManagementRoutes(app, { metadata, writer, guard });
     const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
     await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock });
   }
@@ -221,10 +224,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const gateway = await registerGatewayRoutes(app, {
     metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock: now, events, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
-    // FALLBACK (issue 10): held long-polls also wake on MetadataStore.subscribe until every write
-    // publishes its repository event on the bus; remove this line (and GatewayDeps.changesAppended)
-    // with MetadataStore.subscribe.
-    changesAppended: (listener) => metadata.subscribe(listener),
   });
   jobs.add({ name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS }, run: () => gateway.prune() });
 
@@ -237,6 +236,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       parentProtocol: connection.parentProtocol, caFile: config.parentCaFile,
     }, connection.name),
     metadata,
+    writer,
     identities: metadata.identity,
     connectedRegistries: metadata.connectedRegistries,
     blobs,
@@ -258,9 +258,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
     if (event.origin === 'local' && event.seq !== null) agent.localWrite();
   });
-  // FALLBACK (issue 10): every committed write also wakes it until every write publishes its
-  // repository event on the bus; remove this line with MetadataStore.subscribe.
-  if (agent) metadata.subscribe(() => agent.localWrite());
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.

@@ -17,6 +17,8 @@ import { ReconcileRequests } from './reconcile-requests.js';
 import { SessionRunner } from './session-runner.js';
 import { StatusReporter } from './status-reporter.js';
 import { SyncActivity, type AgentState } from './sync-activity.js';
+import { SyncApplier } from './sync-applier.js';
+import type { RegistryWriter } from '../registry/registry-writer.js';
 
 export type { AgentState } from './sync-activity.js';
 export { SyncFatalError } from './sync-failures.js';
@@ -27,6 +29,8 @@ export interface SyncAgentDeps {
   /** The parent (httpParentLink from the connection string; a fake parent in unit tests). */
   parent: ParentLink;
   metadata: MetadataStore & SyncStore;
+  /** The node's write pipeline: the changes from the parent are written through it. */
+  writer: RegistryWriter;
   identities: IdentityStore;
   connectedRegistries: ConnectedRegistryStore;
   blobs: BlobStore;
@@ -75,8 +79,10 @@ export class SyncAgent {
       state: metadata, reconciles: this.reconciles, selfName, logger,
       ...(deps.onConfigApplied ? { onApplied: deps.onConfigApplied } : {}),
     });
-    this.puller = new ContentPuller(parent.registry, deps.blobs, metadata, metadata, deps.parallelBlobs ?? 8);
-    const pull = new PullSync(parent.registry, this.puller, metadata, metadata, deps.policy, logger, now);
+    // The parent's changes are written through the node's write pipeline.
+    const applier = new SyncApplier(deps.writer);
+    this.puller = new ContentPuller(parent.registry, deps.blobs, metadata, applier, deps.parallelBlobs ?? 8);
+    const pull = new PullSync(parent.registry, this.puller, metadata, metadata, applier, deps.policy, logger, now);
     this.outbox = new OutboxLoop({
       pusher: new OutboxPusher(parent.registry, deps.blobs, metadata, metadata, logger, now),
       store: metadata, policy: deps.policy, activity: this.activity, clock,

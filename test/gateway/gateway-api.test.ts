@@ -328,10 +328,10 @@ describe('gateway: messages', () => {
     const metadata = f.node.node.metadata;
     const config = Buffer.from('{}');
     const configDigest = sha256(config);
-    await metadata.linkBlob('team/paged', configDigest, config.length);
+    await metadata.linkBlob({ origin: 'local', actor: null }, 'team/paged', configDigest, config.length);
     const manifest = { repository: 'team/paged', digest: sha256('paged-manifest'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10, artifactType: null, subject: null, annotations: null, blobs: [configDigest], manifests: [] };
     const start = await f.head();
-    for (let i = 0; i < 620; i++) await metadata.putManifest({ ...manifest, tag: `t${i}` });
+    for (let i = 0; i < 620; i++) await metadata.putManifest({ origin: 'local', actor: null }, { ...manifest, tag: `t${i}` });
     const head = await f.head();
     const first = await f.messages('edge-wild', `after=${start}`);
     assert.equal(first.messages.length, 500);

@@ -89,7 +89,7 @@ describe('gateway: held long-polls and the config cache follow the bus', () => {
     const base = idle();
     const answer = poll(head);
     await held(base);
-    await store.putManifest(manifestInput('app', 'pushed', { tag: 'v1' }));
+    await store.putManifest({ origin: 'local', actor: null }, manifestInput('app', 'pushed', { tag: 'v1' }));
     assert.equal(await stillPending(answer), true, 'a committed write alone (no event) does not wake it here');
     const started = Date.now();
     events.publish({ type: 'tag-set', repository: 'app', tag: 'v1', digest: 'sha256:x', mediaType: 'x', origin: 'local', actor: null, seq: head + 2 });

@@ -43,7 +43,7 @@ describe('an edge restarted on its data folder resumes from its cursor', () => {
 
     // Drift behind the agent's back: only a full reconcile (which compares tag lists with the
     // parent) would bring this tag back; following the change log never will.
-    await edgeStore(edge).applyTagDelete('app', 'drift');
+    await edgeStore(edge).deleteTag({ origin: 'sync', actor: null }, 'app', 'drift');
     const cursorBefore = await edgeStore(edge).getCursor();
     assert.ok(cursorBefore !== null && cursorBefore > 0);
     await edge.close();

@@ -5,7 +5,7 @@ import { sha256 } from '../helpers/oci-client.js';
 import type { ManualClock } from '../../src/core/clock.js';
 import type { OutboxPusher } from '../../src/sync/outbox-pusher.js';
 import { FakeParent, parentError } from './fake-parent.js';
-import { localNode, manualClock, outboxPusher, pushLocal, until, type LocalNode } from './unit-fixture.js';
+import { CLIENT, localNode, manualClock, outboxPusher, pushLocal, until, type LocalNode } from './unit-fixture.js';
 
 /**
  * OutboxPusher against a fake parent (docs/architecture.md, "Outbox"): local writes go up in
@@ -105,8 +105,8 @@ describe('OutboxPusher', () => {
     const image = await pushLocal(local, 'app', 'doomed');
     const scratch = await pushLocal(local, 'app', 'scratch');
     await pusher.drain();
-    assert.ok(await local.store.deleteTag('app', 'scratch'));
-    assert.ok(await local.store.deleteManifest('app', image.digest));
+    assert.ok(await local.writer.deleteTag(CLIENT, 'app', 'scratch'));
+    assert.ok(await local.writer.deleteManifest(CLIENT, 'app', image.digest));
     await pusher.drain();
     assert.equal(parent.tagOf('app', 'scratch'), null);
     assert.ok(parent.hasManifest('app', scratch.digest), 'a tag delete leaves the manifest');
@@ -114,8 +114,8 @@ describe('OutboxPusher', () => {
 
     // A blob unlinked here that the parent refuses to unlink (a manifest there still uses it).
     const layer = scratch.blobs[1]!;
-    assert.ok(await local.store.deleteManifest('app', scratch.digest));
-    assert.ok(await local.store.unlinkBlob('app', layer));
+    assert.ok(await local.writer.deleteManifest(CLIENT, 'app', scratch.digest));
+    assert.ok(await local.writer.unlinkBlob(CLIENT, 'app', layer));
     const refuse = parent.rule((method, path) => method === 'DELETE' && path.endsWith(`/blobs/${layer}`), { fail: () => parentError(405, 'UNSUPPORTED') });
     const later = await pushLocal(local, 'app', 'after-refusal');
     await pusher.drain();

@@ -53,7 +53,7 @@ describe('message TTL and resync', () => {
     assert.deepEqual((await listTags(atEdge, 'app')).sort(), ['a', 'b', 'drift']);
     assert.ok(await hasRepository(atEdge, 'gone'));
     // Drift behind the agent's back: only a full reconcile brings this tag back.
-    await edgeStore(edge).applyTagDelete('app', 'drift');
+    await edgeStore(edge).deleteTag({ origin: 'sync', actor: null }, 'app', 'drift');
     const cursor = (await edgeStore(edge).getCursor())!;
     await edge.close();
     edge = null;
@@ -91,7 +91,7 @@ describe('message TTL and resync', () => {
   test('resync at the root forces a full reconcile of a running edge', async () => {
     assert.ok(edge, 'the edge of the previous test runs');
     const atEdge = new TestClient(edge.url);
-    await edgeStore(edge).applyTagDelete('app', 'drift');
+    await edgeStore(edge).deleteTag({ origin: 'sync', actor: null }, 'app', 'drift');
     // Following the change log does not heal drift...
     await pushImage(root.admin, 'app', 'e');
     await waitFor('app:e', async () => (await tagDigest(atEdge, 'app', 'e')) !== null);

@@ -3,12 +3,15 @@ import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { SqliteMetadataStore, type PutManifestInput } from '../../src/metadata/index.js';
+import { EventBus } from '../../src/core/events.js';
+import { RegistryWriter } from '../../src/registry/registry-writer.js';
 import { DriverBlobStore, MemoryDriver, type BlobStore } from '../../src/storage/index.js';
 import { ManualClock, type Clock } from '../../src/core/clock.js';
 import { ContentPuller } from '../../src/sync/content-puller.js';
 import { EdgePolicy } from '../../src/sync/edge-policy.js';
 import { OutboxPusher } from '../../src/sync/outbox-pusher.js';
 import { PullSync } from '../../src/sync/pull-sync.js';
+import { SyncApplier } from '../../src/sync/sync-applier.js';
 import { SyncAgent, type SyncAgentDeps } from '../../src/sync/sync-agent.js';
 import { OCI_MANIFEST, sha256 } from '../helpers/oci-client.js';
 import type { FakeImage, FakeParent } from './fake-parent.js';
@@ -41,6 +44,10 @@ export function capturingLogger(level = 'debug'): { logger: Logger; lines: LogLi
 export interface LocalNode {
   store: SqliteMetadataStore;
   blobs: BlobStore;
+  /** The node's bus and its write pipeline (clients' writes, and the parent's changes through `applier`). */
+  events: EventBus;
+  writer: RegistryWriter;
+  applier: SyncApplier;
   policy: EdgePolicy;
   logger: Logger;
   lines: LogLine[];
@@ -53,13 +60,18 @@ export async function localNode(parent: FakeParent, options: { file?: string; bl
   const policy = new EdgePolicy();
   policy.update(parent.configDocument);
   const { logger, lines } = capturingLogger();
-  return { store, blobs: options.blobs ?? new DriverBlobStore(new MemoryDriver()), policy, logger, lines, close: () => store.close() };
+  const events = new EventBus();
+  const writer = new RegistryWriter(store, events);
+  return {
+    store, blobs: options.blobs ?? new DriverBlobStore(new MemoryDriver()), events, writer, applier: new SyncApplier(writer), policy, logger, lines,
+    close: () => store.close(),
+  };
 }
 
 /** The pull half wired to the fake parent, as SyncAgent wires it. */
 export function pullParts(parent: FakeParent, local: LocalNode, clock: Clock, parallelBlobs = 8): { puller: ContentPuller; pull: PullSync } {
-  const puller = new ContentPuller(parent, local.blobs, local.store, local.store, parallelBlobs);
-  const pull = new PullSync(parent, puller, local.store, local.store, local.policy, local.logger, () => clock.now());
+  const puller = new ContentPuller(parent, local.blobs, local.store, local.applier, parallelBlobs);
+  const pull = new PullSync(parent, puller, local.store, local.store, local.applier, local.policy, local.logger, () => clock.now());
   return { puller, pull };
 }
 
@@ -74,6 +86,7 @@ export function syncAgent(parent: FakeParent, local: LocalNode, clock: Clock, op
     selfName: parent.configDocument.self.name,
     parent,
     metadata: local.store,
+    writer: local.writer,
     identities: local.store.identity,
     connectedRegistries: local.store.connectedRegistries,
     blobs: local.blobs,
@@ -91,13 +104,16 @@ export function syncAgent(parent: FakeParent, local: LocalNode, clock: Clock, op
 
 /** Commits what the puller prepared, as a change from the parent (the step PullSync takes after ContentPuller.prepare). */
 export async function commitPulled(local: LocalNode, input: PutManifestInput): Promise<void> {
-  await local.store.applyManifest(input);
+  await local.applier.applyManifest(input);
 }
 
 /** Drops a tag at the edge as a change from the parent would, behind the agent's back (drift only a full reconcile heals). */
 export async function driftTagDelete(local: LocalNode, repository: string, tag: string): Promise<void> {
-  await local.store.applyTagDelete(repository, tag);
+  await local.applier.applyTagDelete(repository, tag);
 }
+
+/** The identity of the edge's client in the unit tests' local writes. */
+export const CLIENT = 'edge-client';
 
 /** A client's push at the edge (a local write, in the outbox on a ReadWrite node): blobs, then the manifest under `tag`. */
 export async function pushLocal(local: LocalNode, repository: string, tag: string | null, layers: Buffer[] = [randomBytes(128)]): Promise<FakeImage> {
@@ -106,7 +122,7 @@ export async function pushLocal(local: LocalNode, repository: string, tag: strin
   for (const bytes of [config, ...layers]) {
     const digest = sha256(bytes);
     await local.blobs.put(bytes, digest, bytes.length);
-    await local.store.linkBlob(repository, digest, bytes.length);
+    await local.writer.linkBlob(CLIENT, repository, digest, bytes.length);
     blobs.push({ digest, size: bytes.length });
   }
   const body = JSON.stringify({
@@ -116,7 +132,7 @@ export async function pushLocal(local: LocalNode, repository: string, tag: strin
   });
   const digest = sha256(body);
   await local.blobs.put(Buffer.from(body), digest, Buffer.byteLength(body));
-  await local.store.putManifest({
+  await local.writer.putManifest(CLIENT, {
     repository, digest, mediaType: OCI_MANIFEST, size: Buffer.byteLength(body), artifactType: null, subject: null, annotations: null,
     blobs: blobs.map((b) => b.digest), manifests: [], ...(tag !== null ? { tag } : {}),
   });

@@ -230,8 +230,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     // Retention runs where the management plane is: a connected node gets these deletes through sync.
     const retention = new RetentionService({
       settings: metadata.settings, metadata, writer, clock, logger,
-      // Enabled (or changed while enabled): apply it now rather than at the next hour.
-      onEnabled: () => void jobs.runNow(RETENTION_JOB).catch(() => undefined),
+      // Enabled (or changed while enabled): apply it now rather than at the next hour. A run in
+      // flight may have read the policy before this update (runNow would join it): run after it.
+      onEnabled: () => {
+        const run = (): Promise<unknown> => jobs.runNow(RETENTION_JOB).catch(() => undefined);
+        void (jobs.status(RETENTION_JOB).running ? run().then(run) : run());
+      },
     });
     jobs.add({ name: RETENTION_JOB, schedule: { everyMs: RETENTION_EVERY_MS }, run: (signal) => retention.run(signal) });
     const usage = new UsageService({

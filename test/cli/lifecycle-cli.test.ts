@@ -100,6 +100,9 @@ describe('outpost show-usage and config retention', () => {
     assert.match(table.find((l) => l.startsWith('Size'))!, new RegExp(`^Size\\s+\\d+\\s+${size.currentValue}\\s+Bytes$`));
     assert.match(table.find((l) => l.startsWith('Repositories'))!, /^Repositories\s+1\s+Count$/);
     assert.match(table.find((l) => l.startsWith('ConnectedRegistries'))!, /^ConnectedRegistries\s+50\s+0\s+Count$/);
+    assertOneLineError(await outpost('show-usage', '-o', 'xml'), 2, /argument --output\/-o: invalid choice: 'xml'/);
+    assertOneLineError(await outpost('show-usage', '--query', 'value[?'), 2, /argument --query: invalid JMESPath query/);
+    assertOneLineError(await outpost('config', 'retention', 'show', '--bogus'), 1, /unknown option '--bogus'/);
   });
 
   test('repository show includes the size, in bytes (JSON) and readable (table)', async () => {

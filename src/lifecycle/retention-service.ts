@@ -1,6 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import type { MetadataStore, RetentionPolicy, SettingsStore } from '../metadata/index.js';
-import type { RegistryWriter } from '../registry/registry-writer.js';
+import type { MetadataStore, RetentionPolicy, SettingsStore, WriteOutcome } from '../metadata/index.js';
 import { expiredManifests } from './retention-policy.js';
 
 /** The actor of retention's deletes (in their events; their change rows are `local`, so they flow to every edge). */
@@ -14,11 +13,20 @@ const BATCH = 200;
 const MAX_DECISIONS = 8;
 const REPOSITORY_PAGE = 1000;
 
+/**
+ * The write pipeline's guarded delete (RegistryWriter.deleteManifestsIfUnchanged, given by the
+ * composition root): a local write by `actor` that publishes its events, or null when the
+ * repository changed since `basis`.
+ */
+export interface RetentionWriter {
+  deleteManifestsIfUnchanged(actor: string, repository: string, digests: readonly string[], basis: number): Promise<WriteOutcome | null>;
+}
+
 export interface RetentionDeps {
   settings: SettingsStore;
   metadata: Pick<MetadataStore, 'listRepositories' | 'manifestGraph'>;
   /** The write pipeline: the deletes are local writes with their change rows and events. */
-  writer: Pick<RegistryWriter, 'deleteManifestsIfUnchanged'>;
+  writer: RetentionWriter;
   clock: Clock;
   logger: { info(details: object, message: string): void; warn(details: object, message: string): void };
   /** Called after an update that leaves the policy enabled: the node runs the job soon rather than at its next hour. */

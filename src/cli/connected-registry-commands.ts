@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import type {
   ConnectedRegistry, ConnectedRegistryDeleted, ConnectedRegistryResync, ConnectedRegistrySettings, ConnectedRegistrySettingsRequest,
-  CreateConnectedRegistryRequest, GarbageCollection, ManagementClient, ScopeMap, Token, UpdateConnectedRegistryRequest,
+  CreateConnectedRegistryRequest, GarbageCollection, ManagementClient, ScopeMap, StorageUsage, Token, UpdateConnectedRegistryRequest,
 } from '../client/management-client.js';
 import { isManagementError } from '../client/management-error.js';
 import {
@@ -9,7 +9,7 @@ import {
   auditLogStatusOf, checkNewConnectedRegistryName, listOf, parseChoice, parseFlagBoolean,
 } from './connected-registry-args.js';
 import { confirm, runManaged, withCommonFlags, type CliContext, type CommonFlags } from './command-context.js';
-import type { TableSpec } from './output.js';
+import { humanBytes, type TableSpec } from './output.js';
 import { SCOPE_MAP_TABLE } from './scope-map-commands.js';
 import { TOKEN_TABLE } from './token-commands.js';
 import { UsageError } from './usage-error.js';
@@ -296,6 +296,11 @@ function utcTime(value: unknown): string {
   return Number.isNaN(time.getTime()) ? value : `${time.toISOString().slice(0, 19)}Z`;
 }
 
+function storageOf(row: Record<string, unknown>): Partial<StorageUsage> | null {
+  const storage = row.storage;
+  return storage !== null && typeof storage === 'object' ? (storage as Partial<StorageUsage>) : null;
+}
+
 function loginServerHost(row: Record<string, unknown>): string {
   const server = row.loginServer;
   return server !== null && typeof server === 'object' && typeof (server as { host?: unknown }).host === 'string' ? (server as { host: string }).host : '';
@@ -308,6 +313,9 @@ const LIST_COLUMNS: TableSpec['columns'] = [
   { header: 'PARENT', value: parentName },
   { header: 'LOGIN SERVER', value: loginServerHost },
   { header: 'LAST SYNC (UTC)', value: (row) => utcTime(parentOf(row).syncProperties?.lastSyncTime) },
+  // What the edge stores, and what its disk still has for it, at its last heartbeat.
+  { header: 'STORAGE USED', value: (row) => humanBytes(storageOf(row)?.usedBytes) },
+  { header: 'STORAGE FREE', value: (row) => humanBytes(storageOf(row)?.availableBytes) },
 ];
 
 /** az's `connected-registry list -o table` columns. */

@@ -133,3 +133,16 @@ function asRecord(row: unknown): Record<string, unknown> {
   if (row !== null && typeof row === 'object' && !Array.isArray(row)) return row as Record<string, unknown>;
   return { value: row };
 }
+
+/** Bytes for a table cell, in binary units as `df -h` shows them (`512 B`, `1.5 KiB`, `20.0 GiB`); '' when unknown. */
+export function humanBytes(value: unknown): string {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return '';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let amount = value;
+  let unit = 0;
+  while (amount >= 1024 && unit < units.length - 1) {
+    amount /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${amount} B` : `${amount.toFixed(1)} ${units[unit]}`;
+}

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import type { ManagementClient, RepositoryDeleted, RepositoryInfo, TagInfo } from '../client/management-client.js';
 import { ManagementError } from '../client/management-error.js';
 import { confirm, runManaged, withCommonFlags, type CliContext, type CommonFlags } from './command-context.js';
-import type { TableSpec } from './output.js';
+import { humanBytes, type TableSpec } from './output.js';
 import { UsageError } from './usage-error.js';
 
 /** `REPO:TAG` or `REPO@DIGEST`, as az's `--image`. */
@@ -77,6 +77,7 @@ export const REPOSITORY_TABLE: TableSpec = {
     { header: 'NAME', value: (row) => row.name },
     { header: 'TAG COUNT', value: (row) => row.tagCount },
     { header: 'MANIFEST COUNT', value: (row) => row.manifestCount },
+    { header: 'SIZE', value: (row) => humanBytes(row.sizeBytes) },
     { header: 'CREATED TIME', value: (row) => row.createdTime },
     { header: 'LAST UPDATE TIME', value: (row) => row.lastUpdateTime },
   ],

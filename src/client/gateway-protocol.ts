@@ -167,6 +167,20 @@ export interface RepositoryStatusDoc {
   pendingChanges: number;
 }
 
+/**
+ * What a node stores and how full the filesystem of its storage is, measured when it sends a
+ * heartbeat. `usedBytes`: the distinct blobs and manifests its metadata holds (each digest once);
+ * the filesystem figures (`statfs`: size, free, available to the node) are null where the storage
+ * is not a local filesystem it can measure.
+ */
+export interface StorageUsageDoc {
+  usedBytes: number;
+  totalBytes: number | null;
+  freeBytes: number | null;
+  availableBytes: number | null;
+  measuredAt: string;
+}
+
 /** A descendant's status as the node that serves it sees it, relayed up in its parent's heartbeat. */
 export interface DescendantStatus {
   name: string;
@@ -182,6 +196,8 @@ export interface DescendantStatus {
   repositories: RepositoryStatusDoc[];
   /** Its local writes still waiting to go up, as it last reported; null when unknown. */
   outbox?: number | null;
+  /** Its storage as it last reported; null or absent when unknown (a node of an earlier version). */
+  storage?: StorageUsageDoc | null;
 }
 
 /** PUT status: the heartbeat. */
@@ -197,6 +213,8 @@ export interface StatusReport {
   cursor: number | null;
   /** Local writes waiting to be pushed up (ReadWrite). */
   outbox: number;
+  /** Its storage now; null when it could not be measured (absent from a node of an earlier version). */
+  storage?: StorageUsageDoc | null;
   descendants: DescendantStatus[];
 }
 

@@ -35,6 +35,8 @@ export interface RepositoryInfo {
   name: string;
   tagCount: number;
   manifestCount: number;
+  /** Bytes of its linked blobs and manifests, each digest once. */
+  sizeBytes: number;
   createdTime: string;
   lastUpdateTime: string;
 }
@@ -125,7 +127,40 @@ export interface ConnectedRegistry {
   garbageCollection: GarbageCollection;
   /** Outpost's own: each repository's lag at the edge's last heartbeat, and the last resync request. */
   syncStatus?: { repositories: Array<{ name: string; pendingChanges: number }>; resyncRequestedAt: string | null };
+  /** Outpost's own: the storage the edge reported at its last heartbeat; null before one. */
+  storage?: StorageUsage | null;
   creationDate: string;
+}
+
+/** What an edge stores and how full its filesystem is (the filesystem figures null where it cannot measure them). */
+export interface StorageUsage {
+  usedBytes: number;
+  totalBytes: number | null;
+  freeBytes: number | null;
+  availableBytes: number | null;
+  measuredAt: string;
+}
+
+/** One entry of `GET /usage` (the shape `az acr show-usage` prints); `limit` null when there is none. */
+export interface RegistryUsage {
+  name: string;
+  currentValue: number;
+  limit: number | null;
+  unit: 'Bytes' | 'Count';
+}
+
+/** The retention policy for untagged manifests, as `az acr config retention show` prints it. */
+export interface RetentionPolicy {
+  days: number;
+  lastUpdatedTime: string | null;
+  status: 'enabled' | 'disabled';
+}
+
+/** `PATCH /config/retention`: at least one of `status` and `days` (0–365). */
+export interface UpdateRetentionRequest {
+  status?: 'enabled' | 'disabled';
+  days?: number;
+  type?: 'UntaggedManifests';
 }
 
 /** `POST /connected-registries`: exactly one of `repositories` and `syncToken`. */
@@ -292,6 +327,17 @@ export class ManagementClient {
   }
   async deleteManifest(repository: string, digest: string): Promise<void> {
     await this.#request('DELETE', `/repositories/${enc(repository)}/manifests/${enc(digest)}`);
+  }
+
+  // Usage and retention.
+  showUsage(): Promise<{ value: RegistryUsage[] }> {
+    return this.#json('GET', '/usage');
+  }
+  showRetention(): Promise<RetentionPolicy> {
+    return this.#json('GET', '/config/retention');
+  }
+  updateRetention(request: UpdateRetentionRequest): Promise<RetentionPolicy> {
+    return this.#json('PATCH', '/config/retention', request);
   }
 
   // Connected registries.

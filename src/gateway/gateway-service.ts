@@ -2,9 +2,9 @@ import { RegistryError, isoDurationMs } from '../oci/index.js';
 import {
   descendantsOf,
   type ConnectedRegistryChange, type ConnectedRegistryRecord, type ConnectedRegistryStore, type IdentityStore, type MetadataStore,
-  type RepositorySyncStatus, type SyncStore,
+  type RepositorySyncStatus, type StorageUsage, type SyncStore,
 } from '../metadata/index.js';
-import type { ActivateRequest, ActivateResponse, ConfigDocument, DescendantStatus, StatusReport } from '../client/gateway-protocol.js';
+import type { ActivateRequest, ActivateResponse, ConfigDocument, DescendantStatus, StatusReport, StorageUsageDoc } from '../client/gateway-protocol.js';
 import { buildConfigDocument, configEtag, inScope, syncScopeOf } from './config-document.js';
 import { readFeed, type FeedPage } from './change-feed.js';
 import type { EventBus } from '../core/events.js';
@@ -142,6 +142,7 @@ export class GatewayService {
         statusDetails: report.statusDetails,
         repositories,
         outboxPending: report.outbox,
+        storage: storageOf(report.storage),
       },
     };
     const updated = await this.stores.connectedRegistries.updateConnectedRegistry(child.name, change);
@@ -197,6 +198,7 @@ export class GatewayService {
           statusDetails: s.statusDetails,
           repositories: s.repositories,
           outboxPending: s.outbox ?? null,
+          storage: storageOf(s.storage),
         },
       });
       this.events?.publish({ type: 'connected-registry-status-received', name: record.name });
@@ -219,4 +221,10 @@ export class GatewayService {
 /** A record's message TTL in milliseconds (P2D when unreadable; values were validated on the way in). */
 export function ttlMs(record: ConnectedRegistryRecord): number {
   return isoDurationMs(record.sync.messageTtl) ?? DEFAULT_TTL_MS;
+}
+
+/** A reported storage as stored; null when the report had none. */
+function storageOf(doc: StorageUsageDoc | null | undefined): StorageUsage | null {
+  if (doc === null || doc === undefined) return null;
+  return { ...doc, measuredAt: new Date(doc.measuredAt) };
 }

@@ -1,6 +1,6 @@
 import { RegistryError } from '../oci/index.js';
 import type {
-  ActivateRequest, DescendantStatus, LoginServerDoc, RepositoryStatusDoc, StatusDetailDoc, StatusReport,
+  ActivateRequest, DescendantStatus, LoginServerDoc, RepositoryStatusDoc, StatusDetailDoc, StatusReport, StorageUsageDoc,
 } from '../client/gateway-protocol.js';
 
 /**
@@ -90,6 +90,25 @@ function repositories(value: unknown, what: string): RepositoryStatusDoc[] {
   });
 }
 
+function nullableCount(value: unknown, what: string): number | null {
+  return value === null || value === undefined ? null : count(value, what);
+}
+
+/** A storage report; absent or null: unknown (a node of an earlier version sends none). */
+function storageUsage(value: unknown, what: string): StorageUsageDoc | null {
+  if (value === null || value === undefined) return null;
+  const s = object(value, what);
+  const measuredAt = isoTime(s.measuredAt, `${what}.measuredAt`);
+  if (measuredAt === null) throw invalid(`${what}.measuredAt must be an ISO 8601 time.`);
+  return {
+    usedBytes: count(s.usedBytes, `${what}.usedBytes`),
+    totalBytes: nullableCount(s.totalBytes, `${what}.totalBytes`),
+    freeBytes: nullableCount(s.freeBytes, `${what}.freeBytes`),
+    availableBytes: nullableCount(s.availableBytes, `${what}.availableBytes`),
+    measuredAt,
+  };
+}
+
 const CONNECTION_STATES = ['Online', 'Offline', 'Syncing', 'Unhealthy'] as const;
 
 function descendantStatus(value: unknown, what: string): DescendantStatus {
@@ -112,6 +131,7 @@ function descendantStatus(value: unknown, what: string): DescendantStatus {
     statusDetails: statusDetails(d.statusDetails, `${what}.statusDetails`),
     repositories: repositories(d.repositories, `${what}.repositories`),
     outbox: d.outbox === undefined || d.outbox === null ? null : count(d.outbox, `${what}.outbox`),
+    storage: storageUsage(d.storage, `${what}.storage`),
   };
 }
 
@@ -128,6 +148,7 @@ export function parseStatusReport(body: unknown): StatusReport {
     loginServer: loginServer(b.loginServer, 'loginServer'),
     cursor,
     outbox: b.outbox === undefined || b.outbox === null ? 0 : count(b.outbox, 'outbox'),
+    storage: storageUsage(b.storage, 'storage'),
     descendants: list(b.descendants, 'descendants').map((d, i) => descendantStatus(d, `descendants[${i}]`)),
   };
 }

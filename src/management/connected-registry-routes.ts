@@ -80,6 +80,19 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
 }
 
 /**
+ * Outpost's own: the storage the edge reported at its last heartbeat (docs/operations.md, "Disk
+ * planning and usage"); null before one carried it.
+ */
+function storageJson(record: ConnectedRegistryRecord): Record<string, unknown> | null {
+  const storage = record.runtime.storage;
+  if (storage === null) return null;
+  return {
+    usedBytes: storage.usedBytes, totalBytes: storage.totalBytes, freeBytes: storage.freeBytes, availableBytes: storage.availableBytes,
+    measuredAt: storage.measuredAt.toISOString(),
+  };
+}
+
+/**
  * The resource as JSON, top-level fields as `az acr connected-registry show` prints them.
  * `connectionState` is the one to show at `now` (Offline once heartbeats stop); `syncStatus` is
  * Outpost's own: the lag per repository at the last heartbeat and the pending resync request.
@@ -118,6 +131,7 @@ export function connectedRegistryJson(record: ConnectedRegistryRecord, gatewayEn
       outboxPending: record.runtime.outboxPending,
       resyncRequestedAt: iso(record.resyncRequestedAt),
     },
+    storage: storageJson(record),
     creationDate: record.createdAt.toISOString(),
   };
 }

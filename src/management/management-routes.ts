@@ -44,7 +44,7 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
           const info = await metadata.repositoryInfo(target.name);
           if (!info) throw repositoryNotFound(target.name);
           return {
-            name: info.name, tagCount: info.tagCount, manifestCount: info.manifestCount,
+            name: info.name, tagCount: info.tagCount, manifestCount: info.manifestCount, sizeBytes: info.sizeBytes,
             createdTime: info.createdAt.toISOString(), lastUpdateTime: info.lastUpdatedAt.toISOString(),
           };
         }

@@ -139,6 +139,24 @@ export interface ConnectedRegistryRuntime {
   repositories: RepositorySyncStatus[];
   /** Local writes (ReadWrite) still waiting to go up, at the last heartbeat; null before one. */
   outboxPending: number | null;
+  /** The storage it reported at its last heartbeat; null before one that carried it. */
+  storage: StorageUsage | null;
+}
+
+/** What an edge stores and how full its disk is (docs/operations.md, "Disk planning and usage"). */
+export interface StorageUsage {
+  /**
+   * Bytes of the distinct blobs and manifests its metadata holds (each digest once). Blobs no
+   * longer referenced but not yet swept by garbage collection are not in it; they show in the
+   * filesystem's figures.
+   */
+  usedBytes: number;
+  /** The filesystem of its storage: size, free, and available to the node (free less the blocks reserved for root); null where it cannot be measured. */
+  totalBytes: number | null;
+  freeBytes: number | null;
+  availableBytes: number | null;
+  /** When it was measured (by the edge's clock). */
+  measuredAt: Date;
 }
 
 export interface ConnectedRegistryInput {

@@ -1,5 +1,6 @@
 export type {
-  Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
+  Change, ChangeKind, ChangeOrigin, GuardedWriteResult, ManifestGraph, ManifestNode, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo,
+  StoredUsage, TagDetail, WriteContext, WriteOutcome,
 } from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
@@ -17,7 +18,7 @@ export {
 export type {
   ActivationStatus, AuditLogStatus, ConnectedRegistryChange, ConnectedRegistryInput, ConnectedRegistryLogLevel, ConnectedRegistryLogging,
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
-  StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
+  StatusDetail, StorageUsage, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
 } from './connected-registry-types.js';
 export { ancestorsOf, descendantsOf } from './connected-registry-hierarchy.js';
 export type { HierarchyNode } from './connected-registry-hierarchy.js';
@@ -26,3 +27,6 @@ export type {
   AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncApplyResult, SyncFacts, SyncOp, SyncPlan,
   SyncStateKey, SyncStore, UnsettledWrite,
 } from './sync-types.js';
+export { SqliteSettingsStore } from './sqlite-settings-store.js';
+export { DEFAULT_RETENTION_POLICY } from './settings-types.js';
+export type { PolicyStatus, RetentionPolicy, SettingsStore } from './settings-types.js';

@@ -277,6 +277,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: 'lifecycle: registry settings, when a manifest lost its last tag, storage reported by edges',
+    sql: `
+      -- Registry-wide settings, one row each (the retention policy: name 'retention', a JSON value).
+      CREATE TABLE registry_settings (
+        name TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- When a tag last left the manifest (deleted, or moved to another manifest); NULL: never.
+      -- Retention counts an untagged manifest's age from this, or from its push when later.
+      ALTER TABLE manifests ADD COLUMN untagged_at INTEGER;
+      -- Manifests already untagged when this runs count from now: how long they have been
+      -- untagged is not known, and retention must not take them at once.
+      UPDATE manifests SET untagged_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
+        WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = manifests.repository_id AND t.digest = manifests.digest);
+
+      -- The storage an edge reported in its last heartbeat (JSON: bytes stored, filesystem size,
+      -- free and available, when measured); NULL before it reports one.
+      ALTER TABLE connected_registries ADD COLUMN storage_usage TEXT;
+    `,
+  },
 ];
 
 /**

@@ -8,6 +8,7 @@ import {
   type ConnectedRegistryStore,
   type ConnectedRegistryRuntime,
   type StatusDetail,
+  type StorageUsage,
   type ConnectedRegistrySnapshot,
   type RepositorySyncStatus,
   type ManagementChange,
@@ -41,6 +42,7 @@ interface Row {
   resync_requested_at: number | null;
   repositories_status: string;
   outbox_pending: number | null;
+  storage_usage: string | null;
 }
 
 /**
@@ -118,6 +120,9 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
         rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
         rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails),
         rt.instanceId, JSON.stringify(rt.repositories), rt.outboxPending, name);
+    if (change.runtime?.storage !== undefined) {
+      this.db.prepare('UPDATE connected_registries SET storage_usage = ? WHERE name = ?').run(storageText(change.runtime.storage), name);
+    }
   }
 
   async deleteConnectedRegistry(name: string): Promise<void> {
@@ -279,9 +284,19 @@ function toRecord(row: Row): ConnectedRegistryRecord {
       instanceId: row.instance_id,
       repositories: jsonArray(row.repositories_status) as RepositorySyncStatus[],
       outboxPending: row.outbox_pending,
+      storage: row.storage_usage === null ? null : storageOf(row.storage_usage),
     },
     activationEpoch: row.activation_epoch,
     resyncRequestedAt: date(row.resync_requested_at),
     createdAt: new Date(row.created_at),
   };
+}
+
+function storageText(storage: StorageUsage | null): string | null {
+  return storage === null ? null : JSON.stringify({ ...storage, measuredAt: storage.measuredAt.getTime() });
+}
+
+function storageOf(text: string): StorageUsage {
+  const s = JSON.parse(text) as Omit<StorageUsage, 'measuredAt'> & { measuredAt: number };
+  return { usedBytes: s.usedBytes, totalBytes: s.totalBytes, freeBytes: s.freeBytes, availableBytes: s.availableBytes, measuredAt: new Date(s.measuredAt) };
 }

@@ -9,10 +9,12 @@ import {
   type SyncFacts, type SyncOp, type SyncPlan, type SyncStore,
 } from './sync-types.js';
 import type {
-  Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
+  Change, ChangeKind, ChangeOrigin, GuardedWriteResult, ManifestGraph, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo,
+  StoredUsage, TagDetail, WriteContext, WriteOutcome,
 } from './types.js';
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
+import { SqliteSettingsStore } from './sqlite-settings-store.js';
 import type { IdentityLimits } from './identity-types.js';
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
@@ -73,12 +75,15 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   readonly identity: SqliteIdentityStore;
   /** Connected registries of the hierarchy, on the same database. */
   readonly connectedRegistries: SqliteConnectedRegistryStore;
+  /** Registry-wide settings (the retention policy), on the same database. */
+  readonly settings: SqliteSettingsStore;
 
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
     const clock = options.clock ?? systemClock.now;
     this.identity = new SqliteIdentityStore(db, options.identityLimits, clock);
     this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit, clock);
+    this.settings = new SqliteSettingsStore(db, clock);
     this.stmt = prepareStatements(db);
     this.tx = prepareTransactions(db, this.stmt, clock);
   }
@@ -186,10 +191,13 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   }
 
   async repositoryInfo(repository: string): Promise<RepositoryInfo | null> {
-    const row = this.db.prepare<[string], { created_at: number; tags: number; manifests: number; last: number | null }>(
+    const row = this.db.prepare<[string], { created_at: number; tags: number; manifests: number; size: number; last: number | null }>(
       `SELECT r.created_at,
         (SELECT count(*) FROM tags t WHERE t.repository_id = r.id) AS tags,
         (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) AS manifests,
+        -- UNION drops a digest that is both a blob link and a manifest (same digest, same bytes).
+        (SELECT coalesce(sum(size), 0) FROM (SELECT digest, size FROM repository_blobs b WHERE b.repository_id = r.id
+          UNION SELECT digest, size FROM manifests m WHERE m.repository_id = r.id)) AS size,
         max((SELECT max(updated_at) FROM tags t WHERE t.repository_id = r.id),
             (SELECT max(created_at) FROM manifests m WHERE m.repository_id = r.id)) AS last
       FROM repositories r WHERE r.name = ?`).get(repository);
@@ -198,6 +206,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
       name: repository,
       tagCount: row.tags,
       manifestCount: row.manifests,
+      sizeBytes: row.size,
       createdAt: new Date(row.created_at),
       lastUpdatedAt: new Date(row.last ?? row.created_at),
     };
@@ -218,6 +227,22 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
       ? this.stmt.listReferrers.all(repository, subject)
       : this.stmt.listReferrersOfType.all(repository, subject, artifactType);
     return rows.map(toManifestRecord);
+  }
+
+  // --- retention and usage ------------------------------------------------------------------
+
+  async manifestGraph(repository: string): Promise<ManifestGraph | null> {
+    return this.tx.manifestGraph.deferred(repository);
+  }
+
+  async deleteManifestsIfUnchanged(ctx: WriteContext, repository: string, digests: readonly string[], basis: number): Promise<GuardedWriteResult> {
+    return this.tx.deleteManifestsIfUnchanged.immediate(ctx, repository, digests, basis);
+  }
+
+  async storedUsage(): Promise<StoredUsage> {
+    // One statement, so one snapshot.
+    const row = this.stmt.storedUsage.get()!;
+    return { repositories: row.repositories, manifests: row.manifests, blobs: row.blobs, sizeBytes: row.size };
   }
 
   // --- change log ---------------------------------------------------------------------------
@@ -496,9 +521,14 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
       // Same digest means same bytes; the first row stays, and the tag change reports its type.
       mediaType = stmt.manifestMediaType.get(repositoryId, input.digest) ?? mediaType;
     }
-    if (input.tag !== undefined && stmt.tagDigest.get(repositoryId, input.tag) !== input.digest) {
-      stmt.upsertTag.run(repositoryId, input.tag, input.digest, w.now);
-      appendChange(w, input.repository, 'tag', input.tag, input.digest, mediaType);
+    if (input.tag !== undefined) {
+      const previous = stmt.tagDigest.get(repositoryId, input.tag);
+      if (previous !== input.digest) {
+        stmt.upsertTag.run(repositoryId, input.tag, input.digest, w.now);
+        // The tag moved off `previous`: its retention age counts from now.
+        if (previous !== undefined) stmt.markUntagged.run(w.now, repositoryId, previous);
+        appendChange(w, input.repository, 'tag', input.tag, input.digest, mediaType);
+      }
     }
   };
 
@@ -521,10 +551,18 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     appendChange(w, repository, 'blob-delete', null, digest, null);
   };
 
+  /** Removes a tag and notes when it left its manifest (retention counts from then); false when there was none. */
+  const removeTag = (w: TxWrite, repositoryId: number, tag: string): boolean => {
+    const digest = stmt.deleteTag.get(repositoryId, tag);
+    if (digest === undefined) return false;
+    stmt.markUntagged.run(w.now, repositoryId, digest);
+    return true;
+  };
+
   const deleteTag = (w: TxWrite, repository: string, tag: string): void => {
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return;
-    if (stmt.deleteTag.run(id, tag).changes === 0) return;
+    if (!removeTag(w, id, tag)) return;
     appendChange(w, repository, 'tag-delete', tag, null, null);
   };
 
@@ -567,7 +605,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return;
     for (const tag of stmt.tagsExcept.all(id, JSON.stringify(tags))) {
-      stmt.deleteTag.run(id, tag);
+      removeTag(w, id, tag);
       appendChange(w, repository, 'tag-delete', tag, null, null);
     }
     for (const digest of stmt.manifestsExcept.all(JSON.stringify(manifests), id, id)) {
@@ -643,6 +681,36 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     if (seq > pushedMark()) stmt.setState.run(PUSHED_KEY, String(seq));
   };
 
+  const manifestGraph = db.transaction((repository: string): ManifestGraph | null => {
+    const basis = stmt.lastChangeSeq.get() ?? 0;
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return null;
+    const children = new Map<string, string[]>();
+    for (const edge of stmt.childEdges.all(id)) {
+      const list = children.get(edge.parent_digest);
+      if (list) list.push(edge.child_digest);
+      else children.set(edge.parent_digest, [edge.child_digest]);
+    }
+    const manifests = stmt.retentionRows.all(id).map((row) => ({
+      digest: row.digest,
+      tagged: row.tagged === 1,
+      subject: row.subject,
+      children: children.get(row.digest) ?? [],
+      createdAt: new Date(row.created_at),
+      untaggedAt: row.untagged_at === null ? null : new Date(row.untagged_at),
+    }));
+    return { repository, basis, manifests };
+  });
+
+  const deleteManifestsIfUnchanged = db.transaction((ctx: WriteContext, repository: string, digests: readonly string[], basis: number): GuardedWriteResult => {
+    // Checked inside the write transaction: a tag set or a push committed since the facts were
+    // read may protect what the decision would delete.
+    if (stmt.changeSince.get(basis, repository) !== undefined) return { committed: false };
+    const w = new TxWrite(ctx, clock());
+    for (const digest of digests) deleteManifest(w, repository, digest, 'refuse');
+    return { committed: true, outcome: w.outcome };
+  });
+
   const listTags = db.transaction((repository: string, last: string, limit: number): string[] | null => {
     const id = stmt.repositoryId.get(repository);
     if (id === undefined) return null;
@@ -684,7 +752,7 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     deleteTag: writeTx(deleteTag),
     deleteManifest: writeTx(deleteManifest),
     deleteRepository: writeTx(deleteRepository),
-    listTags, syncFacts, applySync, parkItem, outboxSize, recordPushed, recordFailure, settleUnechoed,
+    listTags, syncFacts, applySync, parkItem, outboxSize, recordPushed, recordFailure, settleUnechoed, manifestGraph, deleteManifestsIfUnchanged,
   };
 }
 
@@ -791,7 +859,9 @@ function prepareStatements(db: Database.Database) {
       VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`),
     listTags: db.prepare<[number, string, number], string>(
       'SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
-    deleteTag: db.prepare<[number, string], void>('DELETE FROM tags WHERE repository_id = ? AND name = ?'),
+    // RETURNING: the manifest the tag left (its untagged_at is set next).
+    deleteTag: db.prepare<[number, string], string>('DELETE FROM tags WHERE repository_id = ? AND name = ? RETURNING digest').pluck(),
+    markUntagged: db.prepare<[number, number, string], void>('UPDATE manifests SET untagged_at = ? WHERE repository_id = ? AND digest = ?'),
 
     appendChange: db.prepare<[string, ChangeKind, string | null, string | null, string | null, number, ChangeOrigin], void>(
       'INSERT INTO changes (repository, kind, tag, digest, media_type, at, origin) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -867,6 +937,23 @@ function prepareStatements(db: Database.Database) {
     lastChangeSeq: db.prepare<[], number>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").pluck(),
     firstChangeNotBefore: db.prepare<[number], number>('SELECT seq FROM changes WHERE at >= ? ORDER BY seq LIMIT 1').pluck(),
     deleteChangesBefore: db.prepare<[number], void>('DELETE FROM changes WHERE seq < ?'),
+
+    // Retention's facts (manifestGraph).
+    retentionRows: db.prepare<[number], { digest: string; subject: string | null; created_at: number; untagged_at: number | null; tagged: number }>(
+      `SELECT m.digest, m.subject, m.created_at, m.untagged_at,
+        EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest) AS tagged
+      FROM manifests m WHERE m.repository_id = ? ORDER BY m.digest`),
+    childEdges: db.prepare<[number], { parent_digest: string; child_digest: string }>(
+      'SELECT parent_digest, child_digest FROM manifest_children WHERE repository_id = ?'),
+    // Any change to the repository committed after `basis` (a range of the newest rows).
+    changeSince: db.prepare<[number, string], number>('SELECT 1 FROM changes WHERE seq > ? AND repository = ? LIMIT 1').pluck(),
+    // Every digest once across the registry (a blob linked to two repositories is stored once).
+    storedUsage: db.prepare<[], { repositories: number; manifests: number; blobs: number; size: number }>(`SELECT
+      (SELECT count(*) FROM repositories) AS repositories,
+      (SELECT count(*) FROM manifests) AS manifests,
+      (SELECT count(DISTINCT digest) FROM repository_blobs) AS blobs,
+      (SELECT coalesce(sum(size), 0) FROM (SELECT digest, max(size) AS size FROM
+        (SELECT digest, size FROM repository_blobs UNION ALL SELECT digest, size FROM manifests) GROUP BY digest)) AS size`),
 
     referencedDigests: db.prepare<[], string>(`SELECT digest FROM manifests
       UNION SELECT blob_digest FROM manifest_blobs

@@ -116,6 +116,25 @@ export interface MetadataStore {
    */
   pruneChanges(olderThan: Date, keepFrom?: number): Promise<number>;
 
+  // --- retention and usage ------------------------------------------------------------------
+  /**
+   * What a retention decision is made from, for one repository, in one snapshot: every manifest
+   * with whether a tag points at it, its subject, the manifests it lists and the times its age
+   * counts from; and `basis`, to hand back to deleteManifestsIfUnchanged. Null when the
+   * repository does not exist.
+   */
+  manifestGraph(repository: string): Promise<ManifestGraph | null>;
+  /**
+   * Deletes the manifests, in the order given, as ONE transaction — or nothing, with
+   * `committed: false`, when any change to the repository (of any origin) was committed after
+   * `basis`: the decision is then made again from fresh facts. Each delete is as deleteManifest
+   * (one `manifest-delete` each, its tags with it); one that an index not deleted before it still
+   * lists throws MANIFEST_REFERENCED and nothing of the call is written. Absent digests are skipped.
+   */
+  deleteManifestsIfUnchanged(ctx: WriteContext, repository: string, digests: readonly string[], basis: number): Promise<GuardedWriteResult>;
+  /** Counts and bytes of what the registry stores, in one snapshot (management API usage). */
+  storedUsage(): Promise<StoredUsage>;
+
   // --- garbage collection -------------------------------------------------------------------
   /**
    * Every digest the metadata still needs in the blob store: manifests themselves (their bytes are
@@ -195,7 +214,48 @@ export interface RepositoryInfo {
   name: string;
   tagCount: number;
   manifestCount: number;
+  /**
+   * Bytes the repository holds: its linked blobs (configs, layers, blobs pushed without a
+   * manifest yet) and its manifests, each digest counted once.
+   */
+  sizeBytes: number;
   createdAt: Date;
   /** The newest of the repository's manifest and tag times (its creation when it has neither). */
   lastUpdatedAt: Date;
+}
+
+/** One manifest of a repository as retention sees it (MetadataStore.manifestGraph). */
+export interface ManifestNode {
+  digest: string;
+  /** A tag of the repository points at it. */
+  tagged: boolean;
+  /** The digest of its subject (it is a referrer of that manifest), or null. */
+  subject: string | null;
+  /** The manifests it lists (an index), or []. */
+  children: string[];
+  /** When it was stored in the repository. */
+  createdAt: Date;
+  /** When a tag last left it (deleted or moved away); null when none ever did. */
+  untaggedAt: Date | null;
+}
+
+export interface ManifestGraph {
+  repository: string;
+  /** The change log's head when it was read (deleteManifestsIfUnchanged refuses if the repository changed since). */
+  basis: number;
+  manifests: ManifestNode[];
+}
+
+/** A write made only if nothing changed since its facts were read: what it did, or that it did nothing. */
+export type GuardedWriteResult = { committed: true; outcome: WriteOutcome } | { committed: false };
+
+/** What the registry stores, counted once per item. */
+export interface StoredUsage {
+  repositories: number;
+  /** Manifests, counted per repository (the same digest in two repositories counts twice: two images). */
+  manifests: number;
+  /** Distinct blob digests linked to any repository. */
+  blobs: number;
+  /** Bytes of the distinct digests stored: every linked blob and every manifest, each digest once across the registry. */
+  sizeBytes: number;
 }

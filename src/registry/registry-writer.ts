@@ -2,7 +2,8 @@ import type { EventBus, RepositoryEvent } from '../core/events.js';
 import type { MetadataStore, PutManifestInput, SyncFacts, SyncOp, SyncStore, WriteContext, WriteOutcome } from '../metadata/index.js';
 
 /** What the writer needs of the stores: the plain writes, and the two steps of a sync apply. */
-export type WriterStore = Pick<MetadataStore, 'putManifest' | 'deleteTag' | 'deleteManifest' | 'deleteRepository' | 'linkBlob' | 'unlinkBlob'>
+export type WriterStore = Pick<MetadataStore, 'putManifest' | 'deleteTag' | 'deleteManifest' | 'deleteRepository' | 'linkBlob' | 'unlinkBlob'
+  | 'deleteManifestsIfUnchanged'>
   & Pick<SyncStore, 'syncFacts' | 'applySync'>;
 
 /**
@@ -78,6 +79,18 @@ export class RegistryWriter {
   async unlinkBlob(actor: string | null, repository: string, digest: string): Promise<boolean> {
     const ctx = local(actor);
     return wrote(this.published(ctx, await this.store.unlinkBlob(ctx, repository, digest)));
+  }
+
+  /**
+   * Deletes manifests of a repository as one local write, decided from facts read at `basis` (the
+   * retention job: MetadataStore.manifestGraph): written only if nothing changed the repository
+   * since, else nothing is and the answer is null (decide again). Throws MANIFEST_REFERENCED, with
+   * nothing written, when an index not deleted before a manifest lists it.
+   */
+  async deleteManifestsIfUnchanged(actor: string, repository: string, digests: readonly string[], basis: number): Promise<WriteOutcome | null> {
+    const ctx = local(actor);
+    const result = await this.store.deleteManifestsIfUnchanged(ctx, repository, digests, basis);
+    return result.committed ? this.published(ctx, result.outcome) : null;
   }
 
   // --- changes from the parent (the sync agent) ---------------------------------------------------

@@ -4,8 +4,10 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
-import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
-import { SqliteMetadataStore } from '../metadata/index.js';
+import {
+  createStorageDriver, DriverBlobStore, DriverUploadStore, parseStorageDriverSpec, StorageDriverSpecError, type StorageDriver,
+} from '../storage/index.js';
+import { DEFAULT_IDENTITY_LIMITS, SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
 import { RegistryWriter } from '../registry/registry-writer.js';
@@ -33,7 +35,11 @@ import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
-import type { LoginServerDoc } from '../client/gateway-protocol.js';
+import type { LoginServerDoc, StorageUsageDoc } from '../client/gateway-protocol.js';
+import { RETENTION_EVERY_MS, RETENTION_JOB, RetentionService } from '../lifecycle/retention-service.js';
+import { StorageMeter, type StorageFigures } from '../lifecycle/storage-meter.js';
+import { UsageService } from '../lifecycle/usage-service.js';
+import { registerLifecycleRoutes } from '../management/lifecycle-routes.js';
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -147,6 +153,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // The one write pipeline of the repositories: /v2, the management API and the sync agent write through it.
   const writer = new RegistryWriter(metadata, events);
   const manifests = new ManifestService(blobs, metadata, writer);
+  // What the node stores and how full its disk is (heartbeats, show-usage); a write makes it count again.
+  const meter = new StorageMeter({ metadata, path: storageFilesystemOf(config), clock });
+  events.subscribe(REPOSITORY_EVENT_TYPES, () => meter.invalidate());
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -218,6 +227,22 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     await registerManagementRoutes(app, { metadata, writer, guard });
     const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
     await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock });
+    // Retention runs where the management plane is: a connected node gets these deletes through sync.
+    const retention = new RetentionService({
+      settings: metadata.settings, metadata, writer, clock, logger,
+      // Enabled (or changed while enabled): apply it now rather than at the next hour. A run in
+      // flight may have read the policy before this update (runNow would join it): run after it.
+      onEnabled: () => {
+        const run = (): Promise<unknown> => jobs.runNow(RETENTION_JOB).catch(() => undefined);
+        void (jobs.status(RETENTION_JOB).running ? run().then(run) : run());
+      },
+    });
+    jobs.add({ name: RETENTION_JOB, schedule: { everyMs: RETENTION_EVERY_MS }, run: (signal) => retention.run(signal) });
+    const usage = new UsageService({
+      metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, meter,
+      limits: { ...DEFAULT_IDENTITY_LIMITS, ...options.identityLimits },
+    });
+    await registerLifecycleRoutes(app, { retention, usage, guard });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
   const selfName = options.selfName ?? config.connection?.name ?? null;
@@ -244,6 +269,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     logger: syncLogger,
     version: OUTPOST_VERSION,
     loginServer: () => loginServerOf(config, app),
+    storage: async () => storageDocOf(await meter.measure()),
     onConfigApplied: (document) => {
       events.publish({ type: 'connected-registry-config-changed', name: null });
       // The connected registry's log level from the root (children made later inherit it).
@@ -297,11 +323,32 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
 /** The node's storage driver, by the name in its config; a name no driver takes is a config error. */
 function storageDriverOf(config: NodeConfig, clock: Clock): StorageDriver {
   try {
-    return createStorageDriver(config.storage, { clock, root: join(config.dataDir, 'storage') });
+    return createStorageDriver(config.storage, { clock, root: storageRootOf(config) });
   } catch (err) {
     if (err instanceof StorageDriverSpecError) throw new ConfigError(`OUTPOST_STORAGE: ${err.message}`);
     throw err;
   }
+}
+
+/** The folder whose filesystem holds the node's blobs: the filesystem driver's root; null for storage that is not a local filesystem. */
+function storageFilesystemOf(config: NodeConfig): string | null {
+  return parseStorageDriverSpec(config.storage).name === 'filesystem' ? storageRootOf(config) : null;
+}
+
+/** Where the filesystem driver keeps its files. */
+function storageRootOf(config: NodeConfig): string {
+  return join(config.dataDir, 'storage');
+}
+
+/** A measurement as the heartbeat carries it. */
+function storageDocOf(figures: StorageFigures): StorageUsageDoc {
+  return {
+    usedBytes: figures.usedBytes,
+    totalBytes: figures.filesystem?.totalBytes ?? null,
+    freeBytes: figures.filesystem?.freeBytes ?? null,
+    availableBytes: figures.filesystem?.availableBytes ?? null,
+    measuredAt: figures.measuredAt.toISOString(),
+  };
 }
 
 /** The address this node's clients and children use: --login-server, else its listen address. */

@@ -4,7 +4,7 @@ import {
 } from '../metadata/index.js';
 import { RemoteError } from '../client/http-transport.js';
 import type { ParentGateway } from '../client/gateway-client.js';
-import type { DescendantStatus, LoginServerDoc, StatusReport } from '../client/gateway-protocol.js';
+import type { DescendantStatus, LoginServerDoc, StatusReport, StorageUsageDoc } from '../client/gateway-protocol.js';
 import type { Clock } from '../core/clock.js';
 import type { ConfigFollower } from './config-follower.js';
 import type { SyncActivity } from './sync-activity.js';
@@ -24,6 +24,11 @@ export interface StatusReporterDeps {
   /** This node's address for clients and children (known once it listens). */
   loginServer: () => LoginServerDoc | null;
   instanceId: () => string;
+  /**
+   * Measures this node's storage for the heartbeat (what it stores, how full its filesystem is);
+   * null when it cannot. Absent: the heartbeat carries none.
+   */
+  storage?: () => Promise<StorageUsageDoc | null>;
   /** Claims the registry again (the parent no longer counts this instance as active). */
   reactivate: (signal: AbortSignal) => Promise<void>;
   clock: Clock;
@@ -71,6 +76,7 @@ export class StatusReporter {
     const cursor = await store.getCursor();
     const outbox = await store.outboxSize();
     const descendants = await this.descendants();
+    const storage = await this.storage();
     return {
       instanceId: instanceId(),
       connectionState: this.deps.activity.connectionState,
@@ -80,8 +86,20 @@ export class StatusReporter {
       loginServer: this.deps.loginServer(),
       cursor,
       outbox,
+      storage,
       descendants,
     };
+  }
+
+  /** This node's storage; a measurement that fails is left out of the heartbeat (logged), never a reason not to send it. */
+  private async storage(): Promise<StorageUsageDoc | null> {
+    if (!this.deps.storage) return null;
+    try {
+      return await this.deps.storage();
+    } catch (err) {
+      this.deps.logger.debug({ err: failureText(err) }, 'measuring storage for the heartbeat failed');
+      return null;
+    }
   }
 
   /** Sends a heartbeat; a new config ETag in the answer refreshes the config. Throws what the gateway throws. */
@@ -132,5 +150,6 @@ function descendantStatus(r: ConnectedRegistryRecord, now: number): DescendantSt
     statusDetails: r.runtime.statusDetails,
     repositories: r.runtime.repositories,
     outbox: r.runtime.outboxPending,
+    storage: r.runtime.storage === null ? null : { ...r.runtime.storage, measuredAt: r.runtime.storage.measuredAt.toISOString() },
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SYNC_STATE_KEYS, type ConnectedRegistryStore, type IdentityStore, type MetadataStore, type SyncStore } from '../metadata/index.js';
 import type { BlobStore } from '../storage/types.js';
-import type { ConfigDocument, LoginServerDoc } from '../client/gateway-protocol.js';
+import type { ConfigDocument, LoginServerDoc, StorageUsageDoc } from '../client/gateway-protocol.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigApplier } from './config-applier.js';
 import { ConfigFollower } from './config-follower.js';
@@ -39,6 +39,8 @@ export interface SyncAgentDeps {
   version: string;
   /** This node's address for clients and children (known once it listens). */
   loginServer: () => LoginServerDoc | null;
+  /** Measures this node's storage for its heartbeats (absent: they carry none). */
+  storage?: () => Promise<StorageUsageDoc | null>;
   /** Called after a new config is applied (wakes this node's own children's long-polls). */
   onConfigApplied?: (document: ConfigDocument) => void;
   /** The node's one clock: windows, backoff, heartbeats, parked-item retries. */
@@ -90,6 +92,7 @@ export class SyncAgent {
     const status = new StatusReporter({
       gateway: parent.gateway, store: metadata, connectedRegistries: deps.connectedRegistries, activity: this.activity, config: this.config,
       selfName, version: deps.version, loginServer: deps.loginServer, instanceId, clock, logger,
+      ...(deps.storage ? { storage: deps.storage } : {}),
       reactivate: (signal) => this.sessions.connect(signal),
       ...(deps.heartbeatSeconds !== undefined ? { heartbeatSeconds: deps.heartbeatSeconds } : {}),
     });

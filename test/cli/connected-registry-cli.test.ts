@@ -232,10 +232,10 @@ describe('outpost connected-registry against a real root', () => {
     assert.equal(mid.logging.auditLogStatus, 'Disabled');
 
     const leaf = parseTable(okOf(leafRun!));
-    assert.deepEqual(leaf.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)', 'SYNC SCHEDULE', 'SYNC WINDOW']);
+    assert.deepEqual(leaf.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)', 'STORAGE USED', 'STORAGE FREE', 'SYNC SCHEDULE', 'SYNC WINDOW']);
     assert.deepEqual(leaf.rows, [{
       NAME: 'roleaf1', MODE: 'ReadOnly', 'CONNECTION STATE': 'Offline', PARENT: 'rwmid1', 'LOGIN SERVER': '', 'LAST SYNC (UTC)': '',
-      'SYNC SCHEDULE': '* * * * *', 'SYNC WINDOW': '',
+      'STORAGE USED': '', 'STORAGE FREE': '', 'SYNC SCHEDULE': '* * * * *', 'SYNC WINDOW': '',
     }]);
     // Every ancestor's sync scope map got the children's repositories (by the child's mode) and gateways.
     assert.deepEqual(await actionsOf('rwtop1'), sorted([...readWrite('app'), ...gateway('rwtop1'), ...readWrite('svc'), ...gateway('rwmid1'), ...readOnly('leafrepo'), ...gateway('roleaf1')]));
@@ -317,15 +317,15 @@ describe('outpost connected-registry against a real root', () => {
     assert.deepEqual(readOnlyTop, ['edge01']);
 
     const list = parseTable(okOf(runs[9]!));
-    assert.deepEqual(list.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)']);
+    assert.deepEqual(list.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)', 'STORAGE USED', 'STORAGE FREE']);
     assert.deepEqual(list.rows, [
-      { NAME: 'edge01', MODE: 'ReadOnly', 'CONNECTION STATE': 'Online', PARENT: '', 'LOGIN SERVER': 'edge01.local:8080', 'LAST SYNC (UTC)': '2026-11-23T12:34:56Z' },
-      { NAME: 'roleaf1', MODE: 'ReadOnly', 'CONNECTION STATE': 'Offline', PARENT: 'rwmid1', 'LOGIN SERVER': '', 'LAST SYNC (UTC)': '' },
-      { NAME: 'rwmid1', MODE: 'ReadWrite', 'CONNECTION STATE': 'Syncing', PARENT: 'rwtop1', 'LOGIN SERVER': 'mid.local:8443', 'LAST SYNC (UTC)': '' },
-      { NAME: 'rwtop1', MODE: 'ReadWrite', 'CONNECTION STATE': 'Offline', PARENT: '', 'LOGIN SERVER': '', 'LAST SYNC (UTC)': '' },
+      { NAME: 'edge01', MODE: 'ReadOnly', 'CONNECTION STATE': 'Online', PARENT: '', 'LOGIN SERVER': 'edge01.local:8080', 'LAST SYNC (UTC)': '2026-11-23T12:34:56Z', 'STORAGE USED': '', 'STORAGE FREE': '' },
+      { NAME: 'roleaf1', MODE: 'ReadOnly', 'CONNECTION STATE': 'Offline', PARENT: 'rwmid1', 'LOGIN SERVER': '', 'LAST SYNC (UTC)': '', 'STORAGE USED': '', 'STORAGE FREE': '' },
+      { NAME: 'rwmid1', MODE: 'ReadWrite', 'CONNECTION STATE': 'Syncing', PARENT: 'rwtop1', 'LOGIN SERVER': 'mid.local:8443', 'LAST SYNC (UTC)': '', 'STORAGE USED': '', 'STORAGE FREE': '' },
+      { NAME: 'rwtop1', MODE: 'ReadWrite', 'CONNECTION STATE': 'Offline', PARENT: '', 'LOGIN SERVER': '', 'LAST SYNC (UTC)': '', 'STORAGE USED': '', 'STORAGE FREE': '' },
     ]);
     const show = parseTable(okOf(runs[10]!));
-    assert.deepEqual(show.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)', 'SYNC SCHEDULE', 'SYNC WINDOW']);
+    assert.deepEqual(show.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)', 'STORAGE USED', 'STORAGE FREE', 'SYNC SCHEDULE', 'SYNC WINDOW']);
     assert.deepEqual(show.rows.map((r) => [r.NAME, r['SYNC SCHEDULE'], r['SYNC WINDOW']]), [['rwtop1', '0 9 * * *', 'PT3H']]);
     const edge01 = await api.showConnectedRegistry('edge01');
     assert.deepEqual(parseYaml(okOf(runs[11]!)), edge01);

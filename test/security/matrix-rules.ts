@@ -129,6 +129,10 @@ export const RULES: Record<string, Rule> = {
   'PATCH /mgmt/v1/connected-registries/:name/permissions': admin(json('/mgmt/v1/connected-registries/matrix-nosuch-cr/permissions')),
   'GET /mgmt/v1/connected-registries/:name/client-tokens': admin(one('/mgmt/v1/connected-registries/matrix-nosuch-cr/client-tokens')),
   'POST /mgmt/v1/connected-registries/:name/settings': admin(json('/mgmt/v1/connected-registries/matrix-nosuch-cr/settings')),
+  'GET /mgmt/v1/usage': admin(one('/mgmt/v1/usage')),
+  'GET /mgmt/v1/config/retention': admin(one('/mgmt/v1/config/retention')),
+  // An empty change is refused after authorization (400): the policy never changes here.
+  'PATCH /mgmt/v1/config/retention': admin(json('/mgmt/v1/config/retention')),
 
   // --- sync gateway: the gateway action on the path's connected registry ---------------------
   'POST /gateway/v1/:cr/activate': {

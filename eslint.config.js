@@ -1,10 +1,11 @@
 // Lint: typescript-eslint's recommended rules plus the layer rule (docs/architecture.md, "Layers"):
 // imports point down the list core → oci → storage → metadata → auth → registry → gateway → sync →
-// management → client → server → cli, never up.
+// management → client → server → cli, never up; lifecycle/ (backup, restore) sits on storage and
+// metadata and only the CLI uses it.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const layers = ['oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'server', 'cli'];
+const layers = ['oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'gateway', 'sync', 'management', 'server', 'cli'];
 // client/ talks HTTP and only needs oci/; config/ is plain data read by server/ and cli/.
 const allowedBelow = {
   core: [],
@@ -18,8 +19,9 @@ const allowedBelow = {
   sync: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
   management: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry'],
   config: ['core', 'oci'],
+  lifecycle: ['core', 'oci', 'storage', 'metadata'],
   server: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
-  cli: ['core', 'oci', 'client', 'config', 'server'],
+  cli: ['core', 'oci', 'client', 'config', 'server', 'lifecycle'],
 };
 const allFolders = [...new Set(['core', ...layers, 'client', 'config'])];
 

@@ -13,7 +13,7 @@ import {
 import { BlobCopyError, copyBlobs } from './copy-blobs.js';
 import { METADATA_FILE, STORAGE_FOLDER, nodeFilesOf } from './data-folder.js';
 import { StagedFolder, syncDirectory } from './staged-folder.js';
-import { blobStoreOf } from './storage-of.js';
+import { blobStoreOf, checkStorageSpec } from './storage-of.js';
 
 /** Snapshots taken at most while blobs keep vanishing between a snapshot and their copy. */
 const MAX_SNAPSHOTS = 5;
@@ -75,6 +75,7 @@ export async function backupNode(options: BackupOptions): Promise<BackupSummary>
   const dataDir = resolve(options.dataDir);
   const to = resolve(options.to);
   const live = join(dataDir, METADATA_FILE);
+  checkStorageSpec(options.storage, 'backed up');
   if (isInside(to, dataDir)) {
     throw new BackupError('SOURCE_INVALID', `the backup target ${to} is inside the data folder ${dataDir}: put backups somewhere else`);
   }

@@ -57,13 +57,12 @@ export interface BackupManifest {
 export async function hashFile(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  await pipeline(createReadStream(path), async function* (chunks: AsyncIterable<Buffer>) {
+  await pipeline(createReadStream(path), async (chunks: AsyncIterable<Buffer>) => {
     for await (const chunk of chunks) {
       size += chunk.length;
       hash.update(chunk);
     }
-    yield* [];
-  }, { signal });
+  }, signal ? { signal } : {});
   return { sha256: `sha256:${hash.digest('hex')}`, size };
 }
 
@@ -123,7 +122,7 @@ function checkManifest(folder: string, value: unknown): BackupManifest {
   if (!ok) throw invalid(folder, 'a field is missing or of the wrong type');
   const files = value.files as BackupFileEntry[];
   for (const file of files) {
-    if (!isNodeFilePath(file.path)) throw invalid(folder, `it names a file outside the data folder (${JSON.stringify(file.path.slice(0, 100))})`);
+    if (!isNodeFilePath(file.path)) throw invalid(folder, `it names a file a restore may not write (${JSON.stringify(file.path.slice(0, 100))})`);
   }
   return value as unknown as BackupManifest;
 }

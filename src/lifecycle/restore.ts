@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { chmod, mkdir, open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../core/clock.js';
 import {
-  LATEST_SCHEMA_VERSION, NotAMetadataDatabaseError, SchemaTooNewError, readSqliteSnapshot, type SnapshotContents,
+  LATEST_SCHEMA_VERSION, NotAMetadataDatabaseError, SchemaTooNewError, advanceChangeSequence, readSqliteSnapshot, type SnapshotContents,
 } from '../metadata/sqlite-snapshot.js';
 import type { DriverBlobStore } from '../storage/blob-store.js';
 import { DigestMismatchError, SizeMismatchError } from '../storage/errors.js';
@@ -19,6 +19,11 @@ import { blobStoreOf, checkStorageSpec } from './storage-of.js';
 
 /** Blob copies at once. */
 const PARALLEL_COPIES = 4;
+/**
+ * How far the restored change log's sequence jumps (advanceChangeSequence): more changes than
+ * the original node could have appended after its backup, so no child's cursor lies beyond it.
+ */
+export const CHANGE_SEQUENCE_JUMP = 1_000_000_000;
 
 export interface RestoreOptions {
   /** The backup folder (made by `backupNode`). */
@@ -48,6 +53,8 @@ export interface RestoreSummary {
   blobs: { count: number; bytes: number };
   files: string[];
   sync: BackupManifest['sync'];
+  /** The restored change log's head after its jump: the node's next change gets the number after it. */
+  changeLogHead: number;
 }
 
 /**
@@ -61,7 +68,9 @@ export interface RestoreSummary {
  *
  * A node started on the folder serves exactly what the backup held; a connected node keeps its
  * instance id and cursor, so it resumes syncing where the backup stood (restore it in place of
- * the original, never beside it).
+ * the original, never beside it). The restored change log's sequence jumps ahead
+ * (CHANGE_SEQUENCE_JUMP), so the node's own children, whose cursors may be past the backup,
+ * reconcile in full once instead of skipping its next changes.
  *
  * Throws BackupError (BACKUP_INCOMPLETE, BACKUP_INVALID, BACKUP_CORRUPT, SCHEMA_TOO_NEW,
  * TARGET_NOT_EMPTY, STORAGE_UNSUPPORTED, INTERRUPTED), BlobCopyError for a copy the medium
@@ -78,11 +87,14 @@ export async function restoreNode(options: RestoreOptions): Promise<RestoreSumma
   const staged = await StagedFolder.create(dataDir, 'restore', 'the data folder');
   const written = new Map<string, number>();
   let store: DriverBlobStore | null = null;
+  let changeLogHead = 0;
   try {
     const database = join(staged.path, METADATA_FILE);
     await copyVerified(join(from, BACKUP_METADATA_FILE), database, manifest.metadata, 'the metadata database', 0o600, signal);
     const contents = readRestoredSnapshot(database, manifest);
     checkAgainstManifest(contents, manifest);
+    // The node's children (if it has any) must not take its next changes for ones they have seen.
+    changeLogHead = advanceChangeSequence(database, CHANGE_SEQUENCE_JUMP);
 
     store = blobStoreOf(options.storage, join(staged.path, STORAGE_FOLDER), clock, 'restored');
     for await (const digest of store.list(signal ? { signal } : {})) {
@@ -123,6 +135,7 @@ export async function restoreNode(options: RestoreOptions): Promise<RestoreSumma
     blobs: manifest.blobs,
     files: manifest.files.map((f) => f.path),
     sync: manifest.sync,
+    changeLogHead,
   };
 }
 
@@ -179,6 +192,8 @@ async function copyVerified(from: string, to: string, expected: { size: number; 
   if (size !== expected.size || `sha256:${hash.digest('hex')}` !== expected.sha256) {
     throw corrupt(`${what} does not match the backup manifest (${size === expected.size ? 'its digest differs' : `${size} bytes, the manifest says ${expected.size}`})`);
   }
+  // The mode asked of createWriteStream went through the umask: give the file exactly its mode back.
+  await chmod(to, mode);
   const handle = await open(to, 'r');
   try {
     await handle.sync();

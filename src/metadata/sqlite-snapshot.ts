@@ -131,6 +131,29 @@ export function readSqliteSnapshot(path: string, options: { check?: boolean } = 
   }
 }
 
+/**
+ * Moves the change log's sequence of the database at `path` (a restored copy, no node running on
+ * it) `by` numbers ahead, so the next change a node appends there gets a number no child has
+ * seen. Children hold cursors into this log, and the node a backup came from may have appended
+ * changes after its snapshot that they already applied: without the jump, the restored log would
+ * hand out those numbers again for other changes and a child would skip them. With it, every
+ * child finds a gap after its cursor (or its cursor ahead of the log) and reconciles in full
+ * once (RESYNC_REQUIRED), then follows the restored log. Returns the new head.
+ */
+export function advanceChangeSequence(path: string, by: number): number {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    return db.transaction((): number => {
+      const head = db.prepare<[], number>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").pluck().get() ?? 0;
+      db.prepare("DELETE FROM sqlite_sequence WHERE name = 'changes'").run();
+      db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)").run(head + by);
+      return head + by;
+    }).immediate();
+  } finally {
+    db.close();
+  }
+}
+
 /** The database's schema version; refuses an empty file (no schema) and a newer Outpost's. */
 function schemaVersionOf(db: Database.Database, path: string): number {
   let version: unknown;

@@ -208,6 +208,30 @@ describe('restore and backup refusals', () => {
     );
   });
 
+  test('an interrupted backup or restore (its signal aborted) keeps nothing', async () => {
+    const source = join(work.path, 'to-interrupt');
+    await restoreNode({ from: pristine, dataDir: source, storage: 'filesystem', clock: systemClock });
+    const controller = new AbortController();
+    const to = join(work.path, 'interrupted-backup');
+    await assert.rejects(
+      backupNode({
+        dataDir: source, storage: 'filesystem', to, outpostVersion: OUTPOST_VERSION, clock: systemClock, signal: controller.signal,
+        // Stopped once the snapshot is taken, before the blobs are copied.
+        onSnapshot: () => controller.abort(new Error('SIGINT')),
+      }),
+      (err: Error & { code?: string; exitCode?: number }) => err.code === 'INTERRUPTED' && err.exitCode === 130 && /nothing was kept/.test(err.message),
+    );
+    await assert.rejects(stat(to), { code: 'ENOENT' });
+    assert.deepEqual(await partialLeftovers(to), []);
+
+    const dataDir = join(work.path, 'interrupted-restore');
+    await assert.rejects(
+      restoreNode({ from: pristine, dataDir, storage: 'filesystem', clock: systemClock, signal: AbortSignal.abort(new Error('SIGTERM')) }),
+      { code: 'INTERRUPTED' },
+    );
+    await assertNothingRestored(dataDir, false);
+  });
+
   test('backup refuses a non-empty target, a folder that is not a data folder, and a target inside the data folder', async () => {
     const source = join(work.path, 'to-back-up');
     await restoreNode({ from: pristine, dataDir: source, storage: 'filesystem', clock: systemClock });

@@ -49,7 +49,9 @@ export async function copyBlobs(content: ReadonlyMap<string, number>, from: Blob
 }
 
 async function copyOne(digest: string, size: number, from: BlobStore, to: BlobStore, signal: AbortSignal | undefined): Promise<void> {
-  const stream = await from.open(digest, signal ? { signal } : {});
+  // The signal goes to the writing side only: a reader aborted before `put` listens to it would
+  // emit an error nobody handles. An abort stops the put, and the finally below closes the reader.
+  const stream = await from.open(digest);
   try {
     await to.put(stream, digest, size, signal ? { signal } : {});
   } finally {

@@ -22,6 +22,8 @@ export const BACKUP_ERROR_CODES = {
   BACKUP_CORRUPT: 'the backup is damaged',
   /** The backup's metadata was written by a newer Outpost (a schema this one does not know). */
   SCHEMA_TOO_NEW: 'the backup comes from a newer Outpost',
+  /** A blob could not be written where it was going (the disk full, read-only or failing). */
+  COPY_FAILED: 'a blob could not be copied',
   /** The command was stopped (a signal) before it finished; nothing was kept. */
   INTERRUPTED: 'the command was interrupted',
 } as const;

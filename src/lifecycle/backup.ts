@@ -67,8 +67,8 @@ export interface BackupSummary extends Omit<BackupManifest, 'files' | 'format' |
  *    backup cut short leaves only a `.…-partial-…` folder, never a folder that looks finished.
  *
  * Throws BackupError (TARGET_NOT_EMPTY, SOURCE_INVALID, STORAGE_UNSUPPORTED, SCHEMA_TOO_NEW,
- * BLOB_MISSING, CONTENT_INVALID, INTERRUPTED), BlobCopyError for a copy the medium refused
- * (a full disk), or the filesystem's errors; nothing is left at `to` then.
+ * BLOB_MISSING, CONTENT_INVALID, COPY_FAILED, INTERRUPTED) or the filesystem's and SQLite's
+ * errors (a full disk); nothing is left at `to` then.
  */
 export async function backupNode(options: BackupOptions): Promise<BackupSummary> {
   const { clock, signal } = options;
@@ -161,13 +161,14 @@ async function takeSnapshot(live: string, file: string): Promise<SnapshotContent
   }
 }
 
-/** A blob of the node that does not match its digest is damage in the node's storage, said as such. */
+/** A blob of the node that does not match its digest is damage in the node's storage, said as such; any other failure is the copy's. */
 function describeCopyFailure(err: unknown): unknown {
-  if (err instanceof BlobCopyError && (err.reason instanceof DigestMismatchError || err.reason instanceof SizeMismatchError)) {
+  if (!(err instanceof BlobCopyError)) return err;
+  if (err.reason instanceof DigestMismatchError || err.reason instanceof SizeMismatchError) {
     return new BackupError('CONTENT_INVALID', `blob ${err.digest} in the node's storage does not match its digest or size `
       + `(${err.reason.message}): the storage is damaged; restore that blob (push the image again) and back up again`, { cause: err });
   }
-  return err;
+  return new BackupError('COPY_FAILED', `${err.message}; nothing was kept`, { cause: err });
 }
 
 /** Copies the node's own files (data-folder.ts) into `folder`, each fsynced, with its mode; returns their entries. */

@@ -73,8 +73,8 @@ export interface RestoreSummary {
  * reconcile in full once instead of skipping its next changes.
  *
  * Throws BackupError (BACKUP_INCOMPLETE, BACKUP_INVALID, BACKUP_CORRUPT, SCHEMA_TOO_NEW,
- * TARGET_NOT_EMPTY, STORAGE_UNSUPPORTED, INTERRUPTED), BlobCopyError for a copy the medium
- * refused (a full disk), or the filesystem's errors.
+ * TARGET_NOT_EMPTY, STORAGE_UNSUPPORTED, COPY_FAILED, INTERRUPTED) or the filesystem's and
+ * SQLite's errors (a full disk).
  */
 export async function restoreNode(options: RestoreOptions): Promise<RestoreSummary> {
   const { clock, signal } = options;
@@ -203,12 +203,13 @@ async function copyVerified(from: string, to: string, expected: { size: number; 
   await syncDirectory(dirname(to));
 }
 
-/** A blob of the backup that does not match its digest is damage in the backup, said as such. */
+/** A blob of the backup that does not match its digest is damage in the backup, said as such; any other failure is the copy's. */
 function describeCopyFailure(err: unknown): unknown {
-  if (err instanceof BlobCopyError && (err.reason instanceof DigestMismatchError || err.reason instanceof SizeMismatchError)) {
+  if (!(err instanceof BlobCopyError)) return err;
+  if (err.reason instanceof DigestMismatchError || err.reason instanceof SizeMismatchError) {
     return corrupt(`blob ${err.digest} does not match its digest or size (${err.reason.message})`);
   }
-  return err;
+  return new BackupError('COPY_FAILED', `${err.message}; nothing was restored`, { cause: err });
 }
 
 function corrupt(why: string): BackupError {

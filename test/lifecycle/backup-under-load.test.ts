@@ -1,5 +1,6 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../../src/core/clock.js';
@@ -11,6 +12,7 @@ import { createStorageDriver, DriverBlobStore } from '../../src/storage/index.js
 import { startTestNode, tempDir, type TestNode } from '../helpers/test-node.js';
 import { OCI_INDEX, OCI_MANIFEST, TestClient, sha256 } from '../helpers/oci-client.js';
 import { assertServesExactly, contentOfBackup, partialLeftovers } from '../helpers/backup.js';
+import { mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 
 /**
  * `backupNode` on a node that keeps serving (and taking pushes) meanwhile, and `restoreNode`
@@ -230,6 +232,29 @@ describe('backup of a running node, restore into a new folder', () => {
       assert.deepEqual(await partialLeftovers(to), []);
     } finally {
       await node.close();
+    }
+  });
+
+  test('a backup target that fills up fails the backup (COPY_FAILED, the cause named) and leaves nothing on it', async (t) => {
+    const disk = await newDir('outpost-backup-full-');
+    if (!mountTmpfs(disk, '2m')) {
+      t.skip('cannot mount a tmpfs here');
+      return;
+    }
+    const node = await startTestNode();
+    try {
+      const client = new TestClient(node.url);
+      // More than the 2 MiB disk holds, in blobs: the metadata snapshot fits, the blobs do not.
+      for (let i = 0; i < 3; i++) await client.pushBlob('app', randomBytes(1024 * 1024));
+      const to = join(disk, 'b');
+      await assert.rejects(
+        backupNode({ dataDir: node.dataDir, storage: 'filesystem', to, outpostVersion: OUTPOST_VERSION, clock: systemClock, parallel: 1 }),
+        (err: Error & { code?: string }) => err.code === 'COPY_FAILED' && /no space left on device/.test(err.message) && /nothing was kept$/.test(err.message),
+      );
+      assert.deepEqual(await readdir(disk), [], 'the disk holds nothing of the attempt');
+    } finally {
+      await node.close();
+      unmountTmpfs(disk);
     }
   });
 });

@@ -13,7 +13,7 @@ const allowedBelow = {
   metadata: ['core', 'oci'],
   auth: ['core', 'oci', 'metadata'],
   registry: ['core', 'oci', 'storage', 'metadata', 'auth'],
-  // Retention, usage: on the stores; retention deletes through the write pipeline the composition root hands it.
+  // Retention, usage, backup and restore: on the stores; retention deletes through the write pipeline the composition root hands it.
   lifecycle: ['core', 'oci', 'storage', 'metadata'],
   gateway: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
   client: ['core', 'oci'],
@@ -21,7 +21,7 @@ const allowedBelow = {
   management: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'lifecycle'],
   config: ['core', 'oci'],
   server: ['core', 'oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
-  cli: ['core', 'oci', 'client', 'config', 'server'],
+  cli: ['core', 'oci', 'client', 'config', 'server', 'lifecycle'],
 };
 const allFolders = [...new Set(['core', ...layers, 'client', 'config'])];
 

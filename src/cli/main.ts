@@ -8,6 +8,7 @@ import { registerRepositoryCommands } from './repository-commands.js';
 import { registerLoginCommands } from './login-command.js';
 import { registerConnectedRegistryCommands } from './connected-registry-commands.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
+import { registerBackupCommands } from './backup-commands.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 /** `outpost … | head` closes the pipe early: that is not a failure worth a stack trace. Once per process. */
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<void> {
   registerRepositoryCommands(program, ctx);
   registerConnectedRegistryCommands(program, ctx);
   registerLifecycleCommands(program, ctx);
+  registerBackupCommands(program, ctx);
 
   try {
     await program.parseAsync(argv);

@@ -71,11 +71,11 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
   // An empty flag is a mistake (an unset shell variable), not a request to run as a root.
   if (flags.connectionString !== undefined && flags.connectionString.trim() === '') throw new ConfigError('--connection-string is empty');
   const connectionString = firstSet(flags.connectionString, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
-  const storage = firstSet(env.OUTPOST_STORAGE) ?? 'filesystem';
+  const { dataDir, storage } = resolveDataLocation(flags.dataDir, env);
   return {
     host: firstSet(flags.host, env.OUTPOST_HOST) ?? '0.0.0.0',
     port: Number(portText),
-    dataDir: resolve(firstSet(flags.dataDir, env.OUTPOST_DATA_DIR, env.ACR_REGISTRY_DATA_VOLUME) ?? './data'),
+    dataDir,
     tls: certFile && keyFile ? { certFile, keyFile } : null,
     logLevel: level,
     storage,
@@ -84,5 +84,18 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
     loginServer: firstSet(flags.loginServer, env.OUTPOST_LOGIN_SERVER, env.ACR_REGISTRY_LOGIN_SERVER) ?? null,
     connection: connectionString === undefined ? null : parseConnectionString(connectionString, firstSet(env.ACR_PARENT_GATEWAY_ENDPOINT)),
     parentCaFile: firstSet(flags.parentCa, env.OUTPOST_PARENT_CA) ?? null,
+  };
+}
+
+/**
+ * Where a node keeps its data: the data folder (`--data-dir`, else OUTPOST_DATA_DIR or
+ * ACR_REGISTRY_DATA_VOLUME, else `./data`; absolute) and the storage driver (OUTPOST_STORAGE,
+ * `filesystem` by default). `serve` and `backup` read them the same way, so a backup finds the
+ * node's data where the node keeps it.
+ */
+export function resolveDataLocation(dataDirFlag: string | undefined, env: Env = process.env): { dataDir: string; storage: string } {
+  return {
+    dataDir: resolve(firstSet(dataDirFlag, env.OUTPOST_DATA_DIR, env.ACR_REGISTRY_DATA_VOLUME) ?? './data'),
+    storage: firstSet(env.OUTPOST_STORAGE) ?? 'filesystem',
   };
 }

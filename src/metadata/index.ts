@@ -4,6 +4,9 @@ export type {
 } from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
+export {
+  LATEST_SCHEMA_VERSION, NotAMetadataDatabaseError, advanceChangeSequence, SchemaTooNewError, readSqliteSnapshot, snapshotSqliteDatabase, type SnapshotContents,
+} from './sqlite-snapshot.js';
 export type { Migration } from './migrations.js';
 export type { SqliteStoreOptions } from './sqlite-store.js';
 export { SqliteIdentityStore } from './sqlite-identity-store.js';

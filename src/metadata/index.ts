@@ -26,3 +26,10 @@ export type {
   AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncApplyResult, SyncFacts, SyncOp, SyncPlan,
   SyncStateKey, SyncStore, UnsettledWrite,
 } from './sync-types.js';
+export { SqliteNotificationStore } from './sqlite-notification-store.js';
+export { MAX_WEBHOOKS } from './notification-types.js';
+export type {
+  DeliveryAttempt, DeliveryHistoryEntry, DeliveryInput, DeliveryOutcome, DeliveryState, EventToRecord, NotificationAction, NotificationEvent,
+  NotificationRequest, NotificationStore, PendingDelivery, StoredNotificationEvent, WebhookAction, WebhookChange, WebhookInput, WebhookRecord,
+  WebhookStatus,
+} from './notification-types.js';

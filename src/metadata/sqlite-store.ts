@@ -13,6 +13,7 @@ import type {
 } from './types.js';
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
+import { SqliteNotificationStore } from './sqlite-notification-store.js';
 import type { IdentityLimits } from './identity-types.js';
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
@@ -73,12 +74,15 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   readonly identity: SqliteIdentityStore;
   /** Connected registries of the hierarchy, on the same database. */
   readonly connectedRegistries: SqliteConnectedRegistryStore;
+  /** Notification events, webhooks and their deliveries, on the same database. */
+  readonly notifications: SqliteNotificationStore;
 
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
     const clock = options.clock ?? systemClock.now;
     this.identity = new SqliteIdentityStore(db, options.identityLimits, clock);
     this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit, clock);
+    this.notifications = new SqliteNotificationStore(db, clock);
     this.stmt = prepareStatements(db);
     this.tx = prepareTransactions(db, this.stmt, clock);
   }

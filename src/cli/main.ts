@@ -7,6 +7,7 @@ import { registerScopeMapCommands } from './scope-map-commands.js';
 import { registerRepositoryCommands } from './repository-commands.js';
 import { registerLoginCommands } from './login-command.js';
 import { registerConnectedRegistryCommands } from './connected-registry-commands.js';
+import { registerWebhookCommands } from './webhook-commands.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 /** `outpost … | head` closes the pipe early: that is not a failure worth a stack trace. Once per process. */
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<void> {
   registerScopeMapCommands(program, ctx);
   registerRepositoryCommands(program, ctx);
   registerConnectedRegistryCommands(program, ctx);
+  registerWebhookCommands(program, ctx);
 
   try {
     await program.parseAsync(argv);

@@ -82,7 +82,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     const clock = options.clock ?? systemClock.now;
     this.identity = new SqliteIdentityStore(db, options.identityLimits, clock);
     this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit, clock);
-    this.notifications = new SqliteNotificationStore(db, clock);
+    this.notifications = new SqliteNotificationStore(db, clock, options.webhookLimit);
     this.stmt = prepareStatements(db);
     this.tx = prepareTransactions(db, this.stmt, clock);
   }
@@ -392,6 +392,8 @@ export interface SqliteStoreOptions {
   connectedRegistryLimit?: number;
   /** Milliseconds since the epoch for the times it records (change log, tags); tests move it with the gateway's. */
   clock?: () => number;
+  /** Webhooks per registry (500 by default; tests lower it). */
+  webhookLimit?: number;
 }
 
 type Statements = ReturnType<typeof prepareStatements>;

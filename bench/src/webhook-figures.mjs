@@ -2,7 +2,9 @@
 // at the root and for a push at a level-2 edge (the event travels up two hops, then the root
 // delivers it). Real Outpost processes in a hierarchy on loopback; the receiver is an HTTP
 // server in this process. Runs once, like the sync figures.
+import { Buffer } from 'node:buffer';
 import http from 'node:http';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { performance } from 'node:perf_hooks';
 import { randomBlob } from './blobs.mjs';
 import { createConnectedRegistry, imageOf, mgmt, percentile, startEdge, startRoot, waitFor, waitLoginServer } from './hierarchy.mjs';

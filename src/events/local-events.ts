@@ -40,9 +40,10 @@ interface Policy {
  * - on a connected node, what its notificationsList selects; on the root, everything (webhooks
  *   filter by their own actions and scope).
  *
- * The events of one write arrive together (the write pipeline publishes them in one go), so
- * they are gathered until the end of the current tick and made into notifications as one
- * write (a push by tag is ONE push event). Writes are recorded in order, one batch at a time.
+ * The events of one write arrive together (the write pipeline publishes them in one go, each
+ * with the write's request), so they are gathered — until an event of another request arrives,
+ * or the current tick ends — and made into notifications as one write (a push by tag is ONE push
+ * event). Writes are recorded in order, one at a time.
  */
 export class LocalEvents {
   private pending: RepositoryEvent[] = [];
@@ -77,11 +78,14 @@ export class LocalEvents {
 
   private take(event: RepositoryEvent): void {
     if (event.origin !== 'local') return;
+    // Another request's write: the one gathered so far is whole (two writes may publish in one tick).
+    if (this.pending.length > 0 && this.pending[0]!.request?.id !== event.request?.id) this.flush();
     if (this.pending.length === 0) queueMicrotask(() => this.flush());
     this.pending.push(event);
   }
 
   private flush(): void {
+    if (this.pending.length === 0) return;
     const write = this.pending;
     this.pending = [];
     this.chain = this.chain.then(() => this.recordWrite(write)).catch((err: unknown) => {

@@ -65,7 +65,21 @@ describe('LocalEvents: which writes are notified', () => {
     await store.close();
   });
 
+  test('the root stores nothing of its own writes that no webhook takes (a root without webhooks pays nothing per push)', async () => {
+    await store.notifications.createWebhook({ name: 'onlyother', serviceUri: 'http://127.0.0.1:9/', actions: ['push'], scope: 'other:*', status: 'enabled', customHeaders: {} });
+    await start(null);
+    for (const event of pushByTag('ci', 'app', 'v1', D1, request('r-1'), 1)) bus.publish(event);
+    for (const event of pushByTag('ci', 'other', 'v1', D1, request('r-2'), 3)) bus.publish(event);
+    assert.deepEqual(await recorded(), ['push other:v1@11 100B req=r-2 cr=-']);
+  });
+
+  /** The root stores its own events only when a webhook takes them: one that takes everything. */
+  async function webhookForAll(): Promise<void> {
+    await store.notifications.createWebhook({ name: 'takesall', serviceUri: 'http://127.0.0.1:9/', actions: ['push', 'delete'], scope: '', status: 'enabled', customHeaders: {} });
+  }
+
   test('one event per write, even when two writes publish in the same tick; sync writes are not notified', async () => {
+    await webhookForAll();
     await start(null);
     const both = [...pushByTag('ci', 'app', 'v1', D1, request('r-1'), 1), ...pushByTag('ci', 'app', 'v2', D1, request('r-2'), 3)];
     for (const event of both) bus.publish(event);
@@ -75,6 +89,7 @@ describe('LocalEvents: which writes are notified', () => {
 
   test("a child's push-back (its sync token's write) is not notified again; the root notifies every other local write", async () => {
     await store.connectedRegistries.createConnectedRegistry(registry('edgeone', null, []));
+    await webhookForAll();
     await start(null);
     for (const event of pushByTag('edgeone-sync', 'app', 'pushed-back', D1, request('r-3'), 1)) bus.publish(event);
     for (const event of pushByTag('admin', 'app', 'v9', D1, request('r-4'), 3)) bus.publish(event);
@@ -99,6 +114,7 @@ describe('LocalEvents: which writes are notified', () => {
   });
 
   test('a tag moved onto a manifest stored earlier carries that manifest\'s size, read from the store', async () => {
+    await webhookForAll();
     await start(null);
     await store.linkBlob({ origin: 'local', actor: null }, 'app', D2, 5);
     const body = { repository: 'app', digest: D1, mediaType: 'm', size: 321, artifactType: null, subject: null, annotations: null, blobs: [D2], manifests: [] };

@@ -1,10 +1,10 @@
 // Lint: typescript-eslint's recommended rules plus the layer rule (docs/architecture.md, "Layers"):
 // imports point down the list core → oci → storage → metadata → lifecycle → auth → registry →
-// gateway → sync → management → client → server → cli, never up.
+// events → gateway → sync → management → client → server → cli, never up.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const layers = ['oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'gateway', 'sync', 'management', 'server', 'cli'];
+const layers = ['oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'events', 'gateway', 'sync', 'management', 'server', 'cli'];
 // client/ talks HTTP and only needs oci/; config/ is plain data read by server/ and cli/.
 const allowedBelow = {
   core: [],
@@ -15,12 +15,14 @@ const allowedBelow = {
   registry: ['core', 'oci', 'storage', 'metadata', 'auth'],
   // Retention, usage, backup and restore: on the stores; retention deletes through the write pipeline the composition root hands it.
   lifecycle: ['core', 'oci', 'storage', 'metadata'],
-  gateway: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
+  // events/ (notifications and webhooks) uses client/ for the wire types and the parent's gateway.
+  events: ['core', 'oci', 'metadata', 'client'],
+  gateway: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'events', 'client'],
   client: ['core', 'oci'],
-  sync: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
-  management: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'lifecycle'],
+  sync: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'events', 'client'],
+  management: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'lifecycle', 'events'],
   config: ['core', 'oci'],
-  server: ['core', 'oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
+  server: ['core', 'oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'events', 'gateway', 'sync', 'management', 'config', 'client'],
   cli: ['core', 'oci', 'client', 'config', 'server', 'lifecycle'],
 };
 const allFolders = [...new Set(['core', ...layers, 'client', 'config'])];

@@ -10,6 +10,7 @@ import { downloadBlob, newClient, uploadBlob } from './transfer.mjs';
 import { startRssSampler, rssNow } from './rss.mjs';
 import { MB, log, median, round, sleep } from './util.mjs';
 import { SYNC_FIGURES } from './sync-figures.mjs';
+import { WEBHOOK_FIGURES } from './webhook-figures.mjs';
 
 const mbps = ({ bytes, ms }) => bytes / MB / (ms / 1000);
 
@@ -208,6 +209,8 @@ export const FIGURES = [
       ];
     },
   },
-  // Run once (not once per registry), each with its own Outpost hierarchy: see sync-figures.mjs.
+  // Run once (not once per registry), each with its own Outpost hierarchy: see sync-figures.mjs
+  // and webhook-figures.mjs.
   ...SYNC_FIGURES,
+  ...WEBHOOK_FIGURES,
 ];

@@ -9,6 +9,7 @@ import { registerLoginCommands } from './login-command.js';
 import { registerConnectedRegistryCommands } from './connected-registry-commands.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
+import { registerWebhookCommands } from './webhook-commands.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 /** `outpost … | head` closes the pipe early: that is not a failure worth a stack trace. Once per process. */
@@ -55,6 +56,7 @@ export async function main(argv: string[]): Promise<void> {
   registerConnectedRegistryCommands(program, ctx);
   registerLifecycleCommands(program, ctx);
   registerBackupCommands(program, ctx);
+  registerWebhookCommands(program, ctx);
 
   try {
     await program.parseAsync(argv);

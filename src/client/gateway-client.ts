@@ -1,7 +1,7 @@
 import { header, RemoteError, type HttpTransport } from './http-transport.js';
 import {
-  GATEWAY_PREFIX, type ActivateRequest, type ActivateResponse, type ConfigDocument, type HeadResponse, type MessagesResponse, type StatusAck,
-  type StatusReport,
+  GATEWAY_PREFIX, type ActivateRequest, type ActivateResponse, type ConfigDocument, type EventBatch, type EventBatchAck, type HeadResponse,
+  type MessagesResponse, type StatusAck, type StatusReport,
 } from './gateway-protocol.js';
 
 /**
@@ -23,8 +23,16 @@ export interface ParentGateway {
   status(report: StatusReport, signal?: AbortSignal): Promise<StatusAck>;
 }
 
-/** ParentGateway over HTTP (docs/architecture.md, "Sync gateway"). */
-export class GatewayClient implements ParentGateway {
+/**
+ * Where a connected node sends its notification events: its parent's gateway (`POST events`).
+ * Throws RemoteError for the parent's error answers and for a link that fails.
+ */
+export interface ParentEventSink {
+  postEvents(batch: EventBatch, signal?: AbortSignal): Promise<EventBatchAck>;
+}
+
+/** ParentGateway (and ParentEventSink) over HTTP (docs/architecture.md, "Sync gateway"). */
+export class GatewayClient implements ParentGateway, ParentEventSink {
   private readonly base: string;
 
   constructor(private readonly http: HttpTransport, connectedRegistry: string) {
@@ -54,6 +62,12 @@ export class GatewayClient implements ParentGateway {
 
   async status(report: StatusReport, signal?: AbortSignal): Promise<StatusAck> {
     return (await this.http.json<StatusAck>('PUT', `${this.base}/status`, [200], { ...jsonBody(report), signal })).body;
+  }
+
+  async postEvents(batch: EventBatch, signal?: AbortSignal): Promise<EventBatchAck> {
+    const ack = (await this.http.json<EventBatchAck | null>('POST', `${this.base}/events`, [200], { ...jsonBody(batch), signal })).body;
+    if (!ack || typeof ack.accepted !== 'number' || !Array.isArray(ack.refused)) throw new RemoteError('BAD_RESPONSE', 200, `POST ${this.base}/events: no acknowledgement in the answer`);
+    return ack;
   }
 }
 

@@ -9,9 +9,11 @@
  * | `GET /gateway/v1/<cr>/messages` | `?after=<seq>&wait=<s>&config=<etag>` | 200 MessagesResponse; 410 RESYNC_REQUIRED (detail ResyncRequiredDetail) |
  * | `GET /gateway/v1/<cr>/head` | — | 200 HeadResponse |
  * | `PUT /gateway/v1/<cr>/status` | StatusReport | 200 StatusAck; 409 ALREADY_ACTIVATED |
+ * | `POST /gateway/v1/<cr>/events` | EventBatch | 200 EventBatchAck; 409 ALREADY_ACTIVATED |
  *
  * Every call needs the sync token of `<cr>` (Basic) and its gateway actions
- * (`gateway/<cr>/config/read|write`, `gateway/<cr>/message/read` for messages and head): 401 UNAUTHORIZED without valid
+ * (`gateway/<cr>/config/read|write`, `gateway/<cr>/message/read` for messages and head,
+ * `gateway/<cr>/message/write` for events): 401 UNAUTHORIZED without valid
  * credentials, 403 DENIED without the action. A node serves its direct children only: any other
  * `<cr>` is 404 NOT_FOUND. Bad bodies or query values are 400 REQUEST_INVALID.
  *
@@ -25,6 +27,12 @@
  * - status: 409 ALREADY_ACTIVATED when the reporting instance does not hold the activation
  *   (another instance does, or it was deactivated): activate again; that succeeds only when no
  *   other instance holds it.
+ * - events: the child's notification events (its own clients' pushes and deletes, and those its
+ *   children sent it), at most MAX_EVENTS_PER_BATCH per request, each for the child itself or a
+ *   registry below it. Idempotent by event id: a batch sent again is stored once. A batch that
+ *   does not parse is 400 as a whole; an event the parent refuses (a registry not below the
+ *   child, a field out of bounds) is listed in `refused` and the others are taken. Same
+ *   activation rule as status.
  */
 
 export const GATEWAY_PREFIX = '/gateway/v1';
@@ -221,4 +229,40 @@ export interface StatusReport {
 export interface StatusAck {
   /** The ETag of the child's current config. */
   config: string;
+}
+
+/** Events a child sends in one request at most. */
+export const MAX_EVENTS_PER_BATCH = 100;
+
+/** A notification event on the wire (docs/observability.md, "Webhooks and notifications"). */
+export interface EventDoc {
+  /** A UUID made where the write was made: the key of idempotent intake at every hop. */
+  id: string;
+  /** When it was recorded where the write was made (ISO). */
+  timestamp: string;
+  action: 'push' | 'delete';
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  mediaType: string | null;
+  size: number | null;
+  request: { id: string; host: string; method: string; useragent: string } | null;
+  /** The connected registry where the client made the write: the sender or one below it. */
+  connectedRegistry: string;
+}
+
+/** POST events. */
+export interface EventBatch {
+  /** The sending instance (it must hold the activation, as for status). */
+  instanceId: string;
+  events: EventDoc[];
+}
+
+export interface EventBatchAck {
+  /** Events stored now. */
+  accepted: number;
+  /** Events this parent had already (sent before). */
+  duplicates: number;
+  /** Events refused for good (never stored); the child does not send them again. */
+  refused: Array<{ id: string; code: string; message: string }>;
 }

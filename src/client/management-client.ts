@@ -1,4 +1,5 @@
 import { ManagementError } from './management-error.js';
+import type { CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookEvent, WebhookPing } from './webhook-types.js';
 
 /** A scope map as the management API answers it (the shape `az acr scope-map show` prints). */
 export interface ScopeMap {
@@ -381,6 +382,31 @@ export class ManagementClient {
   /** Asks for a full reconciliation at the edge's next contact with its parent. */
   resyncConnectedRegistry(name: string): Promise<ConnectedRegistryResync> {
     return this.#json('POST', `/connected-registries/${enc(name)}/resync`);
+  }
+
+  // Webhooks.
+  listWebhooks(): Promise<Webhook[]> {
+    return this.#json('GET', '/webhooks');
+  }
+  showWebhook(name: string): Promise<Webhook> {
+    return this.#json('GET', `/webhooks/${enc(name)}`);
+  }
+  createWebhook(request: CreateWebhookRequest): Promise<Webhook> {
+    return this.#json('POST', '/webhooks', request);
+  }
+  updateWebhook(name: string, request: UpdateWebhookRequest): Promise<Webhook> {
+    return this.#json('PATCH', `/webhooks/${enc(name)}`, request);
+  }
+  async deleteWebhook(name: string): Promise<void> {
+    await this.#request('DELETE', `/webhooks/${enc(name)}`);
+  }
+  /** Sends a ping to the webhook now (one attempt, recorded in its history). */
+  pingWebhook(name: string): Promise<WebhookPing> {
+    return this.#json('POST', `/webhooks/${enc(name)}/ping`);
+  }
+  /** The newest delivery attempts of the webhook (`top`: how many; 50 by default). */
+  listWebhookEvents(name: string, top?: number): Promise<WebhookEvent[]> {
+    return this.#json('GET', `/webhooks/${enc(name)}/events${top === undefined ? '' : `?top=${top}`}`);
   }
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -9,6 +9,17 @@
 /** Who made a write: a client of this node (`local`), or the sync agent applying its parent's change (`sync`). */
 export type WriteOrigin = 'local' | 'sync';
 
+/**
+ * The HTTP request a local write came in (the webhook payload's `request`): its id (the
+ * request id the node logs), the Host it was sent to, the method and the client's User-Agent.
+ */
+export interface WriteRequest {
+  id: string;
+  host: string;
+  method: string;
+  useragent: string;
+}
+
 /** What every repository event carries. */
 interface RepositoryEventBase {
   repository: string;
@@ -17,6 +28,8 @@ interface RepositoryEventBase {
   actor: string | null;
   /** The change-log sequence number of the write, when it appended one. */
   seq: number | null;
+  /** The request of a local write made over HTTP (absent for sync writes and writes without one). */
+  request?: WriteRequest;
 }
 
 export type DomainEvent =
@@ -37,7 +50,18 @@ export type DomainEvent =
   /** A heartbeat was recorded: a direct child's, or one it relayed up for a registry below it. */
   | { type: 'connected-registry-status-received'; name: string }
   /** A credential was created, rotated, disabled or deleted: caches of verified credentials drop it. `token` null: the admin or every token. */
-  | { type: 'credential-changed'; token: string | null };
+  | { type: 'credential-changed'; token: string | null }
+  /**
+   * Notification events were stored here (docs/observability.md, "Webhooks and notifications"):
+   * recorded from this node's own writes (`fromChild` null), or received from the direct child
+   * `fromChild` (its own and its descendants').
+   */
+  | { type: 'notifications-recorded'; count: number; fromChild: string | null }
+  /** A webhook delivery attempt was recorded: `outcome` says whether it was delivered, will be retried, or was given up. */
+  | {
+    type: 'webhook-attempted'; webhook: string; eventId: string; action: string; attempt: number;
+    outcome: 'delivered' | 'retrying' | 'failed'; status: number | null; durationMs: number;
+  };
 
 export type DomainEventType = DomainEvent['type'];
 export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;

@@ -4,6 +4,7 @@ import { RegistryError } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
 import { withBasicChallenge, type AccessGuard, type GatewayPermission } from '../auth/index.js';
 import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type HeadResponse, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
+import { parseEventBatch, type EventIntake } from '../events/event-intake.js';
 import type { DomainEventType, EventBus } from '../core/events.js';
 import { GatewayService, type GatewayStores } from './gateway-service.js';
 import { ifNoneMatch, sameEtag } from './config-document.js';
@@ -30,6 +31,8 @@ export interface GatewayDeps {
   shutdown?: AbortSignal;
   /** A connected node's outbox: never pruned (see GatewayService.prune). */
   outbox?: GatewayStores['outbox'];
+  /** Where the children's notification events go (`POST events`). */
+  eventIntake: EventIntake;
 }
 
 /** What the composition root keeps of the gateway. */
@@ -122,6 +125,14 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
       const name = await authorize(request, 'config/write');
       const ack: StatusAck = { config: await service.status(name, parseStatusReport(request.body)) };
       return ack;
+    });
+
+    // The child's notification events (docs/architecture.md, "How events travel up"): like a
+    // message it writes to its parent, so `message/write`; from the instance holding the activation.
+    api.post(`${GATEWAY_PREFIX}/:cr/events`, async (request) => {
+      const name = await authorize(request, 'message/write');
+      const batch = parseEventBatch(request.body);
+      return deps.eventIntake.accept(await service.activeChild(name, batch.instanceId), batch);
     });
   });
 

@@ -59,6 +59,24 @@ export class GatewayService {
     return record;
   }
 
+  /**
+   * The direct child `name`, when `instanceId` holds its activation. Throws NOT_FOUND, and
+   * ALREADY_ACTIVATED (409) when another instance holds it or it was deactivated: the child
+   * activates again.
+   */
+  async activeChild(name: string, instanceId: string): Promise<ConnectedRegistryRecord> {
+    const child = await this.directChild(name);
+    if (child.runtime.activationStatus !== 'Active' || child.runtime.instanceId !== instanceId) {
+      const held = child.runtime.activationStatus === 'Active';
+      throw new RegistryError('ALREADY_ACTIVATED',
+        held
+          ? 'Failed to activate the connected registry as it is already activated by another instance. Only one instance is supported at any time.'
+          : `The connected registry '${child.name}' is not activated by this instance: activate it again.`,
+        { activationStatus: child.runtime.activationStatus });
+    }
+    return child;
+  }
+
   /** Claims the child for the instance; ALREADY_ACTIVATED (409) while another instance holds it. */
   async activate(name: string, request: ActivateRequest): Promise<ActivateResponse> {
     const child = await this.directChild(name);
@@ -120,15 +138,7 @@ export class GatewayService {
    * deactivated): the child activates again. Returns the child's current config ETag.
    */
   async status(name: string, report: StatusReport): Promise<string> {
-    const child = await this.directChild(name);
-    if (child.runtime.activationStatus !== 'Active' || child.runtime.instanceId !== report.instanceId) {
-      const held = child.runtime.activationStatus === 'Active';
-      throw new RegistryError('ALREADY_ACTIVATED',
-        held
-          ? 'Failed to activate the connected registry as it is already activated by another instance. Only one instance is supported at any time.'
-          : `The connected registry '${child.name}' is not activated by this instance: activate it again.`,
-        { activationStatus: child.runtime.activationStatus });
-    }
+    const child = await this.activeChild(name, report.instanceId);
     const scope = await this.scopeOf(child);
     const repositories = await this.lag(scope, report.cursor);
     const change: ConnectedRegistryChange = {

@@ -3,6 +3,7 @@ import { RegistryError, isDigest, isValidTag } from '../oci/index.js';
 import type { MetadataStore } from '../metadata/index.js';
 import { ADMIN_USERNAME, type AccessGuard } from '../auth/index.js';
 import type { RegistryWriter } from '../registry/registry-writer.js';
+import { writeRequestOf } from '../registry/write-request.js';
 import { useAdminJson } from './management-http.js';
 
 export interface ManagementDeps {
@@ -56,18 +57,18 @@ export async function registerManagementRoutes(app: FastifyInstance, deps: Manag
         if (request.method === 'DELETE' && target.kind === 'repository') {
           const tags = await metadata.listTagDetails(target.name);
           const manifests = await metadata.listManifestDigests(target.name);
-          if (!tags || !manifests || !(await writer.deleteRepository(ADMIN_USERNAME, target.name))) throw repositoryNotFound(target.name);
+          if (!tags || !manifests || !(await writer.deleteRepository(ADMIN_USERNAME, target.name, writeRequestOf(request)))) throw repositoryNotFound(target.name);
           return { manifestsDeleted: manifests, tagsDeleted: tags.map((t) => t.name) };
         }
         if (request.method === 'DELETE' && target.kind === 'tag') {
           if (!(await metadata.repositoryExists(target.name))) throw repositoryNotFound(target.name);
-          if (!(await writer.deleteTag(ADMIN_USERNAME, target.name, target.tag))) throw new RegistryError('NOT_FOUND', `Tag '${target.tag}' not found in repository '${target.name}'.`);
+          if (!(await writer.deleteTag(ADMIN_USERNAME, target.name, target.tag, writeRequestOf(request)))) throw new RegistryError('NOT_FOUND', `Tag '${target.tag}' not found in repository '${target.name}'.`);
           return reply.code(204).send();
         }
         if (request.method === 'DELETE' && target.kind === 'manifest') {
           if (!isDigest(target.digest)) throw new RegistryError('REQUEST_INVALID', `Invalid digest '${target.digest}'.`);
           if (!(await metadata.repositoryExists(target.name))) throw repositoryNotFound(target.name);
-          if (!(await writer.deleteManifest(ADMIN_USERNAME, target.name, target.digest))) {
+          if (!(await writer.deleteManifest(ADMIN_USERNAME, target.name, target.digest, writeRequestOf(request)))) {
             throw new RegistryError('NOT_FOUND', `Manifest '${target.digest}' not found in repository '${target.name}'.`);
           }
           return reply.code(204).send();

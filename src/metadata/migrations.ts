@@ -301,6 +301,81 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE connected_registries ADD COLUMN storage_usage TEXT;
     `,
   },
+  {
+    version: 8,
+    name: 'notifications: events, relay mark, webhooks, deliveries and their attempts',
+    sql: `
+      -- Push and delete events (docs/observability.md, "Webhooks and notifications"): recorded
+      -- from this node's own clients' writes, or received from a child, in order of arrival.
+      -- id is the event's identity at every hop (a batch sent again is stored once).
+      -- request: JSON {id, host, method, useragent}; connected_registry: where the write was made
+      -- (NULL: the root); received_from: the direct child that sent it (NULL: recorded here).
+      CREATE TABLE notification_events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        timestamp INTEGER NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('push', 'delete')),
+        repository TEXT NOT NULL,
+        tag TEXT,
+        digest TEXT,
+        media_type TEXT,
+        size INTEGER,
+        request TEXT,
+        connected_registry TEXT,
+        received_from TEXT,
+        recorded_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX notification_events_by_time ON notification_events (recorded_at);
+
+      -- Small named numbers of notifications: 'relay-mark' (the last position the parent acknowledged).
+      CREATE TABLE notification_state (
+        key TEXT NOT NULL PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) STRICT;
+
+      -- Webhooks (the root's): actions is a JSON array, custom_headers a JSON object.
+      CREATE TABLE webhooks (
+        name TEXT NOT NULL PRIMARY KEY,
+        service_uri TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled')),
+        custom_headers TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- The durable queue: one delivery per webhook and event (UNIQUE: queued once), with the
+      -- exact body every attempt sends. Gone with its webhook.
+      CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook TEXT NOT NULL REFERENCES webhooks (name) ON DELETE CASCADE,
+        event_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (webhook, event_id)
+      ) STRICT;
+      -- The oldest pending delivery of each webhook (deliveries go out in order per webhook).
+      CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook, id) WHERE state = 'pending';
+      CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (created_at);
+
+      -- Every attempt: request and response (JSON; header values that may be secrets masked).
+      CREATE TABLE webhook_attempts (
+        delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT,
+        error TEXT,
+        PRIMARY KEY (delivery_id, attempt)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

@@ -15,6 +15,7 @@ import type {
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
 import { SqliteSettingsStore } from './sqlite-settings-store.js';
+import { SqliteNotificationStore } from './sqlite-notification-store.js';
 import type { IdentityLimits } from './identity-types.js';
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
@@ -77,6 +78,8 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   readonly connectedRegistries: SqliteConnectedRegistryStore;
   /** Registry-wide settings (the retention policy), on the same database. */
   readonly settings: SqliteSettingsStore;
+  /** Notification events, webhooks and their deliveries, on the same database. */
+  readonly notifications: SqliteNotificationStore;
 
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
@@ -84,6 +87,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     this.identity = new SqliteIdentityStore(db, options.identityLimits, clock);
     this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit, clock);
     this.settings = new SqliteSettingsStore(db, clock);
+    this.notifications = new SqliteNotificationStore(db, clock, options.webhookLimit);
     this.stmt = prepareStatements(db);
     this.tx = prepareTransactions(db, this.stmt, clock);
   }
@@ -413,6 +417,8 @@ export interface SqliteStoreOptions {
   connectedRegistryLimit?: number;
   /** Milliseconds since the epoch for the times it records (change log, tags); tests move it with the gateway's. */
   clock?: () => number;
+  /** Webhooks per registry (500 by default; tests lower it). */
+  webhookLimit?: number;
 }
 
 type Statements = ReturnType<typeof prepareStatements>;

@@ -4,6 +4,7 @@ import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
 import { parseRangeHeader, type ByteRange } from './http-util.js';
 import { actorOfCaller } from './registry-writer.js';
+import { writeRequestOf } from './write-request.js';
 
 type BlobRoute = Extract<V2Route, { kind: 'blob' }>;
 
@@ -68,7 +69,7 @@ function setBlobHeaders(ctx: V2Context<BlobRoute>, size: number): ByteRange | nu
 export async function deleteBlob(ctx: V2Context<BlobRoute>): Promise<void> {
   const { route, deps, reply } = ctx;
   parseDigest(route.digest);
-  const unlinked = await deps.writer.unlinkBlob(actorOfCaller(ctx.access.caller), route.name, route.digest);
+  const unlinked = await deps.writer.unlinkBlob(actorOfCaller(ctx.access.caller), route.name, route.digest, writeRequestOf(ctx.request));
   if (!unlinked) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: route.digest });
   await reply.code(202).header('Content-Length', 0).send();
 }

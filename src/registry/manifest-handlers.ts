@@ -4,6 +4,7 @@ import type { V2Route } from './route.js';
 import { readBody } from './http-util.js';
 import { accepts } from './manifest-service.js';
 import { actorOfCaller } from './registry-writer.js';
+import { writeRequestOf } from './write-request.js';
 
 type ManifestRoute = Extract<V2Route, { kind: 'manifest' }>;
 
@@ -31,7 +32,7 @@ export async function putManifest(ctx: V2Context<ManifestRoute>): Promise<void> 
   const body = await readBody(request.raw, MAX_MANIFEST_BYTES, () =>
     new RegistryError('MANIFEST_TOO_LARGE', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`),
   );
-  const result = await deps.manifests.put(route.name, route.reference, body, request.headers['content-type'], actorOfCaller(ctx.access.caller));
+  const result = await deps.manifests.put(route.name, route.reference, body, request.headers['content-type'], actorOfCaller(ctx.access.caller), writeRequestOf(request));
   reply
     .code(201)
     .header('Location', `/v2/${route.name}/manifests/${result.digest}`)
@@ -43,6 +44,6 @@ export async function putManifest(ctx: V2Context<ManifestRoute>): Promise<void> 
 
 /** DELETE of a tag, or of a manifest (with its tags) by digest; a child an index lists is refused (405 MANIFEST_REFERENCED). */
 export async function deleteManifest(ctx: V2Context<ManifestRoute>): Promise<void> {
-  await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference, actorOfCaller(ctx.access.caller));
+  await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference, actorOfCaller(ctx.access.caller), writeRequestOf(ctx.request));
   await ctx.reply.code(202).header('Content-Length', 0).send();
 }

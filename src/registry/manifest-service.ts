@@ -13,6 +13,7 @@ import type { BlobStore } from '../storage/types.js';
 import type { MetadataStore, ManifestRecord, PutManifestInput } from '../metadata/types.js';
 import { ManifestCache } from './manifest-cache.js';
 import type { RegistryWriter } from './registry-writer.js';
+import type { WriteRequest } from '../core/events.js';
 
 export interface StoredManifest {
   record: ManifestRecord;
@@ -61,9 +62,11 @@ export class ManifestService {
    * MANIFEST_TOO_LARGE, DIGEST_INVALID (body does not match a digest reference),
    * MANIFEST_BLOB_UNKNOWN (a referenced blob or child manifest is missing) and MANIFEST_INVALID
    * for a descriptor whose size differs from the stored blob or child manifest. `actor`: who
-   * pushes (the events say it).
+   * pushes, `request`: the request it came in (the events say both).
    */
-  async put(repository: string, reference: string, body: Buffer, contentType: string | undefined, actor: string | null): Promise<PutManifestResult> {
+  async put(
+    repository: string, reference: string, body: Buffer, contentType: string | undefined, actor: string | null, request?: WriteRequest,
+  ): Promise<PutManifestResult> {
     const ref = parseReference(reference);
     const parsed = parseManifest(body, contentType);
     const algorithm = ref.kind === 'digest' ? parseDigest(ref.digest).algorithm : 'sha256';
@@ -72,17 +75,17 @@ export class ManifestService {
       throw new RegistryError('DIGEST_INVALID', 'manifest body does not match the digest in the URL', { expected: ref.digest, actual: digest });
     }
     await this.blobs.put(body, digest, body.length);
-    await this.writer.putManifest(actor, { ...manifestFields(repository, digest, body, parsed), ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) });
+    await this.writer.putManifest(actor, { ...manifestFields(repository, digest, body, parsed), ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) }, request);
     this.cache.set(digest, body);
     return { digest, subject: parsed.subject?.digest ?? null };
   }
 
   /** Deletes a tag (reference is a tag) or a manifest and its tags (reference is a digest). Throws MANIFEST_UNKNOWN. */
-  async delete(repository: string, reference: string, actor: string | null): Promise<void> {
+  async delete(repository: string, reference: string, actor: string | null, request?: WriteRequest): Promise<void> {
     const ref = this.parseReadReference(reference);
     const deleted = ref.kind === 'tag'
-      ? await this.writer.deleteTag(actor, repository, ref.tag)
-      : await this.writer.deleteManifest(actor, repository, ref.digest);
+      ? await this.writer.deleteTag(actor, repository, ref.tag, request)
+      : await this.writer.deleteManifest(actor, repository, ref.digest, request);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { repository, reference });
   }
 

@@ -1,4 +1,4 @@
-import type { EventBus, RepositoryEvent } from '../core/events.js';
+import type { EventBus, RepositoryEvent, WriteRequest } from '../core/events.js';
 import type { MetadataStore, PutManifestInput, SyncFacts, SyncOp, SyncStore, WriteContext, WriteOutcome } from '../metadata/index.js';
 
 /** What the writer needs of the stores: the plain writes, and the two steps of a sync apply. */
@@ -45,40 +45,43 @@ export class RegistryWriter {
 
   // --- local writes (clients of this node) ------------------------------------------------------
 
+  // `request`: the HTTP request the write came in, when there is one (the events carry it: the
+  // webhook payload's `request`).
+
   /** putManifest, for a client (integrity refusals as there). */
-  async putManifest(actor: string | null, input: PutManifestInput): Promise<WriteOutcome> {
+  async putManifest(actor: string | null, input: PutManifestInput, request?: WriteRequest): Promise<WriteOutcome> {
     const ctx = local(actor);
-    return this.published(ctx, await this.store.putManifest(ctx, input), sizesOf([input]));
+    return this.published(ctx, await this.store.putManifest(ctx, input), sizesOf([input]), request);
   }
 
   /** Deletes a tag; false when there was none. */
-  async deleteTag(actor: string | null, repository: string, tag: string): Promise<boolean> {
+  async deleteTag(actor: string | null, repository: string, tag: string, request?: WriteRequest): Promise<boolean> {
     const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.deleteTag(ctx, repository, tag)));
+    return wrote(this.published(ctx, await this.store.deleteTag(ctx, repository, tag), new Map(), request));
   }
 
   /** Deletes a manifest with its tags; false when absent. Throws MANIFEST_REFERENCED for a child an index lists. */
-  async deleteManifest(actor: string | null, repository: string, digest: string): Promise<boolean> {
+  async deleteManifest(actor: string | null, repository: string, digest: string, request?: WriteRequest): Promise<boolean> {
     const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.deleteManifest(ctx, repository, digest)));
+    return wrote(this.published(ctx, await this.store.deleteManifest(ctx, repository, digest), new Map(), request));
   }
 
   /** Deletes a repository with everything in it; false when absent. */
-  async deleteRepository(actor: string | null, repository: string): Promise<boolean> {
+  async deleteRepository(actor: string | null, repository: string, request?: WriteRequest): Promise<boolean> {
     const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.deleteRepository(ctx, repository)));
+    return wrote(this.published(ctx, await this.store.deleteRepository(ctx, repository), new Map(), request));
   }
 
   /** Links a stored blob to a repository (idempotent: an event only for a new link). */
-  async linkBlob(actor: string | null, repository: string, digest: string, size: number): Promise<void> {
+  async linkBlob(actor: string | null, repository: string, digest: string, size: number, request?: WriteRequest): Promise<void> {
     const ctx = local(actor);
-    this.published(ctx, await this.store.linkBlob(ctx, repository, digest, size));
+    this.published(ctx, await this.store.linkBlob(ctx, repository, digest, size), new Map(), request);
   }
 
   /** Unlinks a blob from a repository; false when it was not linked. Throws BLOB_REFERENCED when a manifest there uses it. */
-  async unlinkBlob(actor: string | null, repository: string, digest: string): Promise<boolean> {
+  async unlinkBlob(actor: string | null, repository: string, digest: string, request?: WriteRequest): Promise<boolean> {
     const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.unlinkBlob(ctx, repository, digest)));
+    return wrote(this.published(ctx, await this.store.unlinkBlob(ctx, repository, digest), new Map(), request));
   }
 
   /**
@@ -118,8 +121,8 @@ export class RegistryWriter {
   }
 
   /** Publishes the events of a committed write, in the order the store did it; returns the outcome. */
-  private published(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number> = new Map()): WriteOutcome {
-    for (const event of repositoryEvents(ctx, outcome, manifestSizes)) this.events.publish(event);
+  private published(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number> = new Map(), request?: WriteRequest): WriteOutcome {
+    for (const event of repositoryEvents(ctx, outcome, manifestSizes, request)) this.events.publish(event);
     return outcome;
   }
 }
@@ -127,10 +130,12 @@ export class RegistryWriter {
 /**
  * The repository events of a committed write: a `blob-linked` per new link (no change row, so no
  * seq), then one event per change-log row. `manifestSizes` gives the size of each manifest the
- * write stored (the change row does not carry it).
+ * write stored (the change row does not carry it); `request`, the HTTP request of a local write.
  */
-export function repositoryEvents(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number>): RepositoryEvent[] {
-  const base = { origin: ctx.origin, actor: ctx.actor };
+export function repositoryEvents(
+  ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number>, request?: WriteRequest,
+): RepositoryEvent[] {
+  const base = { origin: ctx.origin, actor: ctx.actor, ...(request ? { request } : {}) };
   const events: RepositoryEvent[] = outcome.linked.map((link) => ({
     ...base, type: 'blob-linked', repository: link.repository, digest: link.digest, size: link.size, seq: null,
   }));

@@ -4,6 +4,7 @@ import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
 import { parseUploadContentRange, uploadLocation, uploadRange } from './http-util.js';
 import { actorOfCaller } from './registry-writer.js';
+import { writeRequestOf } from './write-request.js';
 
 type StartRoute = Extract<V2Route, { kind: 'upload-start' }>;
 type UploadRoute = Extract<V2Route, { kind: 'upload' }>;
@@ -67,7 +68,7 @@ export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
     parseDigest(mount);
     const source = await mountSource(ctx, mount, query.get('from'));
     if (source && (await deps.blobs.stat(mount))) {
-      await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, mount, source.size);
+      await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, mount, source.size, writeRequestOf(ctx.request));
       await replyCommitted(ctx, route.name, mount);
       return;
     }
@@ -76,7 +77,7 @@ export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
   if (digest !== null) {
     parseDigest(digest);
     const stored = await deps.blobs.put(request.raw, digest, declaredLength(ctx));
-    await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, stored.digest, stored.size);
+    await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, stored.digest, stored.size, writeRequestOf(ctx.request));
     await replyCommitted(ctx, route.name, stored.digest);
     return;
   }
@@ -133,7 +134,7 @@ export async function completeUpload(ctx: V2Context<UploadRoute>): Promise<void>
   }
   const hasBody = (declaredLength(ctx) ?? 0) > 0 || ctx.request.headers['transfer-encoding'] !== undefined;
   const stored = await ctx.deps.uploads.complete(session.id, digest, hasBody ? ctx.request.raw : undefined);
-  await ctx.deps.writer.linkBlob(actorOfCaller(ctx.access.caller), ctx.route.name, stored.digest, stored.size);
+  await ctx.deps.writer.linkBlob(actorOfCaller(ctx.access.caller), ctx.route.name, stored.digest, stored.size, writeRequestOf(ctx.request));
   await replyCommitted(ctx, ctx.route.name, stored.digest);
 }
 

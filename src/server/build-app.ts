@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -7,7 +8,7 @@ import { OUTPOST_VERSION } from '../config/version.js';
 import {
   createStorageDriver, DriverBlobStore, DriverUploadStore, parseStorageDriverSpec, StorageDriverSpecError, type StorageDriver,
 } from '../storage/index.js';
-import { DEFAULT_IDENTITY_LIMITS, SqliteMetadataStore } from '../metadata/index.js';
+import { DEFAULT_IDENTITY_LIMITS, SqliteMetadataStore, SYNC_STATE_KEYS } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
 import { RegistryWriter } from '../registry/registry-writer.js';
@@ -40,6 +41,14 @@ import { RETENTION_EVERY_MS, RETENTION_JOB, RetentionService } from '../lifecycl
 import { StorageMeter, type StorageFigures } from '../lifecycle/storage-meter.js';
 import { UsageService } from '../lifecycle/usage-service.js';
 import { registerLifecycleRoutes } from '../management/lifecycle-routes.js';
+import { NotificationLog } from '../events/notification-log.js';
+import { LocalEvents } from '../events/local-events.js';
+import { EventIntake } from '../events/event-intake.js';
+import { EventRelay } from '../events/event-relay.js';
+import { WebhookSender } from '../events/webhook-sender.js';
+import { WebhookService } from '../events/webhook-service.js';
+import { WebhookDelivery } from '../events/webhook-delivery.js';
+import { registerWebhookRoutes } from '../management/webhook-routes.js';
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -56,6 +65,14 @@ const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 const PURGE_EVERY_MS = 10 * 60 * 1000;
 /** The change log is pruned this often (docs/architecture.md, "Message TTL and pruning"). */
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/**
+ * Notification events and finished webhook deliveries are kept this long (docs/observability.md,
+ * "Delivery guarantees"): the history list-events shows, and the window in which an event id
+ * sent again is still known (a connected node keeps what its parent has not acknowledged).
+ */
+const NOTIFICATION_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+/** Due webhook deliveries (retries) are looked for this often on the node's clock; new events wake the job at once. */
+const WEBHOOK_DELIVERY_EVERY_MS = 1000;
 
 export interface OutpostApp {
   app: FastifyInstance;
@@ -104,6 +121,8 @@ export interface AppOptions {
   headersTimeoutMs?: number;
   /** Called for every route the app registers (method and URL), before the app is ready: the authorization matrix enumerates routes with it. */
   onRoute?: (route: { method: string; url: string }) => void;
+  /** How long a webhook receiver has to answer one attempt (10 s). */
+  webhookTimeoutMs?: number;
 }
 
 /** Default for AppOptions.bodyIdleTimeoutMs and headersTimeoutMs. */
@@ -178,6 +197,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     routerOptions: { maxParamLength: 1024 },
     bodyLimit: 1024 * 1024,
     keepAliveTimeout: 65_000,
+    // Request ids are UUIDs: a webhook payload's `request.id` then names one request for good
+    // (fastify's default counter starts again at every restart).
+    genReqId: () => randomUUID(),
     // Shutdown is ConnectionTracker's job: fastify's 'idle' mode can truncate a slow download.
     forceCloseConnections: false,
     // Errors fastify raises before routing (a malformed URL, a bad Content-Type) get OCI JSON too.
@@ -219,6 +241,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // On a connected node its policy is the /v2 write rule (mode and sync scope, sync/edge-policy.ts).
   await registerV2Routes(app, { blobs, uploads, metadata, manifests, writer, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
+  const selfName = options.selfName ?? config.connection?.name ?? null;
+  // Notifications (docs/observability.md, "Webhooks and notifications"): this node's own clients'
+  // pushes and deletes, and its children's, stored durably; the root delivers them to its
+  // webhooks, a connected node relays them to its parent (EventRelay, in the sync agent's sessions).
+  const notificationLog = new NotificationLog(metadata.notifications, edge === null, events);
+  const localEvents = new LocalEvents({
+    events, log: notificationLog, metadata, connectedRegistries: metadata.connectedRegistries, selfName, clock, logger,
+  });
+  localEvents.start();
+  const webhookSender = new WebhookSender(clock, options.webhookTimeoutMs);
+
   // The management plane lives on the root only; a connected node's config comes from its parent.
   // Its services announce every committed change on the bus (config and credential changes).
   if (edge === null) {
@@ -243,23 +276,45 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       limits: { ...DEFAULT_IDENTITY_LIMITS, ...options.identityLimits },
     });
     await registerLifecycleRoutes(app, { retention, usage, guard });
+    await registerWebhookRoutes(app, { service: new WebhookService(metadata.notifications, webhookSender, clock), guard });
+    // The durable queue's delivery: each second on the node's clock (retries come due on it), and at once when events are queued.
+    const delivery = new WebhookDelivery({ store: metadata.notifications, sender: webhookSender, events, clock, logger: logger.child({ component: 'webhooks' }) });
+    jobs.add({ name: 'webhook-delivery', schedule: { everyMs: WEBHOOK_DELIVERY_EVERY_MS, atStart: true }, run: (signal) => delivery.run(signal) });
+    events.subscribe(['notifications-recorded'], () => {
+      delivery.markDirty();
+      jobs.runNow('webhook-delivery').catch(() => undefined);
+    });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
-  const selfName = options.selfName ?? config.connection?.name ?? null;
   const gateway = await registerGatewayRoutes(app, {
     metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock: now, events, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
+    eventIntake: new EventIntake(notificationLog, metadata.connectedRegistries),
   });
   jobs.add({ name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS }, run: () => gateway.prune() });
+  // A connected node never drops an event its parent has not acknowledged.
+  jobs.add({
+    name: 'notification-prune',
+    schedule: { everyMs: PRUNE_EVERY_MS },
+    run: async () => metadata.notifications.pruneNotifications(
+      new Date(clock.now() - NOTIFICATION_RETENTION_MS), edge === null ? undefined : await metadata.notifications.relayMark(),
+    ),
+  });
 
   const syncLogger = logger.child({ component: 'sync' });
   const connection = config.connection;
-  const agent = edge === null || connection === null ? null : new SyncAgent({
+  const parent = edge === null || connection === null ? null : httpParentLink({
+    tokenName: connection.tokenName, tokenPassword: connection.tokenPassword, parentEndpoint: connection.parentEndpoint,
+    parentProtocol: connection.parentProtocol, caFile: config.parentCaFile,
+  }, connection.name);
+  // The notification events recorded here go up during each sync session, woken as they are recorded.
+  const relay = parent === null ? null : new EventRelay({
+    store: metadata.notifications, sink: parent.events ?? null, instanceId: () => metadata.getState(SYNC_STATE_KEYS.instanceId), clock, logger: syncLogger,
+  });
+  if (relay) events.subscribe(['notifications-recorded'], () => relay.wake());
+  const agent = edge === null || connection === null || parent === null ? null : new SyncAgent({
     selfName: connection.name,
-    parent: httpParentLink({
-      tokenName: connection.tokenName, tokenPassword: connection.tokenPassword, parentEndpoint: connection.parentEndpoint,
-      parentProtocol: connection.parentProtocol, caFile: config.parentCaFile,
-    }, connection.name),
+    parent,
     metadata,
     writer,
     identities: metadata.identity,
@@ -279,6 +334,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     clock,
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
+    ...(relay ? { sessionTasks: [relay] } : {}),
   });
   // A local client's write that appended a change (the outbox is those) wakes the outbox drain at once.
   if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
@@ -315,6 +371,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       // Requests in flight finish; each keep-alive connection is closed once it goes idle.
       connections.drain();
       await app.close();
+      // The events of the last writes are recorded before the database closes.
+      await localEvents.stop();
       await metadata.close();
     },
   };

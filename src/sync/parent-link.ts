@@ -1,6 +1,6 @@
 import { HttpTransport } from '../client/http-transport.js';
 import { RegistryClient, type RemoteRegistry } from '../client/registry-client.js';
-import { GatewayClient, type ParentGateway } from '../client/gateway-client.js';
+import { GatewayClient, type ParentEventSink, type ParentGateway } from '../client/gateway-client.js';
 
 /** How a connected node reaches its parent (from its connection string and --parent-ca). */
 export interface ParentSettings {
@@ -19,6 +19,8 @@ export interface ParentLink {
   readonly address: string;
   readonly gateway: ParentGateway;
   readonly registry: RemoteRegistry;
+  /** Where this node's notification events go up (absent for a parent that takes none: the unit tests' fake parent). */
+  readonly events?: ParentEventSink;
   /** Closes the connections (the agent has stopped). */
   close(): Promise<void>;
 }
@@ -31,9 +33,11 @@ export function httpParentLink(settings: ParentSettings, selfName: string): Pare
     password: settings.tokenPassword,
     caFile: settings.caFile,
   });
+  const gateway = new GatewayClient(transport, selfName);
   return {
     address: transport.baseUrl,
-    gateway: new GatewayClient(transport, selfName),
+    gateway,
+    events: gateway,
     registry: new RegistryClient(transport),
     close: () => transport.close(),
   };

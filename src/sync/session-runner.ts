@@ -22,6 +22,12 @@ export interface SessionRunnerDeps {
   pull: Pick<PullLoop, 'run'>;
   outbox: Pick<OutboxLoop, 'run'>;
   status: Pick<StatusReporter, 'heartbeats' | 'noteFailure'>;
+  /**
+   * More work that runs during each session beside the three loops (the notification event
+   * relay): started with them, stopped with the session. It never ends a session itself, so it
+   * must handle its own failures.
+   */
+  alongside?: ReadonlyArray<{ run(signal: AbortSignal): Promise<void> }>;
   instanceId: () => string;
   /** This node's own connected-registry name (for the messages of refusals). */
   selfName: string;
@@ -139,12 +145,13 @@ export class SessionRunner {
     this.noteReconnected();
     this.deps.activity.enter('Connected');
     const tasks = [this.deps.pull.run({ closesAt, once }, signal), this.deps.status.heartbeats(signal), this.deps.outbox.run(signal)];
-    for (const task of tasks) task.catch(() => undefined);
+    const alongside = (this.deps.alongside ?? []).map((task) => task.run(signal));
+    for (const task of [...tasks, ...alongside]) task.catch(() => undefined);
     try {
       await Promise.race(tasks);
     } finally {
       session.abort();
-      await Promise.allSettled(tasks);
+      await Promise.allSettled([...tasks, ...alongside]);
     }
     // No last heartbeat at a window's end: the parent shows Offline until the next one.
     if (closesAt !== null || once) this.deps.activity.enter('OutsideWindow');

@@ -52,6 +52,8 @@ export interface SyncAgentDeps {
   parallelBlobs?: number;
   /** The backoff's jitter source (Math.random; tests fix it). */
   random?: () => number;
+  /** More work of each session beside pull, push-back and heartbeats (the notification event relay). */
+  sessionTasks?: ReadonlyArray<{ run(signal: AbortSignal): Promise<void> }>;
 }
 
 /**
@@ -105,6 +107,7 @@ export class SyncAgent {
       gateway: parent.gateway, config: this.config, activity: this.activity, pull: pullLoop, outbox: this.outbox, status,
       instanceId, selfName, version: deps.version, parentAddress: parent.address, clock, logger,
       ...(deps.random ? { random: deps.random } : {}),
+      ...(deps.sessionTasks ? { alongside: deps.sessionTasks } : {}),
     });
   }
 

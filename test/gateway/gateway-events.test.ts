@@ -13,6 +13,8 @@ import type { MessagesResponse, StatusReport } from '../../src/client/gateway-pr
 import { basicAuth } from '../helpers/oci-client.js';
 import { registryInput } from '../metadata/connected-registry-store-suite.js';
 import { manifestInput } from '../metadata/store-suite.js';
+import { EventIntake } from '../../src/events/event-intake.js';
+import { NotificationLog } from '../../src/events/notification-log.js';
 
 const NAME = 'edge-wake';
 const PASSWORD = 'edge-wake-password';
@@ -50,6 +52,7 @@ describe('gateway: held long-polls and the config cache follow the bus', () => {
     await registerGatewayRoutes(app, {
       metadata: store, identities: store.identity, connectedRegistries: store.connectedRegistries, guard: new AccessGuard(authenticator, signer),
       selfName: null, clock: Date.now, events, logger,
+      eventIntake: new EventIntake(new NotificationLog(store.notifications, true, events), store.connectedRegistries),
     });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });

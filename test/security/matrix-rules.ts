@@ -133,6 +133,14 @@ export const RULES: Record<string, Rule> = {
   'GET /mgmt/v1/config/retention': admin(one('/mgmt/v1/config/retention')),
   // An empty change is refused after authorization (400): the policy never changes here.
   'PATCH /mgmt/v1/config/retention': admin(json('/mgmt/v1/config/retention')),
+  // Webhooks: a hostile caller must not read (headers may hold credentials), add, aim or fire them.
+  'GET /mgmt/v1/webhooks': admin(one('/mgmt/v1/webhooks')),
+  'POST /mgmt/v1/webhooks': admin(json('/mgmt/v1/webhooks')),
+  'GET /mgmt/v1/webhooks/:name': admin(one('/mgmt/v1/webhooks/matrixnosuchhook')),
+  'PATCH /mgmt/v1/webhooks/:name': admin(json('/mgmt/v1/webhooks/matrixnosuchhook', { status: 'disabled' })),
+  'DELETE /mgmt/v1/webhooks/:name': admin(one('/mgmt/v1/webhooks/matrixnosuchhook')),
+  'POST /mgmt/v1/webhooks/:name/ping': admin(json('/mgmt/v1/webhooks/matrixnosuchhook/ping')),
+  'GET /mgmt/v1/webhooks/:name/events': admin(one('/mgmt/v1/webhooks/matrixnosuchhook/events')),
 
   // --- sync gateway: the gateway action on the path's connected registry ---------------------
   'POST /gateway/v1/:cr/activate': {
@@ -154,5 +162,10 @@ export const RULES: Record<string, Rule> = {
   'PUT /gateway/v1/:cr/status': {
     need: { kind: 'gateway', permission: 'config/write' },
     samples: [{ label: '', path: (ctx) => `/gateway/v1/${ctx.gatewayChild}/status`, body: '{}', contentType: 'application/json', resource: CR }],
+  },
+  // A child's notification events: only its own sync token (message/write on it) may send them.
+  'POST /gateway/v1/:cr/events': {
+    need: { kind: 'gateway', permission: 'message/write' },
+    samples: [{ label: '', path: (ctx) => `/gateway/v1/${ctx.gatewayChild}/events`, body: '{}', contentType: 'application/json', resource: CR }],
   },
 };

@@ -4,11 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v skopeo >/dev/null 2>&1; then
-  echo "test: installing skopeo (Debian package) for the end-to-end tests"
+# Debian packages the tests use: skopeo (end-to-end), and for test/deploy podman with runc
+# (containers), mmdebstrap (the offline base image), podman-compose (deploy/compose.yaml) and
+# kubectl (kustomize; this machine kind ships one, else Debian's kubernetes-client).
+packages=()
+command -v skopeo >/dev/null 2>&1 || packages+=(skopeo)
+command -v podman >/dev/null 2>&1 || packages+=(podman)
+command -v runc >/dev/null 2>&1 || packages+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || packages+=(mmdebstrap)
+command -v podman-compose >/dev/null 2>&1 || packages+=(podman-compose)
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+if [ "${#packages[@]}" -gt 0 ]; then
+  echo "test: installing ${packages[*]} (Debian packages) for the end-to-end and deployment tests"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq skopeo >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 if [ ! -d node_modules ]; then
   npm ci
@@ -19,6 +29,11 @@ npx eslint .
 echo "test: type-check and build"
 rm -rf dist
 npx tsc -p tsconfig.json
+# The container test builds the image and runs containers: minutes, not the 120 s a test file
+# gets below, so it runs first, on its own, with its own per-test time limits.
+long=dist/test/deploy/containers.test.js
+echo "test: run $long"
+node --test --test-timeout=3600000 "$long"
 echo "test: run"
 # Only *.test.js files: node 20 given a folder would also load every helper module as a test file.
-find dist/test -name '*.test.js' -print0 | sort -z | xargs -0 node --test --test-concurrency=2 --test-timeout=120000
+find dist/test -name '*.test.js' ! -path "$long" -print0 | sort -z | xargs -0 node --test --test-concurrency=2 --test-timeout=120000

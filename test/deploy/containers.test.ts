@@ -75,9 +75,11 @@ describe('container image (podman, offline base image)', { timeout: 60 * MINUTE 
     imageBuilt = true;
     t.diagnostic(`image built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
+    // podman shows the image's health check beside Config (an OCI config has none), not in it.
     const [inspected] = JSON.parse((await podman(['image', 'inspect', TEST_IMAGE])).stdout) as Array<{
       Size: number;
-      Config: { User?: string; ExposedPorts?: Record<string, unknown>; Volumes?: Record<string, unknown>; Env?: string[]; Entrypoint?: string[]; Cmd?: string[]; Healthcheck?: { Test?: string[] } };
+      Healthcheck?: { Test?: string[] };
+      Config: { User?: string; ExposedPorts?: Record<string, unknown>; Volumes?: Record<string, unknown>; Env?: string[]; Entrypoint?: string[]; Cmd?: string[] };
     }>;
     const config = inspected!.Config;
     const megabytes = inspected!.Size / 1e6;
@@ -89,7 +91,7 @@ describe('container image (podman, offline base image)', { timeout: 60 * MINUTE 
     assert.ok(config.Env?.includes('ACR_REGISTRY_DATA_VOLUME=/var/acr/data'), JSON.stringify(config.Env));
     assert.deepEqual(config.Entrypoint, ['node', '/app/bin/outpost']);
     assert.deepEqual(config.Cmd, ['serve']);
-    assert.deepEqual(config.Healthcheck?.Test, ['CMD', 'node', '/app/deploy/healthcheck.mjs']);
+    assert.deepEqual(inspected!.Healthcheck?.Test, ['CMD', 'node', '/app/deploy/healthcheck.mjs']);
 
     // Inside: production dependencies only, the addon loads, the folders belong to the user.
     const probe = `

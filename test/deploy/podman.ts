@@ -220,8 +220,12 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<Bas
 
 /** Builds the Outpost image from the worktree with `scripts/build-image.sh` (what `npm run image` runs). */
 export async function buildOutpostImage(images: BaseImages, tag = TEST_IMAGE): Promise<void> {
+  const previous = await podman(['image', 'inspect', '--format', '{{.Id}}', tag]).then((r) => r.stdout.trim(), () => null);
   await run('bash', [join(REPO_ROOT, 'scripts', 'build-image.sh'),
     ...PODMAN_GLOBAL, ...RUN_LIMITS, '--network', 'host',
     '--build-arg', `BASE_IMAGE=${images.base}`, '--build-arg', `BUILD_IMAGE=${images.build}`,
   ], { env: { ...process.env, OUTPOST_CONTAINER_ENGINE: 'podman', OUTPOST_IMAGE: tag }, timeoutMs: 1_500_000 });
+  // The image the tag named before (an older build) goes, so that repeated runs do not pile up images.
+  const current = await podman(['image', 'inspect', '--format', '{{.Id}}', tag]).then((r) => r.stdout.trim(), () => null);
+  if (previous && previous !== current) await podman(['rmi', previous]).catch(() => undefined);
 }

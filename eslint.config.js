@@ -1,4 +1,4 @@
-// Lint: typescript-eslint's recommended rules plus the layer rule of DESIGN.md §2:
+// Lint: typescript-eslint's recommended rules plus the layer rule (docs/architecture.md, "Layers"):
 // imports point down the list core → oci → storage → metadata → auth → registry → gateway → sync →
 // management → client → server → cli, never up.
 import js from '@eslint/js';
@@ -29,7 +29,7 @@ const layerRules = Object.entries(allowedBelow).map(([folder, allowed]) => ({
     'no-restricted-imports': ['error', {
       patterns: allFolders
         .filter((other) => other !== folder && !allowed.includes(other))
-        .map((other) => ({ group: [`../${other}/*`, `../../${other}/*`], message: `${folder}/ must not import ${other}/ (DESIGN.md §2)` })),
+        .map((other) => ({ group: [`../${other}/*`, `../../${other}/*`], message: `${folder}/ must not import ${other}/ (docs/architecture.md, "Layers")` })),
     }],
   },
 }));

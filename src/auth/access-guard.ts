@@ -1,18 +1,26 @@
 import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../oci/index.js';
 import type { Authenticator } from './authenticator.js';
-import type { Identity } from './identity.js';
+import { authorize, type Identity } from './identity.js';
 import type { JwtSigner } from './jwt-signer.js';
+import { withBasicChallenge, withChallenge, type Challenge } from './challenge.js';
 
-/** What a /v2 request wants to do to a repository (the registry's RepositoryAction). */
-export type V2Action = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';
+/**
+ * What a /v2 request wants to do to a repository, for authorization (docs/architecture.md,
+ * "Identity"). A manifest PUT is `push-manifest`: besides content it can move a tag, which is
+ * repository metadata. The registry parses requests into these (registry/route.ts).
+ */
+export type RepositoryAction = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';
+
+/** The actions that change a repository (a connected node's write rule refuses them outside its mode and scope). */
+export const WRITE_ACTIONS: ReadonlySet<RepositoryAction> = new Set(['push', 'push-manifest', 'delete']);
 
 /**
  * What an authorized /v2 caller may do beyond the request's own action: the registry asks it
  * about other repositories (a mount's source, catalog entries). It answers for the identity
  * that made the request; a Bearer JWT's identity holds only the scopes the JWT granted.
  */
-export interface V2Access {
+export interface RepositoryAccess {
   /** A stable key of the caller (`<kind>:<name>`), for per-caller limits such as open upload sessions. */
   readonly caller: string;
   /** May the catalog list this repository (content/read and metadata/read)? */
@@ -71,24 +79,25 @@ export class AccessGuard {
    * 403 DENIED when the identity may not do the action. Returns what the identity may do
    * elsewhere (list, read), for the catalog and for cross-repository mounts.
    */
-  readonly authorizeV2 = async (request: FastifyRequest, repository: string | null, action: V2Action | null): Promise<V2Access> => {
+  readonly authorizeV2 = async (request: FastifyRequest, repository: string | null, action: RepositoryAction | null): Promise<RepositoryAccess> => {
     const isCatalog = repository === null && /^\/v2\/_catalog(?:\?|$)/.test(request.url);
     const scope = repository !== null && action !== null ? repositoryScope(repository, action) : isCatalog ? 'registry:catalog:*' : null;
+    const challenge = bearerChallenge(request, scope);
     let identity: Identity | null;
     try {
       identity = await this.identify(request);
     } catch (err) {
-      throw withChallenge(err, request, scope);
+      throw withChallenge(err, challenge);
     }
     // The ping (/v2/) answers 401 to anonymous callers even with anonymous pull, so clients find the token endpoint.
     if (identity === null || (identity.kind === 'anonymous' && repository === null && !isCatalog)) {
-      throw withChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'), request, scope);
+      throw withChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'), challenge);
     }
     const who = identity;
     if (repository !== null && action !== null) {
-      const missing = requiredPermissions(action).filter((p) => !who.can('repositories', p, repository));
+      const missing = requiredPermissions(action).filter((p) => !authorize(who, p, repository));
       if (missing.length > 0) {
-        if (who.kind === 'anonymous') throw withChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'), request, scope);
+        if (who.kind === 'anonymous') throw withChallenge(new RegistryError('UNAUTHORIZED', 'authentication required'), challenge);
         throw new RegistryError('DENIED', 'requested access to the resource is denied', { repository, action, missing });
       }
     } else if (isCatalog && !who.mayListCatalog) {
@@ -97,7 +106,7 @@ export class AccessGuard {
     return {
       caller: `${who.kind}:${who.name}`,
       canList: (name) => who.canList(name),
-      canRead: (name) => who.can('repositories', 'content/read', name),
+      canRead: (name) => authorize(who, 'content/read', name),
     };
   };
 
@@ -117,7 +126,7 @@ export class AccessGuard {
 }
 
 /** The scope-map permissions a /v2 action needs (docs/architecture.md, "Identity"). */
-function requiredPermissions(action: V2Action): string[] {
+function requiredPermissions(action: RepositoryAction): string[] {
   switch (action) {
     case 'pull':
       return ['content/read'];
@@ -133,19 +142,13 @@ function requiredPermissions(action: V2Action): string[] {
   }
 }
 
-function repositoryScope(repository: string, action: V2Action): string {
+function repositoryScope(repository: string, action: RepositoryAction): string {
   const actions = action === 'push' || action === 'push-manifest' ? 'pull,push' : action === 'delete' ? 'delete' : 'pull';
   return `repository:${repository}:${actions}`;
 }
 
-function withChallenge(err: unknown, request: FastifyRequest, scope: string | null): unknown {
-  if (!(err instanceof RegistryError) || err.code !== 'UNAUTHORIZED') return err;
+/** The Docker token challenge of a /v2 request: the token endpoint at the address the client used, and the scope it needs. */
+function bearerChallenge(request: FastifyRequest, scope: string | null): Challenge {
   const { origin, host } = requestOrigin(request);
-  const challenge = `Bearer realm="${origin}/oauth2/token",service="${host}"${scope ? `,scope="${scope}"` : ''}`;
-  return new RegistryError('UNAUTHORIZED', err.message, err.detail, { ...err.headers, 'WWW-Authenticate': challenge });
-}
-
-function withBasicChallenge(err: unknown): unknown {
-  if (!(err instanceof RegistryError) || err.code !== 'UNAUTHORIZED') return err;
-  return new RegistryError('UNAUTHORIZED', err.message, err.detail, { 'WWW-Authenticate': 'Basic realm="outpost"' });
+  return { scheme: 'Bearer', realm: `${origin}/oauth2/token`, service: host, scope };
 }

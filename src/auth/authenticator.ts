@@ -5,6 +5,7 @@ import { Identity } from './identity.js';
 import { verifyPassword } from './passwords.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { AccessClaims } from './jwt-signer.js';
+import { systemClock, type Clock } from '../core/clock.js';
 
 export const ADMIN_USERNAME = 'admin';
 
@@ -34,8 +35,8 @@ export interface AuthenticatorOptions {
   tokenUsable?: (name: string) => boolean;
   /** Checks a password against a stored hash; `verifyPassword` (scrypt) by default (tests count the calls). */
   verifyPassword?: (password: string, hash: string) => Promise<boolean>;
-  /** Milliseconds since the epoch (tests move it); Date.now by default. */
-  now?: () => number;
+  /** The node's clock: password expiry and how long a verified password is remembered (the system clock by default). */
+  clock?: Clock;
 }
 
 /** Who a caller is and the fingerprint of the credential that proved it (null for anonymous callers). */
@@ -65,7 +66,7 @@ export class Authenticator {
   private readonly credentialKey: Buffer;
   private readonly tokenUsable: (name: string) => boolean;
   private readonly verifyPassword: (password: string, hash: string) => Promise<boolean>;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** `<token>\0<sha256 of the password>` → the stored hash it was verified against, and when. */
   private readonly verified = new Map<string, { hash: string; at: number }>();
   /** Verifications running, by `<cache key>\0<hash>`: one scrypt per credential at a time. */
@@ -83,7 +84,7 @@ export class Authenticator {
     this.credentialKey = options.credentialKey;
     this.tokenUsable = options.tokenUsable ?? (() => true);
     this.verifyPassword = options.verifyPassword ?? verifyPassword;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.adminCredential = this.fingerprint(`admin\0${this.adminDigest.toString('base64')}`);
   }
 
@@ -132,14 +133,15 @@ export class Authenticator {
    * every request at once.
    */
   private async matchingSlot(token: TokenRecord, password: string): Promise<PasswordSlot | null> {
-    const now = this.now();
+    const now = this.clock.now();
     const live = liveSlots(token, now);
     const cacheKey = `${token.name}\0${sha256(password).toString('base64')}`;
     const remembered = this.verified.get(cacheKey);
     if (remembered) {
       const age = now - remembered.at;
       const slot = live.find((s) => token[s]!.hash === remembered.hash);
-      if (slot !== undefined && age < VERIFIED_TTL_MS) {
+      // A clock set back (tests move it both ways) makes the age negative: verify again rather than trust it longer.
+      if (slot !== undefined && age >= 0 && age < VERIFIED_TTL_MS) {
         if (age >= VERIFIED_TTL_MS - REFRESH_AHEAD_MS) void this.verifyOnce(cacheKey, password, remembered.hash).catch(() => false);
         return slot;
       }
@@ -167,7 +169,7 @@ export class Authenticator {
 
   private remember(cacheKey: string, hash: string): void {
     this.verified.delete(cacheKey);
-    this.verified.set(cacheKey, { hash, at: this.now() });
+    this.verified.set(cacheKey, { hash, at: this.clock.now() });
     // The least recently verified go first (Map keeps insertion order; a renewal re-inserts).
     while (this.verified.size > MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
   }
@@ -234,7 +236,7 @@ export class Authenticator {
     const credential = claims.credential;
     const token = claims.kind === 'token' && credential !== null ? await this.usableToken(claims.sub) : null;
     if (!token) throw revoked();
-    const live = liveSlots(token, this.now()).some((slot) => this.tokenCredential(token.name, token[slot]!) === credential);
+    const live = liveSlots(token, this.clock.now()).some((slot) => this.tokenCredential(token.name, token[slot]!) === credential);
     if (!live) throw revoked();
     return token;
   }

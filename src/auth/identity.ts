@@ -1,4 +1,4 @@
-import { parseAction, patternMatches, type ParsedAction } from './actions.js';
+import { parseAction, patternMatches, type ParsedAction } from '../oci/actions.js';
 
 /**
  * `admin` (Basic with the admin password), `token` (Basic with a token's password), `bearer` (a

@@ -1,4 +1,5 @@
-export * from './actions.js';
+// The scope-map action grammar is oci/'s (shared with the CLI); auth's users get it here with the rest of what authorization needs.
+export * from '../oci/actions.js';
 export * from './identity.js';
 export * from './passwords.js';
 export * from './login-throttle.js';
@@ -6,4 +7,5 @@ export * from './admin-password.js';
 export * from './jwt-signer.js';
 export * from './authenticator.js';
 export * from './access-guard.js';
+export * from './challenge.js';
 export * from './token-routes.js';

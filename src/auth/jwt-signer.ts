@@ -3,9 +3,12 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, jwtVerify, generateKeyPair, exportPKCS8, exportJWK, calculateJwkThumbprint, type JWTPayload } from 'jose';
 import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
 
 export const JWT_KEY_FILE = 'jwt-signing-key.pem';
 const ISSUER = 'outpost';
+/** A token is valid from this long before its issue time (clients' clocks differ a little). */
+const NOT_BEFORE_SKEW_SECONDS = 5;
 
 /** One entry of the Docker `access` claim, plus Outpost's own fields that clients ignore. */
 export interface AccessEntry {
@@ -36,8 +39,8 @@ export interface AccessClaims {
 }
 
 export interface JwtSignerOptions {
-  /** Milliseconds since the epoch (tests move it); Date.now by default. */
-  now?: () => number;
+  /** The node's clock: issue times and expiry (the system clock by default). */
+  clock?: Clock;
 }
 
 /**
@@ -51,7 +54,7 @@ export class JwtSigner {
   private readonly privateKey: KeyObject;
   private readonly publicKey: KeyObject;
   private readonly kid: string;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly verified = new Map<string, AccessClaims>();
   /**
    * A secret derived from the signing key, for keyed fingerprints of credentials carried in
@@ -64,7 +67,7 @@ export class JwtSigner {
     this.privateKey = privateKey;
     this.publicKey = createPublicKey(privateKey);
     this.kid = kid;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.credentialKey = createHmac('sha256', privateKey.export({ format: 'der', type: 'pkcs8' })).update('outpost credential fingerprints').digest();
   }
 
@@ -89,7 +92,7 @@ export class JwtSigner {
   async sign(claims: {
     sub: string; kind: string; access: AccessEntry[]; use: 'access' | 'refresh'; audience: string; ttlSeconds: number; credential: string | null;
   }): Promise<{ token: string; issuedAt: Date; expiresIn: number }> {
-    const now = Math.floor(this.now() / 1000);
+    const now = Math.floor(this.clock.now() / 1000);
     const payload = { kind: claims.kind, access: claims.access, use: claims.use, ...(claims.credential !== null ? { cred: claims.credential } : {}) };
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: this.kid })
@@ -97,7 +100,7 @@ export class JwtSigner {
       .setSubject(claims.sub)
       .setAudience(claims.audience)
       .setIssuedAt(now)
-      .setNotBefore(now - 5)
+      .setNotBefore(now - NOT_BEFORE_SKEW_SECONDS)
       .setExpirationTime(now + claims.ttlSeconds)
       .setJti(randomUUID())
       .sign(this.privateKey);
@@ -107,15 +110,17 @@ export class JwtSigner {
   /** The claims of a valid token of this node, or null (bad signature, expired, malformed). */
   async verify(token: string): Promise<AccessClaims | null> {
     const cached = this.verified.get(token);
-    const nowSeconds = this.now() / 1000;
+    const now = this.clock.now();
+    const nowSeconds = now / 1000;
     if (cached) {
-      if (cached.exp > nowSeconds) return cached;
+      // The cache answers as jwtVerify would at this time: expired, or not yet valid when the clock was set back.
+      if (cached.exp > nowSeconds && cached.iat - NOT_BEFORE_SKEW_SECONDS <= nowSeconds) return cached;
       this.verified.delete(token);
       return null;
     }
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.publicKey, { issuer: ISSUER, algorithms: ['ES256'], currentDate: new Date(this.now()) }));
+      ({ payload } = await jwtVerify(token, this.publicKey, { issuer: ISSUER, algorithms: ['ES256'], currentDate: new Date(now) }));
     } catch {
       return null;
     }

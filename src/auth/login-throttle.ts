@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryError } from '../oci/index.js';
+import { systemClock, type Clock } from '../core/clock.js';
 
 export interface LoginThrottleOptions {
   /** How long a failure is answered late once its name or address has failed before (doubling from there). */
@@ -12,9 +12,8 @@ export interface LoginThrottleOptions {
   slotsPerName?: number;
   /** Attempts of one name that may wait for a slot; more are refused with 429 TOOMANYREQUESTS. */
   maxWaitingPerName?: number;
-  now?: () => number;
-  /** How a failure waits out its delay (tests pass one they control). */
-  sleep?: (ms: number) => Promise<void>;
+  /** The node's clock: scores decay on its time and failures wait out their delay with its `sleep` (the system clock by default; tests pass one they control). */
+  clock?: Clock;
 }
 
 interface Score {
@@ -30,6 +29,14 @@ interface Gate {
 }
 
 const MAX_ENTRIES = 10_000;
+
+/** TOOMANYREQUESTS from the throttle, with when to try again (the HTTP edge sends it as `Retry-After`). */
+export class ThrottledError extends RegistryError {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super('TOOMANYREQUESTS', message, null);
+    this.name = 'ThrottledError';
+  }
+}
 
 /**
  * Slows down password guessing per token name and per client address (in memory), without
@@ -54,8 +61,7 @@ export class LoginThrottle {
   private readonly halfLifeMs: number;
   private readonly slotsPerName: number;
   private readonly maxWaitingPerName: number;
-  private readonly now: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly clock: Clock;
   private readonly scores = new Map<string, Score>();
   private readonly gates = new Map<string, Gate>();
 
@@ -65,8 +71,7 @@ export class LoginThrottle {
     this.halfLifeMs = options.halfLifeMs ?? 30_000;
     this.slotsPerName = options.slotsPerName ?? 4;
     this.maxWaitingPerName = options.maxWaitingPerName ?? 1000;
-    this.now = options.now ?? Date.now;
-    this.sleep = options.sleep ?? ((ms) => sleep(ms));
+    this.clock = options.clock ?? systemClock;
   }
 
   /**
@@ -85,7 +90,7 @@ export class LoginThrottle {
       const delay = this.delayMs(keys);
       this.failed(keys);
       // The slot stays held for the whole delay: a guesser gains nothing by hanging up early.
-      if (delay > 0) await this.sleep(delay);
+      if (delay > 0) await this.clock.sleep(delay);
       return null;
     } finally {
       this.release(gateKey);
@@ -95,12 +100,13 @@ export class LoginThrottle {
   private score(key: string, now: number): number {
     const entry = this.scores.get(key);
     if (!entry) return 0;
-    return entry.score * 0.5 ** ((now - entry.at) / this.halfLifeMs);
+    // Never grows when the clock is set back (tests move it both ways).
+    return entry.score * 0.5 ** (Math.max(0, now - entry.at) / this.halfLifeMs);
   }
 
   /** How long the next failure of these keys is held (the largest of their delays). */
   delayMs(keys: readonly string[]): number {
-    const now = this.now();
+    const now = this.clock.now();
     const score = Math.max(0, ...keys.map((k) => this.score(k, now)));
     if (score < 0.5) return 0;
     return Math.round(Math.min(this.maxMs, this.baseMs * 2 ** (score - 1)));
@@ -108,7 +114,7 @@ export class LoginThrottle {
 
   /** Records one failure of these keys. */
   failed(keys: readonly string[]): void {
-    const now = this.now();
+    const now = this.clock.now();
     for (const key of keys) {
       const score = this.score(key, now) + 1;
       this.scores.delete(key);
@@ -135,8 +141,7 @@ export class LoginThrottle {
       return Promise.resolve();
     }
     if (gate.queue.length >= this.maxWaitingPerName) {
-      return Promise.reject(new RegistryError('TOOMANYREQUESTS', 'too many sign-in attempts for this name: try again later', null,
-        { 'Retry-After': String(Math.max(1, Math.ceil(this.maxMs / 1000))) }));
+      return Promise.reject(new ThrottledError('too many sign-in attempts for this name: try again later', Math.max(1, Math.ceil(this.maxMs / 1000))));
     }
     const waiting = gate;
     // The slot passes straight from the releasing attempt to this one (busy stays counted).

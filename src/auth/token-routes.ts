@@ -4,6 +4,7 @@ import type { Authenticated, Authenticator } from './authenticator.js';
 import type { Identity } from './identity.js';
 import type { AccessEntry, JwtSigner } from './jwt-signer.js';
 import { parseAuthorization, requestOrigin } from './access-guard.js';
+import { BASIC_CHALLENGE, UnauthorizedError } from './challenge.js';
 
 export interface TokenRoutesOptions {
   authenticator: Authenticator;
@@ -69,7 +70,7 @@ export async function registerTokenRoutes(app: FastifyInstance, options: TokenRo
       let caller: Authenticated | null;
       if (credentials?.type === 'basic') caller = await authenticator.authenticate(credentials.username, credentials.password, request.ip);
       else caller = anonymousCaller();
-      if (!caller) throw new RegistryError('UNAUTHORIZED', 'authentication required', null, { 'WWW-Authenticate': 'Basic realm="outpost"' });
+      if (!caller) throw new UnauthorizedError('authentication required', null, BASIC_CHALLENGE);
       const service = query.get('service') ?? requestOrigin(request).host;
       const scopes = query.getAll('scope').flatMap((s) => s.split(' ')).filter((s) => s !== '');
       await issue(reply, caller, scopes, service, query.get('offline_token') === 'true' ? 'new' : null, 'get');

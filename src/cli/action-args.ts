@@ -1,7 +1,7 @@
+import { systemClock } from '../core/clock.js';
+import { RegistryError } from '../oci/errors.js';
+import { permissionActions } from '../oci/actions.js';
 import { UsageError } from './usage-error.js';
-
-export const REPOSITORY_ACTIONS = ['content/delete', 'content/read', 'content/write', 'metadata/read', 'metadata/write'] as const;
-export const GATEWAY_ACTIONS = ['config/read', 'config/write', 'message/read', 'message/write'] as const;
 
 /**
  * Groups of a repeatable "flag followed by several values" option, in command-line order:
@@ -38,27 +38,25 @@ export function collectGroups(argv: readonly string[], flags: readonly string[])
 /**
  * az's action strings from `--repository REPO ACTION…` / `--gateway GW ACTION…` groups:
  * `repositories/<repo>/<action>` and `gateway/<gw>/<action>`, resource names lower-cased, actions
- * compared case-insensitively, duplicates dropped. Throws `UsageError` with the reference's
- * messages for a group without actions or an unknown action.
+ * compared case-insensitively, duplicates dropped — by the one action grammar (oci/actions.ts),
+ * whose resource checks are left to the server. Throws `UsageError` with the reference's
+ * messages (on one line) for a group without actions or an unknown action.
  */
 export function buildActions(groups: readonly string[][], kind: 'repository' | 'gateway'): string[] {
-  const valid: readonly string[] = kind === 'repository' ? REPOSITORY_ACTIONS : GATEWAY_ACTIONS;
-  const prefix = kind === 'repository' ? 'repositories' : 'gateway';
   const actions: string[] = [];
   for (const group of groups) {
     const [resource, ...rest] = group;
     if (resource === undefined || resource === '') {
       throw new UsageError(`argument --${kind}: expected a ${kind === 'repository' ? 'repository' : 'connected registry'} name and at least one action`);
     }
-    if (rest.length === 0) throw new UsageError(`At least one action must be specified with "${resource}".`);
-    for (const raw of rest) {
-      const action = raw.toLowerCase();
-      if (!valid.includes(action)) {
-        throw new UsageError(`Invalid action "${raw}" provided. Valid actions are {${valid.map((a) => `'${a}'`).join(', ')}}.`);
-      }
-      const full = `${prefix}/${resource.toLowerCase()}/${action}`;
-      if (!actions.includes(full)) actions.push(full);
+    let built: string[];
+    try {
+      built = permissionActions(kind === 'repository' ? 'repositories' : 'gateway', resource, rest);
+    } catch (err) {
+      if (err instanceof RegistryError) throw new UsageError(err.message.replace(/\s*\n\s*/g, ' '));
+      throw err;
     }
+    for (const action of built) if (!actions.includes(action)) actions.push(action);
   }
   return actions;
 }
@@ -69,7 +67,7 @@ const EXPIRATION_FORMAT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
  * A password expiry from `--expiration-in-days N` or `--expiration YYYY-MM-DDTHH:MM:SSZ` (not
  * both), as an ISO 8601 UTC string; undefined when neither is given (the server's default: never).
  */
-export function parseExpiry(options: { expirationInDays?: string; expiration?: string }, now: Date = new Date()): string | undefined {
+export function parseExpiry(options: { expirationInDays?: string; expiration?: string }, now: Date = new Date(systemClock.now())): string | undefined {
   const { expirationInDays: days, expiration } = options;
   if (days !== undefined && expiration !== undefined) {
     throw new UsageError('usage error: --expiration-in-days and --expiration cannot be used together');

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import type { NodeFlags } from '../config/node-config.js';
+import { OUTPOST_VERSION } from '../config/version.js';
 import { processContext } from './command-context.js';
 import { registerTokenCommands } from './token-commands.js';
 import { registerScopeMapCommands } from './scope-map-commands.js';
@@ -23,7 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   exitQuietlyOnClosedPipe();
   const program = new Command('outpost')
     .description('Outpost: a connected container registry for the edge')
-    .version('0.1.0')
+    .version(OUTPOST_VERSION)
     .exitOverride()
     // Commander's own errors ("error: required option …") get the same one-line form as ours.
     .configureOutput({ outputError: (text, write) => write(`outpost: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`) });

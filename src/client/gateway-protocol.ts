@@ -1,5 +1,5 @@
 /**
- * The sync gateway's wire protocol (DESIGN.md §5), shared by the parent side (gateway/) and the
+ * The sync gateway's wire protocol (docs/architecture.md, "Sync gateway"), shared by the parent side (gateway/) and the
  * child side (sync/, through GatewayClient). JSON only; times are ISO 8601 strings.
  *
  * | call | body / query | answer |
@@ -7,10 +7,11 @@
  * | `POST /gateway/v1/<cr>/activate` | ActivateRequest | 200 ActivateResponse; 409 ALREADY_ACTIVATED |
  * | `GET /gateway/v1/<cr>/config` | `If-None-Match: <etag>` | 200 ConfigDocument + `ETag`; 304 when unchanged |
  * | `GET /gateway/v1/<cr>/messages` | `?after=<seq>&wait=<s>&config=<etag>` | 200 MessagesResponse; 410 RESYNC_REQUIRED (detail ResyncRequiredDetail) |
+ * | `GET /gateway/v1/<cr>/head` | — | 200 HeadResponse |
  * | `PUT /gateway/v1/<cr>/status` | StatusReport | 200 StatusAck; 409 ALREADY_ACTIVATED |
  *
  * Every call needs the sync token of `<cr>` (Basic) and its gateway actions
- * (`gateway/<cr>/config/read|write`, `gateway/<cr>/message/read`): 401 UNAUTHORIZED without valid
+ * (`gateway/<cr>/config/read|write`, `gateway/<cr>/message/read` for messages and head): 401 UNAUTHORIZED without valid
  * credentials, 403 DENIED without the action. A node serves its direct children only: any other
  * `<cr>` is 404 NOT_FOUND. Bad bodies or query values are 400 REQUEST_INVALID.
  *
@@ -19,6 +20,8 @@
  *   and `If-None-Match` accept it quoted or bare.
  * - messages: `after` defaults to 0, `wait` to 0 (capped at MAX_WAIT_SECONDS). Without `config`
  *   the poll is held until changes arrive or the config changes while it is held.
+ * - head: the newest sequence number of the parent's log, read without a cursor, a wait or any
+ *   check (a child starting a full reconcile continues after it).
  * - status: 409 ALREADY_ACTIVATED when the reporting instance does not hold the activation
  *   (another instance does, or it was deactivated): activate again; that succeeds only when no
  *   other instance holds it.
@@ -113,7 +116,7 @@ export interface Message {
 
 /**
  * The detail of a 410 RESYNC_REQUIRED on messages. `ahead`: the cursor is past this parent's
- * head (a probe with a huge `after` reads `head` this way); `pruned`: rows after the cursor are
+ * head (the log is not the one the cursor came from); `pruned`: rows after the cursor are
  * gone; `expired`: the next change after the cursor is older than the child's message TTL. The
  * child reconciles in full and continues after `head`.
  */
@@ -134,6 +137,12 @@ export interface MessagesResponse {
   head: number;
   /** The ETag of the child's current config; a child holding another one fetches config. */
   config: string;
+}
+
+/** GET head. */
+export interface HeadResponse {
+  /** The newest sequence number of the parent's log (0 when it is empty). */
+  head: number;
 }
 
 /** A status detail; the item types (SyncItemFailed, OutboxItemFailed, OutboxRejected) name their item in `repository`, `digest`, `tag`. */

@@ -20,12 +20,49 @@ export interface ReferrerDescriptor {
 }
 
 /**
- * The OCI Distribution API of a parent, as a sync agent uses it: manifests, blobs (streamed both
- * ways), tags, catalog and referrers. Names and references go into URLs as they are: the
- * registry grammar leaves nothing to escape. Every call takes an optional `signal`: aborting it
- * ends the request (it rejects with the abort reason, not a RemoteError).
+ * A parent's /v2 as the pull side of sync reads it (the zot model's `Remote`): manifests, blobs,
+ * tags, catalog and referrers. Every call throws RemoteError for the parent's error answers and
+ * a failing link; aborting its `signal` ends it (it rejects with the abort reason, not a RemoteError).
  */
-export class RegistryClient {
+export interface RemoteSource {
+  /** GET a manifest by tag or digest. Throws RemoteError (MANIFEST_UNKNOWN when absent). */
+  getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest>;
+  /** The digest a tag or digest resolves to, or null when the parent does not have it. */
+  headManifest(repository: string, reference: string, signal?: AbortSignal): Promise<string | null>;
+  hasBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
+  /** Opens a blob download; the caller must consume or destroy the stream. */
+  getBlob(repository: string, digest: string, signal?: AbortSignal): Promise<{ stream: Readable; size: number | null }>;
+  /** Every tag of a repository; [] when the repository does not exist. */
+  listTags(repository: string, signal?: AbortSignal): Promise<string[]>;
+  /** Every repository the credentials may see. */
+  catalog(signal?: AbortSignal): Promise<string[]>;
+  /** Manifests whose subject is `digest`. */
+  referrers(repository: string, digest: string, signal?: AbortSignal): Promise<ReferrerDescriptor[]>;
+}
+
+/** A parent's /v2 as the push-back side of sync writes to it (the zot model's `Destination`, seen from the edge). */
+export interface RemoteDestination {
+  hasBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
+  /** Makes the blob present at the parent (a mount when it has it anywhere, else an upload streamed from `open()`). */
+  pushBlob(repository: string, digest: string, size: number, open: () => Promise<Readable>, signal?: AbortSignal): Promise<void>;
+  /** PUT a manifest under a tag or digest; returns the digest the parent computed. */
+  putManifest(repository: string, reference: string, body: Buffer, mediaType: string, signal?: AbortSignal): Promise<string | null>;
+  /** DELETE a tag or a manifest; false when the parent did not have it. */
+  deleteManifest(repository: string, reference: string, signal?: AbortSignal): Promise<boolean>;
+  /** DELETE a blob's link; false when the parent did not have it; other refusals (405, 403) throw. */
+  deleteBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
+}
+
+/** Both sides: what the sync agent needs of its parent's /v2. */
+export type RemoteRegistry = RemoteSource & RemoteDestination;
+
+/**
+ * The OCI Distribution API of a parent over HTTP, as a sync agent uses it: manifests, blobs
+ * (streamed both ways), tags, catalog and referrers. Names and references go into URLs as they
+ * are: the registry grammar leaves nothing to escape. Every call takes an optional `signal`:
+ * aborting it ends the request (it rejects with the abort reason, not a RemoteError).
+ */
+export class RegistryClient implements RemoteRegistry {
   constructor(private readonly http: HttpTransport) {}
 
   /** GET a manifest by tag or digest. Throws RemoteError (MANIFEST_UNKNOWN when absent). */

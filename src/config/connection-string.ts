@@ -1,6 +1,6 @@
 import { ConfigError } from './config-error.js';
 
-/** What a connected node needs to reach its parent (reference §4). */
+/** What a connected node needs to reach its parent: the fields of its connection string (README, "Deploying a connected registry"). */
 export interface ConnectionSettings {
   /** The connected registry this node is. */
   name: string;

@@ -14,8 +14,12 @@ export interface NodeConfig {
   dataDir: string;
   tls: { certFile: string; keyFile: string } | null;
   logLevel: LogLevel;
-  /** `memory` keeps blobs in memory (tests only); `filesystem` stores them under the data folder. */
-  storage: 'filesystem' | 'memory';
+  /**
+   * The storage driver by name (OUTPOST_STORAGE): `filesystem` stores blobs under the data folder,
+   * `memory` keeps them in memory (tests only). The storage layer's factory checks the name when
+   * the node starts (`createStorageDriver`), so a new driver needs no change here.
+   */
+  storage: string;
   /** Anyone may pull (and list tags and the catalog) without credentials. */
   anonymousPull: boolean;
   /** The admin password from OUTPOST_ADMIN_PASSWORD; null to use (or generate) `<data>/admin-password`. */
@@ -68,7 +72,6 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
   if (flags.connectionString !== undefined && flags.connectionString.trim() === '') throw new ConfigError('--connection-string is empty');
   const connectionString = firstSet(flags.connectionString, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
   const storage = firstSet(env.OUTPOST_STORAGE) ?? 'filesystem';
-  if (storage !== 'filesystem' && storage !== 'memory') throw new ConfigError(`invalid storage: ${storage} (filesystem or memory)`);
   return {
     host: firstSet(flags.host, env.OUTPOST_HOST) ?? '0.0.0.0',
     port: Number(portText),

@@ -27,9 +27,14 @@ export type DomainEvent =
   | (RepositoryEventBase & { type: 'repository-deleted' })
   | (RepositoryEventBase & { type: 'blob-linked'; digest: string; size: number })
   | (RepositoryEventBase & { type: 'blob-deleted'; digest: string })
-  /** A connected registry's desired config may have changed (its record, tokens, scope maps); `name` null: any of them. */
+  /**
+   * A connected registry's desired config may have changed (its record, tokens, scope maps).
+   * `name`: the registry the change is about; its ancestors' config documents include it, so a
+   * cache keyed by registry drops theirs too. null: any of them (a token or scope map changed, or
+   * a config from the parent was applied).
+   */
   | { type: 'connected-registry-config-changed'; name: string | null }
-  /** A child's heartbeat was recorded. */
+  /** A heartbeat was recorded: a direct child's, or one it relayed up for a registry below it. */
   | { type: 'connected-registry-status-received'; name: string }
   /** A credential was created, rotated, disabled or deleted: caches of verified credentials drop it. `token` null: the admin or every token. */
   | { type: 'credential-changed'; token: string | null };
@@ -87,3 +92,6 @@ export class EventBus {
 export const REPOSITORY_EVENT_TYPES = [
   'manifest-pushed', 'manifest-deleted', 'tag-set', 'tag-deleted', 'repository-deleted', 'blob-linked', 'blob-deleted',
 ] as const satisfies readonly DomainEventType[];
+
+/** An event of a repository write (it carries origin, actor and seq). */
+export type RepositoryEvent = EventOf<(typeof REPOSITORY_EVENT_TYPES)[number]>;

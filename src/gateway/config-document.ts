@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { ConnectedRegistryRecord, IdentityStore, PasswordRecord, TokenRecord } from '../metadata/index.js';
+import { descendantsOf, type ConnectedRegistryRecord, type IdentityStore, type PasswordRecord, type TokenRecord } from '../metadata/index.js';
 import { parseAction, patternMatches } from '../auth/index.js';
 import type { ConfigDocument, PasswordDoc, RegistryDoc, ScopeMapDoc, TokenDoc } from '../client/gateway-protocol.js';
 
 /**
- * The config document a node serves to one direct child (DESIGN.md §5, `GET config`), built from
+ * The config document a node serves to one direct child (docs/architecture.md, "Sync gateway": `GET config`), built from
  * the node's local stores only, so an edge serves its children from what it synced even while its
  * own parent is unreachable. Everything is in a fixed order (descendants parents first, tokens and
  * scope maps by name) so that the same state always gives the same bytes and the same ETag.
@@ -29,23 +29,6 @@ export function registryDoc(record: ConnectedRegistryRecord): RegistryDoc {
     activationEpoch: record.activationEpoch,
     resyncRequestedAt: record.resyncRequestedAt ? record.resyncRequestedAt.toISOString() : null,
   };
-}
-
-/** Every record below `name` in `all`, parents before children (breadth first, by name within a level). */
-export function descendantsOf(name: string, all: readonly ConnectedRegistryRecord[]): ConnectedRegistryRecord[] {
-  const out: ConnectedRegistryRecord[] = [];
-  const seen = new Set([name]);
-  const queue = [name];
-  while (queue.length > 0) {
-    const current = queue.shift()!;
-    const children = all.filter((c) => c.parent === current && !seen.has(c.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const child of children) {
-      seen.add(child.name);
-      out.push(child);
-      queue.push(child.name);
-    }
-  }
-  return out;
 }
 
 /**

@@ -2,9 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { ConnectedRegistryStore, IdentityStore, MetadataStore } from '../metadata/index.js';
-import type { AccessGuard, GatewayPermission } from '../auth/index.js';
-import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
-import type { ConfigSignal } from './config-signal.js';
+import { withBasicChallenge, type AccessGuard, type GatewayPermission } from '../auth/index.js';
+import { GATEWAY_PREFIX, MAX_WAIT_SECONDS, type HeadResponse, type MessagesResponse, type StatusAck } from '../client/gateway-protocol.js';
+import type { DomainEventType, EventBus } from '../core/events.js';
 import { GatewayService, type GatewayStores } from './gateway-service.js';
 import { ifNoneMatch, sameEtag } from './config-document.js';
 import { parseActivateRequest, parseStatusReport } from './request-bodies.js';
@@ -20,26 +20,31 @@ export interface GatewayDeps {
   selfName: string | null;
   /** Milliseconds since the epoch: activity times, message TTL, prune. */
   clock: () => number;
-  configSignal: ConfigSignal;
+  /**
+   * The node's bus: config changes drop the cached config documents and wake held long-polls,
+   * repository events wake them too; the status intake announces each heartbeat it records.
+   */
+  events: EventBus;
   logger: Logger;
-  /** Aborted when the node shuts down: held long-polls answer at once and the prune timer stops. */
+  /** Aborted when the node shuts down: held long-polls answer at once. */
   shutdown?: AbortSignal;
   /** A connected node's outbox: never pruned (see GatewayService.prune). */
   outbox?: GatewayStores['outbox'];
-  /** How often the change log is pruned (hourly by default). */
-  pruneIntervalMs?: number;
 }
 
 /** What the composition root keeps of the gateway. */
 export interface GatewayHandle {
-  /** Prunes the change log now (the timer does it hourly); returns how many rows went. */
+  /** Prunes the change log now; returns how many rows went. The composition root runs it as the `change-log-prune` job. */
   prune(): Promise<number>;
 }
 
-const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+/** The repository events of writes that append a change-log row: each may be a message for a held long-poll (a blob link appends none). */
+const LOG_EVENT_TYPES = [
+  'manifest-pushed', 'manifest-deleted', 'tag-set', 'tag-deleted', 'repository-deleted', 'blob-deleted',
+] as const satisfies readonly DomainEventType[];
 
 /**
- * The sync gateway (DESIGN.md §5, client/gateway-protocol.ts), served by every node to its direct
+ * The sync gateway (docs/architecture.md, "Sync gateway"; client/gateway-protocol.ts), served by every node to its direct
  * children under `/gateway/v1/<cr>/…`: activate, config, messages (long-poll), status. Each call
  * needs credentials with the gateway action for `<cr>` (401 without, 403 without the action) and
  * `<cr>` must be a direct child of this node (404). Its own plugin with its own JSON parser.
@@ -49,24 +54,23 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
     { metadata: deps.metadata, identities: deps.identities, connectedRegistries: deps.connectedRegistries, outbox: deps.outbox },
     deps.selfName,
     deps.clock,
+    deps.events,
   );
   // Subscribed before any long-poll, so the cache is dropped before held polls recompute their ETag.
-  deps.configSignal.subscribe(() => service.invalidateConfig());
+  const unsubscribeConfig = deps.events.subscribe(['connected-registry-config-changed'], () => service.invalidateConfig());
   // Stopping: the node's shutdown or the app closing, whichever comes first.
   const stopping = new AbortController();
   deps.shutdown?.addEventListener('abort', () => stopping.abort(), { once: true });
-  app.addHook('preClose', async () => stopping.abort());
+  app.addHook('preClose', async () => {
+    stopping.abort();
+    unsubscribeConfig();
+  });
 
   const prune = async (): Promise<number> => {
     const removed = await service.prune();
     if (removed > 0) deps.logger.info({ removed }, 'pruned the change log');
     return removed;
   };
-  const timer = setInterval(() => {
-    prune().catch((err: unknown) => deps.logger.warn({ err }, 'pruning the change log failed'));
-  }, deps.pruneIntervalMs ?? PRUNE_INTERVAL_MS);
-  timer.unref();
-  stopping.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 
   await app.register(async (api) => {
     useJsonBodies(api);
@@ -108,6 +112,12 @@ export async function registerGatewayRoutes(app: FastifyInstance, deps: GatewayD
         () => authorize(request, 'message/read'));
     });
 
+    api.get(`${GATEWAY_PREFIX}/:cr/head`, async (request) => {
+      const name = await authorize(request, 'message/read');
+      const answer: HeadResponse = { head: await service.head(name) };
+      return answer;
+    });
+
     api.put(`${GATEWAY_PREFIX}/:cr/status`, async (request) => {
       const name = await authorize(request, 'config/write');
       const ack: StatusAck = { config: await service.status(name, parseStatusReport(request.body)) };
@@ -132,7 +142,11 @@ async function holdMessages(
 ): Promise<MessagesResponse> {
   const wakeup = new Wakeup();
   // Subscribed before the first read, so a write between the read and the wait is not missed.
-  const unsubscribe = [deps.metadata.subscribe(wakeup.source('changes')), deps.configSignal.subscribe(wakeup.source('config'))];
+  const changes = wakeup.source('changes');
+  const unsubscribe = [
+    deps.events.subscribe(LOG_EVENT_TYPES, changes),
+    deps.events.subscribe(['connected-registry-config-changed'], wakeup.source('config')),
+  ];
   const gone = new AbortController();
   const onStop = (): void => gone.abort();
   const onClose = (): void => {
@@ -149,9 +163,11 @@ async function holdMessages(
     let page = await service.messages(child, scope, after, true);
     let etag = (await service.config(child)).etag;
     const known = heldEtag ?? etag;
-    const deadline = Date.now() + waitSeconds * 1000;
+    // Real elapsed time, not the node's clock: the hold is bounded by the child's HTTP timeout,
+    // which is real time too, so a test's moved clock must not hold a request longer.
+    const deadline = performance.now() + waitSeconds * 1000;
     while (page.messages.length === 0 && sameEtag(etag, known) && !gone.signal.aborted) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
       const fired = await wakeup.wait(left, gone.signal);
       if (gone.signal.aborted) break;
@@ -175,9 +191,4 @@ function integerParam(value: string | undefined, what: string, fallback: number)
   if (value === undefined || value === '') return fallback;
   if (!/^\d{1,15}$/.test(value)) throw new RegistryError('REQUEST_INVALID', `${what} must be a non-negative integer.`);
   return Number(value);
-}
-
-function withBasicChallenge(err: unknown): unknown {
-  if (!(err instanceof RegistryError) || err.code !== 'UNAUTHORIZED') return err;
-  return new RegistryError('UNAUTHORIZED', err.message, err.detail, { ...err.headers, 'WWW-Authenticate': 'Basic realm="outpost"' });
 }

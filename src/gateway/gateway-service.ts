@@ -1,10 +1,13 @@
 import { RegistryError, isoDurationMs } from '../oci/index.js';
-import type {
-  ConnectedRegistryChange, ConnectedRegistryRecord, ConnectedRegistryStore, IdentityStore, MetadataStore, RepositorySyncStatus, SyncStore,
+import {
+  descendantsOf,
+  type ConnectedRegistryChange, type ConnectedRegistryRecord, type ConnectedRegistryStore, type IdentityStore, type MetadataStore,
+  type RepositorySyncStatus, type SyncStore,
 } from '../metadata/index.js';
 import type { ActivateRequest, ActivateResponse, ConfigDocument, DescendantStatus, StatusReport } from '../client/gateway-protocol.js';
-import { buildConfigDocument, configEtag, descendantsOf, inScope, syncScopeOf } from './config-document.js';
+import { buildConfigDocument, configEtag, inScope, syncScopeOf } from './config-document.js';
 import { readFeed, type FeedPage } from './change-feed.js';
+import type { EventBus } from '../core/events.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** The message TTL assumed when a record's cannot be read (the reference's default, P2D). */
@@ -26,16 +29,18 @@ export interface GatewayStores {
 }
 
 /**
- * The parent side of sync (DESIGN.md §5) over the local stores; the routes only parse HTTP and
+ * The parent side of sync (docs/architecture.md, "Sync gateway") over the local stores; the routes only parse HTTP and
  * authorize. A node serves its DIRECT children only: the records whose parent is this node
  * (`parent === selfName`; null on the root). On a connected node its own record is stored locally
  * with no parent and is never served.
  */
 export class GatewayService {
+  /** `events`: where each recorded heartbeat is announced (`connected-registry-status-received`). */
   constructor(
     private readonly stores: GatewayStores,
     private readonly selfName: string | null,
     private readonly clock: () => number,
+    private readonly events?: EventBus,
   ) {}
 
   private readonly configCache = new Map<string, { doc: ConfigDocument; etag: string }>();
@@ -101,6 +106,12 @@ export class GatewayService {
     return readFeed(this.stores.metadata, scope, after, retention);
   }
 
+  /** The newest sequence number of this node's log, for the direct child `name` (a full reconcile continues after it). */
+  async head(name: string): Promise<number> {
+    await this.directChild(name);
+    return this.stores.metadata.lastChangeSeq();
+  }
+
   /**
    * Takes a heartbeat: the child's runtime (activity time by this node's clock, reported state,
    * version, login server, status details, last sync), its lag per repository computed from this
@@ -134,6 +145,7 @@ export class GatewayService {
       },
     };
     const updated = await this.stores.connectedRegistries.updateConnectedRegistry(child.name, change);
+    this.events?.publish({ type: 'connected-registry-status-received', name: child.name });
     await this.relay(updated, report.descendants);
     return (await this.config(updated)).etag;
   }
@@ -187,6 +199,7 @@ export class GatewayService {
           outboxPending: s.outbox ?? null,
         },
       });
+      this.events?.publish({ type: 'connected-registry-status-received', name: record.name });
     }
   }
 

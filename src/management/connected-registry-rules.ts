@@ -2,7 +2,7 @@ import { RegistryError, isValidRepositoryName, isValidTag, isoDurationMs } from 
 import type { ConnectedRegistryLogLevel, ConnectedRegistryMode } from '../metadata/index.js';
 
 /**
- * The connected-registry rules of reference §1–§2 as pure functions. Each throws a
+ * The connected-registry rules (docs/management-api.md, "Connected registries") as pure functions. Each throws a
  * REQUEST_INVALID RegistryError whose message uses the reference's words where it has them.
  */
 
@@ -112,7 +112,7 @@ export function parseLogLevel(value: unknown): ConnectedRegistryLogLevel {
 const DIGEST_LIKE = /^[A-Za-z0-9][A-Za-z0-9+._:=-]*$/;
 
 /**
- * A notification pattern `name[:tag][@digest]:push|delete|*` (reference §5): `name` is a
+ * A notification pattern `name[:tag][@digest]:push|delete|*` (docs/management-api.md, `notifications`): `name` is a
  * repository name, `*` or `prefix/*`; tag and digest are themselves or `*`.
  */
 export function assertNotification(value: unknown): string {

@@ -1,5 +1,7 @@
+import type { IdentityChange } from './identity-types.js';
+
 /**
- * Connected registries as resources (reference §2), stored on the root next to tokens and scope
+ * Connected registries as resources (docs/management-api.md, "Connected registries"), stored on the root next to tokens and scope
  * maps. Values are validated by management/ before they reach the store; the store enforces
  * uniqueness, the parent reference and the per-root limit. Every method is asynchronous and runs
  * as ONE transaction. Errors are RegistryErrors: NOT_FOUND (missing registry or parent), CONFLICT
@@ -35,7 +37,33 @@ export interface ConnectedRegistryStore {
    * frees the activation. Records missing from `records` are removed.
    */
   replaceSubtree(records: ConnectedRegistrySnapshot[]): Promise<void>;
+
+  /**
+   * Applies `changes` in order as ONE transaction, together with the token and scope-map changes
+   * among them (on the IdentityStore that shares this store's database): all of them or, when one
+   * throws, none — a workflow that fails half-way leaves no orphan token, scope map or record.
+   * The management services read what they need, compute the whole change set in TypeScript and
+   * hand it over here (a unit of work: the same shape for SQLite's synchronous transactions and
+   * PostgreSQL's asynchronous ones). Each change throws as its one-change method does.
+   */
+  applyChanges(changes: readonly ManagementChange[]): Promise<void>;
 }
+
+/** One step of a unit of work on connected-registry records (`ConnectedRegistryStore.applyChanges`). */
+export type RegistryChange =
+  /** As createConnectedRegistry. */
+  | { kind: 'create-registry'; input: ConnectedRegistryInput }
+  /** As updateConnectedRegistry. */
+  | { kind: 'update-registry'; name: string; change: ConnectedRegistryChange }
+  /** As deleteConnectedRegistry. */
+  | { kind: 'delete-registry'; name: string }
+  /** As deactivate. */
+  | { kind: 'deactivate-registry'; name: string }
+  /** As requestResync. */
+  | { kind: 'request-resync'; name: string; at: Date };
+
+/** A step of a management workflow: a record change or a token/scope-map change. */
+export type ManagementChange = RegistryChange | IdentityChange;
 
 /** A connected registry's desired state as it travels down the hierarchy in config documents. */
 export interface ConnectedRegistrySnapshot extends ConnectedRegistryInput {

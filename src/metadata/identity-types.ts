@@ -1,5 +1,5 @@
 /**
- * The identity model (DESIGN.md §4): tokens and the scope maps that say what they may do.
+ * The identity model (docs/architecture.md, "Identity"): tokens and the scope maps that say what they may do.
  * Names and actions are validated by auth/ before they reach the store; the store enforces
  * uniqueness, references and the registry limits. Every method is asynchronous and runs as ONE
  * transaction. Errors are RegistryErrors: NOT_FOUND (missing token or scope map), CONFLICT
@@ -40,11 +40,41 @@ export interface IdentityStore {
   deleteToken(name: string): Promise<void>;
 
   /**
+   * Applies `changes` in order as ONE transaction: all of them or, when one throws, none. The
+   * management services compute a workflow's whole change set first and hand it over here (a
+   * unit of work), so the same shape serves a synchronous SQLite and an asynchronous PostgreSQL
+   * transaction. Each change throws as its one-change method above does.
+   */
+  applyChanges(changes: readonly IdentityChange[]): Promise<void>;
+
+  /**
    * On a connected node: makes the user-defined scope maps and the tokens exactly the parent's
    * (password hashes included), in one transaction. System scope maps stay.
    */
   replaceAll(snapshot: IdentitySnapshot): Promise<void>;
 }
+
+/**
+ * One step of a unit of work on tokens and scope maps (`IdentityStore.applyChanges`). The edits
+ * that other workflows may race with are deltas the store applies to what it holds inside the
+ * transaction (`edit-scope-map-actions`), not values read earlier.
+ */
+export type IdentityChange =
+  /** Creates a user-defined scope map, or replaces the description and actions of an existing one (DENIED for a system map); limits as createScopeMap. */
+  | { kind: 'put-scope-map'; scopeMap: ScopeMapInput }
+  /**
+   * (actions ∪ add) − remove, new actions appended in order; nothing is written (and no limit
+   * checked) when that changes nothing. Throws NOT_FOUND, DENIED for a system map, TOOMANYREQUESTS.
+   */
+  | { kind: 'edit-scope-map-actions'; name: string; add: readonly string[]; remove: readonly string[] }
+  /** Throws as deleteScopeMap; with `onlyIfUnused`, a map a token uses is left in place instead of CONFLICT. */
+  | { kind: 'delete-scope-map'; name: string; onlyIfUnused?: boolean }
+  /** Creates the token without passwords, or sets the status and scope map of an existing one (its passwords stay). Throws NOT_FOUND for the scope map, TOOMANYREQUESTS. */
+  | { kind: 'put-token'; name: string; status: TokenStatus; scopeMap: string | null }
+  /** As setTokenPassword. */
+  | { kind: 'set-token-password'; name: string; slot: PasswordSlot; password: PasswordRecord | null }
+  /** As deleteToken. */
+  | { kind: 'delete-token'; name: string };
 
 /** Tokens and scope maps as they travel down the hierarchy in config documents. */
 export interface IdentitySnapshot {

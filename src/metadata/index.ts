@@ -1,4 +1,6 @@
-export type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
+export type {
+  Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
+} from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
 export type { Migration } from './migrations.js';
@@ -6,7 +8,7 @@ export type { SqliteStoreOptions } from './sqlite-store.js';
 export { SqliteIdentityStore } from './sqlite-identity-store.js';
 export { DEFAULT_IDENTITY_LIMITS } from './identity-types.js';
 export type {
-  IdentityLimits, IdentitySnapshot, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
+  IdentityChange, IdentityLimits, IdentitySnapshot, IdentityStore, PasswordRecord, PasswordSlot, ScopeMapInput, ScopeMapRecord, ScopeMapType, TokenInput, TokenRecord, TokenStatus,
 } from './identity-types.js';
 export { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
 export {
@@ -15,6 +17,12 @@ export {
 export type {
   ActivationStatus, AuditLogStatus, ConnectedRegistryChange, ConnectedRegistryInput, ConnectedRegistryLogLevel, ConnectedRegistryLogging,
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
-  StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus,
+  StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
 } from './connected-registry-types.js';
-export type { FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, SyncStore } from './sync-types.js';
+export { ancestorsOf, descendantsOf } from './connected-registry-hierarchy.js';
+export type { HierarchyNode } from './connected-registry-hierarchy.js';
+export { SYNC_STATE_KEYS } from './sync-types.js';
+export type {
+  AgentStateKey, FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, StoreStateKey, SyncApplyResult, SyncFacts, SyncOp, SyncPlan,
+  SyncStateKey, SyncStore, UnsettledWrite,
+} from './sync-types.js';

@@ -10,7 +10,9 @@ import {
   type StatusDetail,
   type ConnectedRegistrySnapshot,
   type RepositorySyncStatus,
+  type ManagementChange,
 } from './connected-registry-types.js';
+import type { SqliteIdentityStore } from './sqlite-identity-store.js';
 
 interface Row {
   name: string;
@@ -43,15 +45,20 @@ interface Row {
 
 /**
  * The ConnectedRegistryStore on the metadata database (migration 3). Writes are IMMEDIATE
- * transactions like the rest of the SQLite stores.
+ * transactions like the rest of the SQLite stores. `identities` is the IdentityStore on the same
+ * database: `applyChanges` runs a workflow's token and scope-map changes through it, inside its
+ * own transaction.
  */
 export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
   private readonly db: Database.Database;
   readonly maxConnectedRegistries: number;
+  private readonly identities: SqliteIdentityStore;
 
-  constructor(db: Database.Database, limit = MAX_CONNECTED_REGISTRIES) {
+  /** `clock`: the node's clock (milliseconds since the epoch), for the creation times it records. */
+  constructor(db: Database.Database, identities: SqliteIdentityStore, limit = MAX_CONNECTED_REGISTRIES, private readonly clock: () => number) {
     this.db = db;
     this.maxConnectedRegistries = limit;
+    this.identities = identities;
   }
 
   async listConnectedRegistries(): Promise<ConnectedRegistryRecord[]> {
@@ -64,56 +71,66 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
 
   async createConnectedRegistry(input: ConnectedRegistryInput): Promise<ConnectedRegistryRecord> {
     return this.db.transaction(() => {
-      if (this.read(input.name)) throw new RegistryError('CONFLICT', `Connected registry '${input.name}' already exists.`);
-      if (input.parent !== null && !this.read(input.parent)) {
-        throw new RegistryError('NOT_FOUND', `The parent connected registry '${input.parent}' could not be found.`);
-      }
-      const count = this.db.prepare<[], number>('SELECT count(*) FROM connected_registries').pluck().get() ?? 0;
-      if (count >= this.maxConnectedRegistries) {
-        throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.maxConnectedRegistries} connected registries.`);
-      }
-      this.db.prepare(`INSERT INTO connected_registries (name, mode, parent, sync_token, schedule, sync_window, message_ttl,
-        last_sync_time, client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule,
-        activation_status, connection_state, last_activity_time, version, login_server, status_details, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', NULL, NULL, NULL, '[]', ?)`)
-        .run(input.name, input.mode, input.parent, input.sync.tokenName, input.sync.schedule, input.sync.syncWindow,
-          input.sync.messageTtl, JSON.stringify(input.clientTokenIds), input.logging.logLevel, input.logging.auditLogStatus,
-          JSON.stringify(input.notificationsList), input.garbageCollection.enabled ? 1 : 0, input.garbageCollection.schedule, Date.now());
+      this.insert(input);
       return this.must(input.name);
     }).immediate();
   }
 
+  private insert(input: ConnectedRegistryInput): void {
+    if (this.read(input.name)) throw new RegistryError('CONFLICT', `Connected registry '${input.name}' already exists.`);
+    if (input.parent !== null && !this.read(input.parent)) {
+      throw new RegistryError('NOT_FOUND', `The parent connected registry '${input.parent}' could not be found.`);
+    }
+    const count = this.db.prepare<[], number>('SELECT count(*) FROM connected_registries').pluck().get() ?? 0;
+    if (count >= this.maxConnectedRegistries) {
+      throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.maxConnectedRegistries} connected registries.`);
+    }
+    this.db.prepare(`INSERT INTO connected_registries (name, mode, parent, sync_token, schedule, sync_window, message_ttl,
+      last_sync_time, client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule,
+      activation_status, connection_state, last_activity_time, version, login_server, status_details, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', NULL, NULL, NULL, '[]', ?)`)
+      .run(input.name, input.mode, input.parent, input.sync.tokenName, input.sync.schedule, input.sync.syncWindow,
+        input.sync.messageTtl, JSON.stringify(input.clientTokenIds), input.logging.logLevel, input.logging.auditLogStatus,
+        JSON.stringify(input.notificationsList), input.garbageCollection.enabled ? 1 : 0, input.garbageCollection.schedule, this.clock());
+  }
+
   async updateConnectedRegistry(name: string, change: ConnectedRegistryChange): Promise<ConnectedRegistryRecord> {
     return this.db.transaction(() => {
-      const c = this.must(name);
-      const sync = { ...c.sync, ...change.sync };
-      const logging = { ...c.logging, ...change.logging };
-      const gc = change.garbageCollection ?? c.garbageCollection;
-      const rt = { ...c.runtime, ...change.runtime };
-      this.db.prepare(`UPDATE connected_registries SET schedule = ?, sync_window = ?, message_ttl = ?, last_sync_time = ?,
-        client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?, gc_schedule = ?,
-        activation_status = ?, connection_state = ?, last_activity_time = ?, version = ?, login_server = ?, status_details = ?,
-        instance_id = ?, repositories_status = ?, outbox_pending = ?
-        WHERE name = ?`)
-        .run(sync.schedule, sync.syncWindow, sync.messageTtl, sync.lastSyncTime ? sync.lastSyncTime.getTime() : null,
-          JSON.stringify(change.clientTokenIds ?? c.clientTokenIds), logging.logLevel, logging.auditLogStatus,
-          JSON.stringify(change.notificationsList ?? c.notificationsList), gc.enabled ? 1 : 0, gc.schedule,
-          rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
-          rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails),
-          rt.instanceId, JSON.stringify(rt.repositories), rt.outboxPending, name);
+      this.update(name, change);
       return this.must(name);
     }).immediate();
   }
 
+  private update(name: string, change: ConnectedRegistryChange): void {
+    const c = this.must(name);
+    const sync = { ...c.sync, ...change.sync };
+    const logging = { ...c.logging, ...change.logging };
+    const gc = change.garbageCollection ?? c.garbageCollection;
+    const rt = { ...c.runtime, ...change.runtime };
+    this.db.prepare(`UPDATE connected_registries SET schedule = ?, sync_window = ?, message_ttl = ?, last_sync_time = ?,
+      client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?, gc_schedule = ?,
+      activation_status = ?, connection_state = ?, last_activity_time = ?, version = ?, login_server = ?, status_details = ?,
+      instance_id = ?, repositories_status = ?, outbox_pending = ?
+      WHERE name = ?`)
+      .run(sync.schedule, sync.syncWindow, sync.messageTtl, sync.lastSyncTime ? sync.lastSyncTime.getTime() : null,
+        JSON.stringify(change.clientTokenIds ?? c.clientTokenIds), logging.logLevel, logging.auditLogStatus,
+        JSON.stringify(change.notificationsList ?? c.notificationsList), gc.enabled ? 1 : 0, gc.schedule,
+        rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
+        rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails),
+        rt.instanceId, JSON.stringify(rt.repositories), rt.outboxPending, name);
+  }
+
   async deleteConnectedRegistry(name: string): Promise<void> {
-    this.db.transaction(() => {
-      this.must(name);
-      const children = this.db.prepare<[string], string>('SELECT name FROM connected_registries WHERE parent = ? ORDER BY name LIMIT 10').pluck().all(name);
-      if (children.length > 0) {
-        throw new RegistryError('CONFLICT', `Connected registry '${name}' has children: ${children.join(', ')}. Delete them first.`, { children });
-      }
-      this.db.prepare('DELETE FROM connected_registries WHERE name = ?').run(name);
-    }).immediate();
+    this.db.transaction(() => this.remove(name)).immediate();
+  }
+
+  private remove(name: string): void {
+    this.must(name);
+    const children = this.db.prepare<[string], string>('SELECT name FROM connected_registries WHERE parent = ? ORDER BY name LIMIT 10').pluck().all(name);
+    if (children.length > 0) {
+      throw new RegistryError('CONFLICT', `Connected registry '${name}' has children: ${children.join(', ')}. Delete them first.`, { children });
+    }
+    this.db.prepare('DELETE FROM connected_registries WHERE name = ?').run(name);
   }
 
   async activate(name: string, instanceId: string, version: string | null, at: Date): Promise<ConnectedRegistryRecord> {
@@ -132,18 +149,52 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
 
   async deactivate(name: string): Promise<ConnectedRegistryRecord> {
     return this.db.transaction(() => {
-      this.must(name);
-      this.db.prepare(`UPDATE connected_registries SET activation_status = 'Inactive', instance_id = NULL,
-        connection_state = 'Offline', activation_epoch = activation_epoch + 1 WHERE name = ?`).run(name);
+      this.free(name);
       return this.must(name);
     }).immediate();
   }
 
+  private free(name: string): void {
+    this.must(name);
+    this.db.prepare(`UPDATE connected_registries SET activation_status = 'Inactive', instance_id = NULL,
+      connection_state = 'Offline', activation_epoch = activation_epoch + 1 WHERE name = ?`).run(name);
+  }
+
   async requestResync(name: string, at: Date): Promise<ConnectedRegistryRecord> {
     return this.db.transaction(() => {
-      this.must(name);
-      this.db.prepare('UPDATE connected_registries SET resync_requested_at = ? WHERE name = ?').run(at.getTime(), name);
+      this.markResync(name, at);
       return this.must(name);
+    }).immediate();
+  }
+
+  private markResync(name: string, at: Date): void {
+    this.must(name);
+    this.db.prepare('UPDATE connected_registries SET resync_requested_at = ? WHERE name = ?').run(at.getTime(), name);
+  }
+
+  async applyChanges(changes: readonly ManagementChange[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const change of changes) {
+        switch (change.kind) {
+          case 'create-registry':
+            this.insert(change.input);
+            break;
+          case 'update-registry':
+            this.update(change.name, change.change);
+            break;
+          case 'delete-registry':
+            this.remove(change.name);
+            break;
+          case 'deactivate-registry':
+            this.free(change.name);
+            break;
+          case 'request-resync':
+            this.markResync(change.name, change.at);
+            break;
+          default:
+            this.identities.applyInTransaction(change);
+        }
+      }
     }).immediate();
   }
 
@@ -165,7 +216,7 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
           this.db.prepare(`INSERT INTO connected_registries (mode, parent, sync_token, schedule, sync_window, message_ttl,
             client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule, activation_epoch,
             resync_requested_at, name, activation_status, connection_state, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, Date.now());
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, this.clock());
           continue;
         }
         this.db.prepare(`UPDATE connected_registries SET mode = ?, parent = ?, sync_token = ?, schedule = ?, sync_window = ?,

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
 import {
   DEFAULT_IDENTITY_LIMITS,
+  type IdentityChange,
   type IdentityLimits,
   type IdentitySnapshot,
   type IdentityStore,
@@ -43,7 +44,8 @@ export class SqliteIdentityStore implements IdentityStore {
   private readonly db: Database.Database;
   private readonly limits: IdentityLimits;
 
-  constructor(db: Database.Database, limits: Partial<IdentityLimits> = {}) {
+  /** `clock`: the node's clock (milliseconds since the epoch), for the creation times it records. */
+  constructor(db: Database.Database, limits: Partial<IdentityLimits> = {}, private readonly clock: () => number) {
     this.db = db;
     this.limits = { ...DEFAULT_IDENTITY_LIMITS, ...limits };
   }
@@ -84,15 +86,19 @@ export class SqliteIdentityStore implements IdentityStore {
   }
 
   async deleteScopeMap(name: string): Promise<void> {
-    this.db.transaction(() => {
-      const current = this.mustScopeMap(name);
-      if (current.type === 'SystemDefined') throw new RegistryError('DENIED', `Scope map '${name}' is system defined and cannot be deleted.`);
-      const users = this.db.prepare<[string], string>('SELECT name FROM tokens WHERE scope_map = ? ORDER BY name LIMIT 10').pluck().all(name);
-      if (users.length > 0) {
-        throw new RegistryError('CONFLICT', `Scope map '${name}' is in use by token(s): ${users.join(', ')}.`, { tokens: users });
-      }
-      this.db.prepare('DELETE FROM scope_maps WHERE name = ?').run(name);
-    }).immediate();
+    this.db.transaction(() => this.removeScopeMap(name, false)).immediate();
+  }
+
+  /** One scope map's delete, inside the caller's transaction; `onlyIfUnused` leaves a map in use in place. */
+  private removeScopeMap(name: string, onlyIfUnused: boolean): void {
+    const current = this.mustScopeMap(name);
+    if (current.type === 'SystemDefined') throw new RegistryError('DENIED', `Scope map '${name}' is system defined and cannot be deleted.`);
+    const users = this.db.prepare<[string], string>('SELECT name FROM tokens WHERE scope_map = ? ORDER BY name LIMIT 10').pluck().all(name);
+    if (users.length > 0) {
+      if (onlyIfUnused) return;
+      throw new RegistryError('CONFLICT', `Scope map '${name}' is in use by token(s): ${users.join(', ')}.`, { tokens: users });
+    }
+    this.db.prepare('DELETE FROM scope_maps WHERE name = ?').run(name);
   }
 
   async listTokens(): Promise<TokenRecord[]> {
@@ -106,45 +112,101 @@ export class SqliteIdentityStore implements IdentityStore {
 
   async createToken(input: TokenInput): Promise<TokenRecord> {
     return this.db.transaction(() => {
-      if (this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(input.name)) {
-        throw new RegistryError('CONFLICT', `Token '${input.name}' already exists.`);
-      }
-      const count = this.db.prepare<[], number>('SELECT count(*) FROM tokens').pluck().get() ?? 0;
-      if (count >= this.limits.tokens) {
-        throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.limits.tokens} tokens.`);
-      }
-      if (input.newScopeMap) this.insertScopeMap(input.newScopeMap);
-      if (input.scopeMap !== null) this.mustScopeMap(input.scopeMap);
-      const p1 = input.password1 ?? null;
-      const p2 = input.password2 ?? null;
-      this.db.prepare(`INSERT INTO tokens (name, status, scope_map, created_at, password1_hash, password1_created_at,
-        password1_expiry, password2_hash, password2_created_at, password2_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(input.name, input.status, input.scopeMap, Date.now(), ...passwordColumns(p1), ...passwordColumns(p2));
+      this.insertToken(input);
       return this.mustToken(input.name);
     }).immediate();
   }
 
   async updateToken(name: string, change: { status?: TokenStatus; scopeMap?: string | null }): Promise<TokenRecord> {
     return this.db.transaction(() => {
-      const current = this.mustToken(name);
-      const scopeMap = change.scopeMap === undefined ? current.scopeMap : change.scopeMap;
-      if (scopeMap !== null) this.mustScopeMap(scopeMap);
-      this.db.prepare('UPDATE tokens SET status = ?, scope_map = ? WHERE name = ?').run(change.status ?? current.status, scopeMap, name);
+      this.writeToken(name, change);
       return this.mustToken(name);
     }).immediate();
   }
 
   async setTokenPassword(name: string, slot: PasswordSlot, password: PasswordRecord | null): Promise<TokenRecord> {
     return this.db.transaction(() => {
-      this.mustToken(name);
-      // slot is one of two literals, never user text, so interpolating the column name is safe.
-      this.db.prepare(`UPDATE tokens SET ${slot}_hash = ?, ${slot}_created_at = ?, ${slot}_expiry = ? WHERE name = ?`)
-        .run(...passwordColumns(password), name);
+      this.writePassword(name, slot, password);
       return this.mustToken(name);
     }).immediate();
   }
 
   async deleteToken(name: string): Promise<void> {
+    this.removeToken(name);
+  }
+
+  async applyChanges(changes: readonly IdentityChange[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const change of changes) this.applyInTransaction(change);
+    }).immediate();
+  }
+
+  /**
+   * One change of a unit of work, inside a transaction the caller holds on this database: the
+   * connected-registry store runs a workflow's token and scope-map changes with its own in one
+   * transaction through this. Not for other callers.
+   */
+  applyInTransaction(change: IdentityChange): void {
+    switch (change.kind) {
+      case 'put-scope-map': {
+        const existing = this.readScopeMap(change.scopeMap.name);
+        if (existing) this.writeScopeMap(existing.name, { description: change.scopeMap.description, actions: change.scopeMap.actions });
+        else this.insertScopeMap(change.scopeMap);
+        return;
+      }
+      case 'edit-scope-map-actions': {
+        const current = this.mustScopeMap(change.name);
+        const remove = new Set(change.remove);
+        const actions = [...current.actions, ...change.add.filter((a) => !current.actions.includes(a))].filter((a) => !remove.has(a));
+        const same = actions.length === current.actions.length && actions.every((a, i) => a === current.actions[i]);
+        if (!same) this.writeScopeMap(change.name, { actions });
+        return;
+      }
+      case 'delete-scope-map':
+        return this.removeScopeMap(change.name, change.onlyIfUnused === true);
+      case 'put-token':
+        if (this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(change.name)) this.writeToken(change.name, { status: change.status, scopeMap: change.scopeMap });
+        else this.insertToken({ name: change.name, status: change.status, scopeMap: change.scopeMap, password1: null, password2: null });
+        return;
+      case 'set-token-password':
+        return this.writePassword(change.name, change.slot, change.password);
+      case 'delete-token':
+        return this.removeToken(change.name);
+    }
+  }
+
+  private insertToken(input: TokenInput): void {
+    if (this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(input.name)) {
+      throw new RegistryError('CONFLICT', `Token '${input.name}' already exists.`);
+    }
+    const count = this.db.prepare<[], number>('SELECT count(*) FROM tokens').pluck().get() ?? 0;
+    if (count >= this.limits.tokens) {
+      throw new RegistryError('TOOMANYREQUESTS', `The registry already has the maximum of ${this.limits.tokens} tokens.`);
+    }
+    if (input.newScopeMap) this.insertScopeMap(input.newScopeMap);
+    if (input.scopeMap !== null) this.mustScopeMap(input.scopeMap);
+    const p1 = input.password1 ?? null;
+    const p2 = input.password2 ?? null;
+    this.db.prepare(`INSERT INTO tokens (name, status, scope_map, created_at, password1_hash, password1_created_at,
+      password1_expiry, password2_hash, password2_created_at, password2_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(input.name, input.status, input.scopeMap, this.clock(), ...passwordColumns(p1), ...passwordColumns(p2));
+  }
+
+  private writeToken(name: string, change: { status?: TokenStatus; scopeMap?: string | null }): void {
+    const current = this.mustToken(name);
+    const scopeMap = change.scopeMap === undefined ? current.scopeMap : change.scopeMap;
+    if (scopeMap !== null) this.mustScopeMap(scopeMap);
+    this.db.prepare('UPDATE tokens SET status = ?, scope_map = ? WHERE name = ?').run(change.status ?? current.status, scopeMap, name);
+  }
+
+  private writePassword(name: string, slot: PasswordSlot, password: PasswordRecord | null): void {
+    this.mustToken(name);
+    // slot is one of two literals, never user text, so interpolating the column name is safe.
+    this.db.prepare(`UPDATE tokens SET ${slot}_hash = ?, ${slot}_created_at = ?, ${slot}_expiry = ? WHERE name = ?`)
+      .run(...passwordColumns(password), name);
+  }
+
+  private removeToken(name: string): void {
     const deleted = this.db.prepare('DELETE FROM tokens WHERE name = ?').run(name);
     if (deleted.changes === 0) throw notFoundToken(name);
   }
@@ -157,7 +219,7 @@ export class SqliteIdentityStore implements IdentityStore {
     }
     this.checkPermissionLimit(input.name, input.actions);
     this.db.prepare("INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?)")
-      .run(input.name, input.description, JSON.stringify(input.actions), Date.now());
+      .run(input.name, input.description, JSON.stringify(input.actions), this.clock());
     return this.mustScopeMap(input.name);
   }
 
@@ -173,7 +235,7 @@ export class SqliteIdentityStore implements IdentityStore {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM tokens').run();
       this.db.prepare("DELETE FROM scope_maps WHERE type = 'UserDefined'").run();
-      const now = Date.now();
+      const now = this.clock();
       const insertMap = this.db.prepare(
         "INSERT INTO scope_maps (name, description, actions, type, created_at) VALUES (?, ?, ?, 'UserDefined', ?) ON CONFLICT DO NOTHING");
       for (const map of snapshot.scopeMaps) insertMap.run(map.name, map.description, JSON.stringify(map.actions), now);

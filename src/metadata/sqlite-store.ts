@@ -2,9 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
+import { systemClock } from '../core/clock.js';
 import { runMigrations } from './migrations.js';
-import type { FailureInput, OutboxFailure, ParkedItem, ParkedItemInput, SyncStore } from './sync-types.js';
-import type { Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail } from './types.js';
+import {
+  SYNC_STATE_KEYS, type AgentStateKey, type FailureInput, type OutboxFailure, type ParkedItem, type ParkedItemInput, type SyncApplyResult,
+  type SyncFacts, type SyncOp, type SyncPlan, type SyncStore,
+} from './sync-types.js';
+import type {
+  Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
+} from './types.js';
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
 import type { IdentityLimits } from './identity-types.js';
@@ -61,20 +67,20 @@ const MANIFEST_COLUMNS = `r.name AS repository, m.digest, m.media_type, m.size, 
  */
 export class SqliteMetadataStore implements MetadataStore, SyncStore {
   private readonly db: Database.Database;
-  private readonly listeners = new Set<() => void>();
   private readonly stmt: Statements;
   private readonly tx: Transactions;
-  /** Tokens and scope maps, on the same database (DESIGN.md §4). */
+  /** Tokens and scope maps, on the same database (docs/architecture.md, "Identity"). */
   readonly identity: SqliteIdentityStore;
   /** Connected registries of the hierarchy, on the same database. */
   readonly connectedRegistries: SqliteConnectedRegistryStore;
 
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
-    this.identity = new SqliteIdentityStore(db, options.identityLimits);
-    this.connectedRegistries = new SqliteConnectedRegistryStore(db, options.connectedRegistryLimit);
+    const clock = options.clock ?? systemClock.now;
+    this.identity = new SqliteIdentityStore(db, options.identityLimits, clock);
+    this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit, clock);
     this.stmt = prepareStatements(db);
-    this.tx = prepareTransactions(db, this.stmt, options.clock ?? Date.now);
+    this.tx = prepareTransactions(db, this.stmt, clock);
   }
 
   /**
@@ -114,14 +120,14 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return this.stmt.repositoryId.get(repository) !== undefined;
   }
 
-  async deleteRepository(repository: string): Promise<boolean> {
-    return this.commit(this.tx.deleteRepository(LOCAL_WRITE, repository));
+  async deleteRepository(ctx: WriteContext, repository: string): Promise<WriteOutcome> {
+    return this.tx.deleteRepository(ctx, repository);
   }
 
   // --- blobs linked to repositories ---------------------------------------------------------
 
-  async linkBlob(repository: string, digest: string, size: number): Promise<void> {
-    this.tx.linkBlob.immediate(repository, digest, size);
+  async linkBlob(ctx: WriteContext, repository: string, digest: string, size: number): Promise<WriteOutcome> {
+    return this.tx.linkBlobs(ctx, repository, { [digest]: size });
   }
 
   async getBlobLink(repository: string, digest: string): Promise<{ size: number } | null> {
@@ -129,9 +135,9 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return size === undefined ? null : { size };
   }
 
-  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
-    // With its `blob-delete` change (sync section below): children follow, and a ReadWrite edge pushes it up.
-    return this.commit(this.tx.unlinkBlobLogged(LOCAL_WRITE, repository, digest));
+  async unlinkBlob(ctx: WriteContext, repository: string, digest: string): Promise<WriteOutcome> {
+    // With its `blob-delete` change: children follow, and a ReadWrite edge pushes it up.
+    return this.tx.unlinkBlob(ctx, repository, digest, 'refuse');
   }
 
   async blobLinksOf(digest: string, options: { last?: string; limit: number }): Promise<Array<{ repository: string; size: number }>> {
@@ -142,8 +148,8 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
 
   // --- manifests and tags -------------------------------------------------------------------
 
-  async putManifest(input: PutManifestInput): Promise<void> {
-    this.commit(this.tx.putManifest(LOCAL_WRITE, input));
+  async putManifest(ctx: WriteContext, input: PutManifestInput): Promise<WriteOutcome> {
+    return this.tx.putManifest(ctx, input);
   }
 
   async getManifest(repository: string, digest: string): Promise<ManifestRecord | null> {
@@ -197,12 +203,12 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     };
   }
 
-  async deleteTag(repository: string, tag: string): Promise<boolean> {
-    return this.commit(this.tx.deleteTag(LOCAL_WRITE, repository, tag));
+  async deleteTag(ctx: WriteContext, repository: string, tag: string): Promise<WriteOutcome> {
+    return this.tx.deleteTag(ctx, repository, tag);
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<boolean> {
-    return this.commit(this.tx.deleteManifest(LOCAL_WRITE, repository, digest));
+  async deleteManifest(ctx: WriteContext, repository: string, digest: string): Promise<WriteOutcome> {
+    return this.tx.deleteManifest(ctx, repository, digest, 'refuse');
   }
 
   async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRecord[]> {
@@ -247,36 +253,18 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return this.stmt.deleteChangesBefore.run(Math.min(head, firstKept, keepFrom)).changes;
   }
 
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   async close(): Promise<void> {
-    this.listeners.clear();
     if (this.db.open) this.db.close();
   }
 
   // --- the child side of sync (SyncStore) ---------------------------------------------------
 
-  async applyManifest(input: PutManifestInput, cursor?: number): Promise<void> {
-    this.commit(this.tx.applyManifest(syncWrite(cursor), input));
+  async syncFacts(repository: string, digest: string | null): Promise<SyncFacts> {
+    return this.tx.syncFacts.deferred(repository, digest);
   }
 
-  async applyTagDelete(repository: string, tag: string, cursor?: number): Promise<void> {
-    this.commit(this.tx.applyTagDelete(syncWrite(cursor), repository, tag));
-  }
-
-  async applyManifestDelete(repository: string, digest: string, cursor?: number): Promise<void> {
-    this.commit(this.tx.applyManifestDelete(syncWrite(cursor), repository, digest));
-  }
-
-  async applyRepositoryDelete(repository: string, cursor?: number): Promise<void> {
-    this.commit(this.tx.applyRepositoryDelete(syncWrite(cursor), repository));
-  }
-
-  async applyBlobDelete(repository: string, digest: string, cursor?: number): Promise<void> {
-    this.commit(this.tx.applyBlobDelete(syncWrite(cursor), repository, digest));
+  async applySync(ctx: WriteContext, plan: SyncPlan): Promise<SyncApplyResult> {
+    return this.tx.applySync.immediate(ctx, plan);
   }
 
   async getCursor(): Promise<number | null> {
@@ -347,10 +335,6 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     }));
   }
 
-  async hasPendingLocalWrite(repository: string, tag: string | null, digest: string | null): Promise<boolean> {
-    return this.stmt.pendingLocalWrite.get(this.pushedMark(), repository, tag, digest) !== undefined;
-  }
-
   async oldestUnsettledLocalWrite(): Promise<number | null> {
     return this.stmt.oldestUnsettled.get(this.pushedMark()) ?? null;
   }
@@ -371,11 +355,11 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return this.stmt.nextEchoDeadline.get() ?? null;
   }
 
-  async getState(key: string): Promise<string | null> {
+  async getState(key: AgentStateKey): Promise<string | null> {
     return this.stmt.getState.get(key) ?? null;
   }
 
-  async setState(key: string, value: string): Promise<void> {
+  async setState(key: AgentStateKey, value: string): Promise<void> {
     this.stmt.setState.run(key, value);
   }
 
@@ -383,43 +367,19 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     return Number(this.stmt.getState.get(PUSHED_KEY) ?? 0);
   }
 
-  /** Tells subscribers after a transaction that appended changes has committed. */
-  private commit<R>(outcome: { result: R; appended: boolean }): R {
-    if (outcome.appended) {
-      for (const listener of this.listeners) {
-        try {
-          listener();
-        } catch {
-          // A listener's failure is its own; the write has committed.
-        }
-      }
-    }
-    return outcome.result;
-  }
 }
 
-/** Who makes a write, and the parent cursor that commits with it (sync writes). */
-interface WriteContext {
-  origin: ChangeOrigin;
-  cursor?: number;
-}
-
-const LOCAL_WRITE: WriteContext = { origin: 'local' };
 /** How many of the manifests that hold on to a blob or child manifest a refused delete names. */
 const REFERENCE_DETAIL_LIMIT = 5;
-const CURSOR_KEY = 'cursor';
-const PUSHED_KEY = 'outbox-pushed';
+const CURSOR_KEY = SYNC_STATE_KEYS.cursor;
+const PUSHED_KEY = SYNC_STATE_KEYS.outboxPushed;
 /**
  * The order number given to the last push recorded in sync_echoes (push_order): it only grows,
  * so a head noted for earlier pushes never covers a later one.
  */
-const PUSH_ORDER_KEY = 'push-order';
+const PUSH_ORDER_KEY = SYNC_STATE_KEYS.pushOrder;
 /** Refusals by the parent kept to report (the newest). */
 const KEPT_REJECTIONS = 20;
-
-function syncWrite(cursor: number | undefined): WriteContext {
-  return cursor === undefined ? { origin: 'sync' } : { origin: 'sync', cursor };
-}
 
 export interface SqliteStoreOptions {
   /** Lower limits for tests; the reference's limits otherwise. */
@@ -433,41 +393,41 @@ export interface SqliteStoreOptions {
 type Statements = ReturnType<typeof prepareStatements>;
 type Transactions = ReturnType<typeof prepareTransactions>;
 
+/**
+ * One write transaction in progress: its context (who writes, the cursor to store) and what it
+ * has done so far. Every step takes it as an argument, so nothing of a write lives outside it.
+ */
+class TxWrite {
+  readonly changes: Change[] = [];
+  readonly linked: WriteOutcome['linked'] = [];
+  constructor(readonly ctx: WriteContext, readonly now: number) {}
+
+  get outcome(): WriteOutcome {
+    return { changes: this.changes, linked: this.linked };
+  }
+}
+
 /** The write (and multi-statement read) transactions, built once over the prepared statements. */
 function prepareTransactions(db: Database.Database, stmt: Statements, clock: () => number) {
-  // The context of the write in progress: who made it, and the sync cursor to store with it.
-  let ctx: WriteContext = LOCAL_WRITE;
-  const appendChange = (repository: string, kind: ChangeKind, tag: string | null, digest: string | null,
-    mediaType: string | null, at: number): void => {
-    stmt.appendChange.run(repository, kind, tag, digest, mediaType, at, ctx.origin);
-    appended = true;
-  };
-  let appended = false;
   const pushedMark = (): number => Number(stmt.getState.get(PUSHED_KEY) ?? 0);
-  const pendingLocal = (repository: string, tag: string | null, digest: string | null): boolean =>
-    stmt.pendingLocalWrite.get(pushedMark(), repository, tag, digest) !== undefined;
+
+  const appendChange = (w: TxWrite, repository: string, kind: ChangeKind, tag: string | null, digest: string | null, mediaType: string | null): void => {
+    const seq = Number(stmt.appendChange.run(repository, kind, tag, digest, mediaType, w.now, w.ctx.origin).lastInsertRowid);
+    w.changes.push({ seq, repository, kind, tag, digest, mediaType, at: new Date(w.now) });
+  };
+
   /**
-   * Runs one write transaction under `context`; its cursor (if any) commits with it. Reports
-   * whether changes were appended. `.inTx` is the bare body, for a transaction of the sync
-   * section that runs it inside its own (under the context that one set).
+   * A write transaction (IMMEDIATE): runs `body` under the caller's context, stores the context's
+   * cursor (when given) in the same transaction, and returns what the body did.
    */
-  const inContext = <A extends unknown[], R>(fn: (...args: A) => R) => {
-    const tx = db.transaction((context: WriteContext, ...args: A): R => {
-      ctx = context;
-      try {
-        const result = fn(...args);
-        if (context.cursor !== undefined) stmt.setState.run(CURSOR_KEY, String(context.cursor));
-        return result;
-      } finally {
-        ctx = LOCAL_WRITE;
-      }
+  const writeTx = <A extends unknown[]>(body: (w: TxWrite, ...args: A) => void) => {
+    const tx = db.transaction((ctx: WriteContext, args: A): WriteOutcome => {
+      const w = new TxWrite(ctx, clock());
+      body(w, ...args);
+      if (ctx.cursor !== undefined) stmt.setState.run(CURSOR_KEY, String(ctx.cursor));
+      return w.outcome;
     });
-    const run = (context: WriteContext, ...args: A): { result: R; appended: boolean } => {
-      appended = false;
-      const result = tx.immediate(context, ...args);
-      return { result, appended };
-    };
-    return Object.assign(run, { inTx: fn });
+    return (ctx: WriteContext, ...args: A): WriteOutcome => tx.immediate(ctx, args);
   };
 
   const ensureRepository = (repository: string, now: number): number => {
@@ -476,20 +436,23 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     return Number(stmt.insertRepository.run(repository, now).lastInsertRowid);
   };
 
-  const putManifest = inContext((input: PutManifestInput): void => {
-    const now = clock();
+  // --- the plain operations, each a step of a transaction --------------------------------------
+
+  const linkBlobs = (w: TxWrite, repository: string, links: Record<string, number>): void => {
+    const entries = Object.entries(links);
+    if (entries.length === 0) return;
+    const id = ensureRepository(repository, w.now);
+    for (const [digest, size] of entries) {
+      if (stmt.insertBlobLink.run(id, digest, size, w.now).changes === 1) w.linked.push({ repository, digest, size });
+    }
+  };
+
+  const putManifest = (w: TxWrite, input: PutManifestInput): void => {
     const blobs = [...new Set(input.blobs)];
     const children = [...new Set(input.manifests)];
     // Blobs to link in this same transaction (the sync agent's commits: one fsync, not one per blob).
-    if (input.blobLinks !== undefined && Object.keys(input.blobLinks).length > 0) {
-      const id = ensureRepository(input.repository, now);
-      for (const [digest, size] of Object.entries(input.blobLinks)) stmt.insertBlobLink.run(id, digest, size, now);
-    }
+    if (input.blobLinks !== undefined) linkBlobs(w, input.repository, input.blobLinks);
     const existingId = stmt.repositoryId.get(input.repository);
-    // A parent message never brings back (or tags) a manifest deleted here by a local write still
-    // waiting in the outbox: once the delete is up, the parent's order decides.
-    if (ctx.origin === 'sync' && (existingId === undefined || stmt.manifestMediaType.get(existingId, input.digest) === undefined)
-      && stmt.pendingLocalManifestDelete.get(pushedMark(), input.repository, input.digest) !== undefined) return;
 
     // Check every reference before writing anything, so a rejected push leaves no trace even
     // before the rollback; the error lists all missing digests at once, blobs first.
@@ -520,37 +483,31 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
       }
     }
 
-    const repositoryId = existingId ?? ensureRepository(input.repository, now);
+    const repositoryId = existingId ?? ensureRepository(input.repository, w.now);
     const inserted = stmt.insertManifest.run(repositoryId, input.digest, input.mediaType, input.size,
-      input.artifactType, input.subject, input.annotations === null ? null : JSON.stringify(input.annotations), now);
+      input.artifactType, input.subject, input.annotations === null ? null : JSON.stringify(input.annotations), w.now);
 
     let mediaType = input.mediaType;
     if (inserted.changes === 1) {
       for (const blob of blobs) stmt.insertManifestBlob.run(repositoryId, input.digest, blob);
       for (const child of children) stmt.insertManifestChild.run(repositoryId, input.digest, child);
-      appendChange(input.repository, 'manifest', null, input.digest, mediaType, now);
+      appendChange(w, input.repository, 'manifest', null, input.digest, mediaType);
     } else {
       // Same digest means same bytes; the first row stays, and the tag change reports its type.
       mediaType = stmt.manifestMediaType.get(repositoryId, input.digest) ?? mediaType;
     }
-
-    // A parent message never overwrites a local write of the same tag still waiting in the outbox.
-    if (input.tag !== undefined && stmt.tagDigest.get(repositoryId, input.tag) !== input.digest
-      && !(ctx.origin === 'sync' && pendingLocal(input.repository, input.tag, null))) {
-      stmt.upsertTag.run(repositoryId, input.tag, input.digest, now);
-      appendChange(input.repository, 'tag', input.tag, input.digest, mediaType, now);
+    if (input.tag !== undefined && stmt.tagDigest.get(repositoryId, input.tag) !== input.digest) {
+      stmt.upsertTag.run(repositoryId, input.tag, input.digest, w.now);
+      appendChange(w, input.repository, 'tag', input.tag, input.digest, mediaType);
     }
-  });
+  };
 
-  const linkBlob = db.transaction((repository: string, digest: string, size: number): void => {
-    const now = clock();
-    stmt.insertBlobLink.run(ensureRepository(repository, now), digest, size, now);
-  });
-
-  const unlinkBlob = db.transaction((repository: string, digest: string): boolean => {
+  /** `whenReferenced`: `refuse` throws BLOB_REFERENCED (a client's delete); `keep` leaves the link (a parent's delete). */
+  const unlinkBlob = (w: TxWrite, repository: string, digest: string, whenReferenced: 'refuse' | 'keep'): void => {
     const id = stmt.repositoryId.get(repository);
-    if (id === undefined) return false;
-    if (stmt.deleteBlobLink.run(id, digest).changes === 0) return false;
+    if (id === undefined) return;
+    if (whenReferenced === 'keep' && stmt.blobReferenced.get(id, digest) !== undefined) return;
+    if (stmt.deleteBlobLink.run(id, digest).changes === 0) return;
     // Checked in the same transaction as the unlink (the throw rolls it back), so no manifest
     // put can slip in between: a manifest of the repository never points at an unlinked blob.
     const users = stmt.manifestsUsingBlob.all(id, digest, REFERENCE_DETAIL_LIMIT);
@@ -561,34 +518,28 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
         { digest, count, manifests: users.map((u) => u.digest) });
     }
     stmt.deleteRepositoryIfEmpty.run(id);
-    return true;
-  });
+    appendChange(w, repository, 'blob-delete', null, digest, null);
+  };
 
-  const listTags = db.transaction((repository: string, last: string, limit: number): string[] | null => {
+  const deleteTag = (w: TxWrite, repository: string, tag: string): void => {
     const id = stmt.repositoryId.get(repository);
-    if (id === undefined) return null;
-    return limit === 0 ? [] : stmt.listTags.all(id, last, limit);
-  });
+    if (id === undefined) return;
+    if (stmt.deleteTag.run(id, tag).changes === 0) return;
+    appendChange(w, repository, 'tag-delete', tag, null, null);
+  };
 
-  const deleteTag = inContext((repository: string, tag: string): boolean => {
+  /**
+   * `whenListed`: `refuse` throws MANIFEST_REFERENCED when an index of the repository lists the
+   * manifest (a client may not break an index); `delete` deletes it anyway (the parent decided).
+   */
+  const deleteManifest = (w: TxWrite, repository: string, digest: string, whenListed: 'refuse' | 'delete'): void => {
     const id = stmt.repositoryId.get(repository);
-    if (id === undefined) return false;
-    if (ctx.origin === 'sync' && pendingLocal(repository, tag, null)) return false;
-    if (stmt.deleteTag.run(id, tag).changes === 0) return false;
-    appendChange(repository, 'tag-delete', tag, null, null, clock());
-    return true;
-  });
-
-  const deleteManifest = inContext((repository: string, digest: string): boolean => {
-    const id = stmt.repositoryId.get(repository);
-    if (id === undefined) return false;
-    if (ctx.origin === 'sync' && pendingLocal(repository, null, digest)) return false;
+    if (id === undefined) return;
     // Foreign keys cascade to the manifest's tags, blob references and child references; its
     // referrer entry is its own subject column, gone with the row.
-    if (stmt.deleteManifest.run(id, digest).changes === 0) return false;
-    // A client may not break an index by deleting a child it lists (the throw rolls the delete
-    // back). A sync write follows its parent, which already decided.
-    if (ctx.origin === 'local') {
+    if (stmt.deleteManifest.run(id, digest).changes === 0) return;
+    if (whenListed === 'refuse') {
+      // The throw rolls the delete back.
       const indexes = stmt.indexesListing.all(id, digest, REFERENCE_DETAIL_LIMIT);
       if (indexes.length > 0) {
         const count = indexes[0]!.total;
@@ -597,104 +548,89 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
           { digest, count, manifests: indexes.map((i) => i.digest) });
       }
     }
-    appendChange(repository, 'manifest-delete', null, digest, null, clock());
+    appendChange(w, repository, 'manifest-delete', null, digest, null);
     stmt.deleteRepositoryIfEmpty.run(id);
-    return true;
-  });
+  };
 
-  const deleteRepository = inContext((repository: string): boolean => {
-    if (ctx.origin === 'sync' && stmt.pendingLocalRepository.get(pushedMark(), repository) !== undefined) return deleteAllButPending(repository);
+  const deleteRepository = (w: TxWrite, repository: string): void => {
     // Cascades to blob links, manifests and through them to tags and references.
-    if (stmt.deleteRepository.run(repository).changes === 0) return false;
-    appendChange(repository, 'repository-delete', null, null, null, clock());
-    return true;
-  });
+    if (stmt.deleteRepository.run(repository).changes === 0) return;
+    appendChange(w, repository, 'repository-delete', null, null, null);
+  };
 
   /**
-   * The parent deleted a repository that local writes still waiting in the outbox touch: all else
-   * goes — each tag and manifest with its own change row, so this node's children follow exactly —
-   * and what those writes name stays (their tags, their manifests and the manifests these list)
-   * until they reach the parent, whose order decides after. Blob links stay for the sweep.
+   * Everything of a repository but the given tags and manifests (and what those manifests list,
+   * recursively) goes — each tag and manifest with its own change row, so this node's children
+   * follow exactly. Blob links stay for the sweep.
    */
-  const deleteAllButPending = (repository: string): boolean => {
+  const deleteRepositoryExcept = (w: TxWrite, repository: string, tags: string[], manifests: string[]): void => {
     const id = stmt.repositoryId.get(repository);
-    if (id === undefined) return false;
-    const mark = pushedMark();
-    const now = clock();
-    let deleted = false;
-    for (const tag of stmt.tagsNotPending.all(id, mark, repository)) {
+    if (id === undefined) return;
+    for (const tag of stmt.tagsExcept.all(id, JSON.stringify(tags))) {
       stmt.deleteTag.run(id, tag);
-      appendChange(repository, 'tag-delete', tag, null, null, now);
-      deleted = true;
+      appendChange(w, repository, 'tag-delete', tag, null, null);
     }
-    for (const digest of stmt.manifestsNotPending.all(mark, repository, id, id)) {
+    for (const digest of stmt.manifestsExcept.all(JSON.stringify(manifests), id, id)) {
       stmt.deleteManifest.run(id, digest);
-      appendChange(repository, 'manifest-delete', null, digest, null, now);
-      deleted = true;
+      appendChange(w, repository, 'manifest-delete', null, digest, null);
     }
-    return deleted;
   };
 
-  // --- sync: parent messages, blob deletes, parked items, the outbox --------------------------
-
-  /**
-   * A parent message (a sync write with a cursor) first settles the pushed local write it
-   * echoes — the oldest push of the same kind, repository, tag and digest still awaiting its
-   * echo — and every write pushed before that one: their echoes, had they any, came earlier.
-   */
-  const settleEcho = (repository: string, kind: ChangeKind, tag: string | null, digest: string | null): void => {
-    if (ctx.origin !== 'sync' || ctx.cursor === undefined) return;
-    const order = stmt.matchEcho.get(repository, kind, tag, digest);
-    if (order !== undefined) stmt.settleEchoesThrough.run(order);
-  };
-
-  const applyManifest = inContext((input: PutManifestInput): void => {
-    settleEcho(input.repository, input.tag === undefined ? 'manifest' : 'tag', input.tag ?? null, input.digest);
-    // A later message of the parent moved this tag: a parked item no longer brings it along.
-    if (input.tag !== undefined && ctx.cursor !== undefined) stmt.dropParkedTag.run(input.repository, input.tag, input.digest);
-    // A blob a client unlinked here is not linked again by the parent's older message: the
-    // manifest then fails its check and is parked until that delete has settled.
-    let links = input.blobLinks;
-    if (links !== undefined) {
-      const mark = pushedMark();
-      links = Object.fromEntries(Object.entries(links).filter(([digest]) => stmt.pendingLocalBlobDelete.get(mark, input.repository, digest) === undefined));
+  const runSyncOp = (w: TxWrite, repository: string, op: SyncOp): void => {
+    switch (op.op) {
+      case 'settle-echoes':
+        stmt.settleEchoesThrough.run(op.throughPushOrder);
+        return;
+      case 'drop-parked-tag':
+        stmt.dropParkedTag.run(repository, op.tag, op.exceptDigest ?? '');
+        return;
+      case 'forget-parked':
+        if (op.digest === null) stmt.deleteParkedOfRepository.run(repository);
+        else stmt.deleteParked.run(repository, op.digest);
+        return;
+      case 'link-blobs':
+        linkBlobs(w, repository, op.links);
+        return;
+      case 'put-manifest':
+        if (op.input.repository !== repository) throw new Error(`a sync plan for ${repository} puts a manifest of ${op.input.repository}`);
+        putManifest(w, op.input);
+        return;
+      case 'delete-tag':
+        deleteTag(w, repository, op.tag);
+        return;
+      case 'delete-manifest':
+        deleteManifest(w, repository, op.digest, 'delete');
+        return;
+      case 'delete-repository':
+        deleteRepository(w, repository);
+        return;
+      case 'delete-repository-except':
+        deleteRepositoryExcept(w, repository, op.tags, op.manifests);
+        return;
+      case 'unlink-blob':
+        unlinkBlob(w, repository, op.digest, 'keep');
+        return;
     }
-    putManifest.inTx(links === undefined ? input : { ...input, blobLinks: links });
-    stmt.deleteParked.run(input.repository, input.digest);
-  });
-
-  const applyTagDelete = inContext((repository: string, tag: string): boolean => {
-    settleEcho(repository, 'tag-delete', tag, null);
-    if (ctx.cursor !== undefined) stmt.dropParkedTag.run(repository, tag, '');
-    return deleteTag.inTx(repository, tag);
-  });
-
-  const applyManifestDelete = inContext((repository: string, digest: string): boolean => {
-    settleEcho(repository, 'manifest-delete', null, digest);
-    stmt.deleteParked.run(repository, digest);
-    return deleteManifest.inTx(repository, digest);
-  });
-
-  const applyRepositoryDelete = inContext((repository: string): boolean => {
-    stmt.deleteParkedOfRepository.run(repository);
-    return deleteRepository.inTx(repository);
-  });
-
-  /** Unlinks a blob with its `blob-delete` change (served to children; pushed up from a ReadWrite edge when local). */
-  const unlinkLogged = (repository: string, digest: string): boolean => {
-    const removed = unlinkBlob(repository, digest);
-    if (removed) appendChange(repository, 'blob-delete', null, digest, null, clock());
-    return removed;
   };
-  const unlinkBlobLogged = inContext(unlinkLogged);
 
-  const applyBlobDelete = inContext((repository: string, digest: string): boolean => {
-    settleEcho(repository, 'blob-delete', null, digest);
-    const id = stmt.repositoryId.get(repository);
-    if (id === undefined) return false;
-    // A manifest here still needs it (a local write not yet up, or one the parent's later messages settle).
-    if (stmt.blobReferenced.get(id, digest) !== undefined) return false;
-    return unlinkLogged(repository, digest);
+  // --- sync: facts, plans, parked items, the outbox ----------------------------------------------
+
+  const syncFacts = db.transaction((repository: string, digest: string | null): SyncFacts => ({
+    repository,
+    // sqlite_sequence: every change committed later has a greater seq (writes are serialized).
+    basis: stmt.lastChangeSeq.get() ?? 0,
+    unsettled: stmt.unsettledOf.all(repository, pushedMark()).map((row) => ({ change: toChange(row), pushOrder: row.push_order })),
+    manifestPresent: digest === null ? null : stmt.getManifest.get(repository, digest) !== undefined,
+  }));
+
+  const applySync = db.transaction((ctx: WriteContext, plan: SyncPlan): SyncApplyResult => {
+    // The optimistic check: a local write to the repository committed since the facts were read
+    // may protect what the plan touches. Checked inside the write transaction, so none can slip in.
+    if (stmt.localWriteSince.get(plan.basis, plan.repository) !== undefined) return { committed: false };
+    const w = new TxWrite(ctx, clock());
+    for (const op of plan.ops) runSyncOp(w, plan.repository, op);
+    if (ctx.cursor !== undefined) stmt.setState.run(CURSOR_KEY, String(ctx.cursor));
+    return { committed: true, outcome: w.outcome };
   });
 
   const parkItem = db.transaction((item: ParkedItemInput, cursor: number | undefined): void => {
@@ -706,6 +642,12 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
   const moveMark = (seq: number): void => {
     if (seq > pushedMark()) stmt.setState.run(PUSHED_KEY, String(seq));
   };
+
+  const listTags = db.transaction((repository: string, last: string, limit: number): string[] | null => {
+    const id = stmt.repositoryId.get(repository);
+    if (id === undefined) return null;
+    return limit === 0 ? [] : stmt.listTags.all(id, last, limit);
+  });
 
   const outboxSize = db.transaction((): number =>
     (stmt.countLocalChangesSince.get(pushedMark()) ?? 0) + (stmt.countParkedOutbox.get() ?? 0));
@@ -736,19 +678,23 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
   });
 
   return {
-    putManifest, linkBlob, unlinkBlob, listTags, deleteTag, deleteManifest, deleteRepository,
-    applyManifest, applyTagDelete, applyManifestDelete, applyRepositoryDelete, applyBlobDelete, unlinkBlobLogged,
-    parkItem, outboxSize, recordPushed, recordFailure, settleUnechoed,
+    putManifest: writeTx(putManifest),
+    linkBlobs: writeTx(linkBlobs),
+    unlinkBlob: writeTx(unlinkBlob),
+    deleteTag: writeTx(deleteTag),
+    deleteManifest: writeTx(deleteManifest),
+    deleteRepository: writeTx(deleteRepository),
+    listTags, syncFacts, applySync, parkItem, outboxSize, recordPushed, recordFailure, settleUnechoed,
   };
 }
 
 /**
- * A local change row that is unsettled (SyncStore): after the pushed mark (the one `?`), parked
- * after a local failure, or pushed and awaiting its echo. Written as a set of sequence numbers
- * (a range scan of the few rows after the mark, plus two small tables) looked up by primary key,
- * so the check does not scan a long log of settled local writes.
+ * The sequence numbers of the unsettled local writes (SyncStore): after the pushed mark (the one
+ * `?`), parked after a local failure, or pushed and awaiting their echo. A range scan of the few
+ * rows after the mark plus two small tables, looked up by primary key, so the check does not scan
+ * a long log of settled local writes.
  */
-const UNSETTLED = `seq IN (SELECT seq FROM changes WHERE origin = 'local' AND seq > ?
+const UNSETTLED_SEQS = `(SELECT seq FROM changes WHERE origin = 'local' AND seq > ?
   UNION ALL SELECT local_seq FROM sync_echoes
   UNION ALL SELECT local_seq FROM sync_outbox_failures WHERE state = 'parked')`;
 
@@ -855,30 +801,24 @@ function prepareStatements(db: Database.Database) {
     localChangesSince: db.prepare<[number, number], ChangeRow>(
       "SELECT seq, repository, kind, tag, digest, media_type, at FROM changes WHERE origin = 'local' AND seq > ? ORDER BY seq LIMIT ?"),
     countLocalChangesSince: db.prepare<[number], number>("SELECT count(*) FROM changes WHERE origin = 'local' AND seq > ?").pluck(),
-    // "Pending" below is unsettled (UNSETTLED): not pushed yet, parked, or pushed and awaiting its echo.
-    pendingLocalWrite: db.prepare<[number, string, string | null, string | null], number>(`SELECT 1 FROM changes
-      WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND kind <> 'blob-delete'
-      AND ((tag IS NOT NULL AND tag = ?) OR (digest IS NOT NULL AND digest = ?)) LIMIT 1`).pluck(),
-    pendingLocalManifestDelete: db.prepare<[number, string, string], number>(`SELECT 1 FROM changes
-      WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND kind = 'manifest-delete' AND digest = ? LIMIT 1`).pluck(),
-    pendingLocalBlobDelete: db.prepare<[number, string, string], number>(`SELECT 1 FROM changes
-      WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND kind = 'blob-delete' AND digest = ? LIMIT 1`).pluck(),
-    tagsNotPending: db.prepare<[number, number, string], string>(`SELECT name FROM tags WHERE repository_id = ? AND name NOT IN
-      (SELECT tag FROM changes WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND tag IS NOT NULL)`).pluck(),
-    // The manifests pending local writes name, and those they list (recursively), are kept.
-    manifestsNotPending: db.prepare<[number, string, number, number], string>(`WITH RECURSIVE keep (digest) AS (
-        SELECT digest FROM changes WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? AND digest IS NOT NULL
+    // The unsettled local writes of a repository (UNSETTLED_SEQS), with their push order while they await their echo.
+    unsettledOf: db.prepare<[string, number], ChangeRow & { push_order: number | null }>(`SELECT c.seq, c.repository, c.kind, c.tag,
+      c.digest, c.media_type, c.at, e.push_order FROM changes c LEFT JOIN sync_echoes e ON e.local_seq = c.seq
+      WHERE c.origin = 'local' AND c.repository = ? AND c.seq IN ${UNSETTLED_SEQS} ORDER BY c.seq`),
+    // A local write of the repository committed after `basis` (the optimistic check of applySync): a range of the newest rows.
+    localWriteSince: db.prepare<[number, string], number>(
+      "SELECT 1 FROM changes WHERE origin = 'local' AND seq > ? AND repository = ? LIMIT 1").pluck(),
+    tagsExcept: db.prepare<[number, string], string>(
+      'SELECT name FROM tags WHERE repository_id = ? AND name NOT IN (SELECT value FROM json_each(?)) ORDER BY name').pluck(),
+    // The given manifests, and those they list (recursively), are kept.
+    manifestsExcept: db.prepare<[string, number, number], string>(`WITH RECURSIVE keep (digest) AS (
+        SELECT value FROM json_each(?)
         UNION SELECT c.child_digest FROM manifest_children c JOIN keep k ON c.parent_digest = k.digest WHERE c.repository_id = ?)
-      SELECT digest FROM manifests WHERE repository_id = ? AND digest NOT IN (SELECT digest FROM keep)`).pluck(),
-    pendingLocalRepository: db.prepare<[number, string], number>(
-      `SELECT 1 FROM changes WHERE origin = 'local' AND ${UNSETTLED} AND repository = ? LIMIT 1`).pluck(),
+      SELECT digest FROM manifests WHERE repository_id = ? AND digest NOT IN (SELECT digest FROM keep) ORDER BY digest`).pluck(),
     blobReferenced: db.prepare<[number, string], number>(
       'SELECT 1 FROM manifest_blobs WHERE repository_id = ? AND blob_digest = ? LIMIT 1').pluck(),
 
     // Echoes of pushed local writes (sync_echoes).
-    matchEcho: db.prepare<[string, ChangeKind, string | null, string | null], number>(`SELECT e.push_order FROM sync_echoes e
-      JOIN changes c ON c.seq = e.local_seq WHERE c.repository = ? AND c.kind = ? AND c.tag IS ? AND c.digest IS ?
-      ORDER BY e.push_order LIMIT 1`).pluck(),
     settleEchoesThrough: db.prepare<[number], void>('DELETE FROM sync_echoes WHERE push_order <= ?'),
     insertEcho: db.prepare<[number, number], void>(`INSERT INTO sync_echoes (local_seq, push_order, parent_head) VALUES (?, ?, NULL)
       ON CONFLICT (local_seq) DO UPDATE SET push_order = excluded.push_order, parent_head = NULL`),

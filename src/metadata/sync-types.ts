@@ -1,38 +1,131 @@
-import type { Change, PutManifestInput } from './types.js';
+import type { Change, PutManifestInput, WriteContext, WriteOutcome } from './types.js';
 
 /**
- * The child side of sync on the metadata database (DESIGN.md §5). Writes through here come from
- * the parent: their change rows are marked `sync`, so they are served to this node's own children
- * but never pushed back up. Each apply method stores the parent `cursor` (when given) in the same
- * transaction as its effect, so a restart resumes exactly after the last applied message.
+ * The keys of the sync agent's small named values in `sync_state`, in one table. The store owns
+ * `cursor`, `outboxPushed` and `pushOrder` (written only through the SyncStore methods that keep
+ * them consistent); the agent reads and writes the others with getState/setState.
+ */
+export const SYNC_STATE_KEYS = {
+  /** The parent sequence number applied last (getCursor/setCursor, and every apply's cursor). */
+  cursor: 'cursor',
+  /** The outbox's pushed mark: local changes up to it have gone up (markPushed, record*). */
+  outboxPushed: 'outbox-pushed',
+  /** The order number of the newest push awaiting its echo (lastPushOrder). */
+  pushOrder: 'push-order',
+  /** This node's persistent instance id, sent at activation. */
+  instanceId: 'instance-id',
+  /** The parent's `resyncRequestedAt` this node has acted on. */
+  resyncHandled: 'resync-handled',
+  /** The repository scope of the last applied config (a change of it asks for a reconcile). */
+  scope: 'scope',
+  /** `pending` from a reconcile request until a full reconcile begun after it ends, then `done`. */
+  reconcile: 'reconcile',
+  /** The last applied config document with its ETag (JSON). */
+  config: 'config',
+} as const;
+
+export type SyncStateKey = (typeof SYNC_STATE_KEYS)[keyof typeof SYNC_STATE_KEYS];
+/** The keys only the store's transactions write (with what they describe). */
+export type StoreStateKey = (typeof SYNC_STATE_KEYS)['cursor' | 'outboxPushed' | 'pushOrder'];
+/** The keys the sync agent reads and writes through getState/setState. */
+export type AgentStateKey = Exclude<SyncStateKey, StoreStateKey>;
+
+/**
+ * A local write that is **unsettled**: the parent's log is not known to have passed it yet —
+ * it waits in the outbox (after the pushed mark), it is parked after a local failure, or it went
+ * up and its echo (the parent's change row for it) has not come back.
+ */
+export interface UnsettledWrite {
+  change: Change;
+  /** Its push order while it awaits its echo; null while it waits in the outbox or is parked. */
+  pushOrder: number | null;
+}
+
+/**
+ * What the sync policy (`sync/apply-policy.ts`) needs to decide a parent change on one
+ * repository, read in one consistent snapshot.
+ */
+export interface SyncFacts {
+  repository: string;
+  /** The repository's unsettled local writes, oldest first. */
+  unsettled: UnsettledWrite[];
+  /** Whether manifest `digest` (when asked) is stored in the repository; null when not asked. */
+  manifestPresent: boolean | null;
+  /**
+   * Where the store's local writes stood when these facts were read (opaque to the caller): the
+   * plan decided from them hands it back, and applySync refuses the plan if a local write to the
+   * repository committed since.
+   */
+  basis: number;
+}
+
+/**
+ * The plain storage operations a decided parent change becomes. They do what they say and no
+ * more: the decisions (what an unsettled local write protects, which echo a message is) were
+ * taken by the policy above the store.
+ */
+export type SyncOp =
+  /** Settles every push awaiting its echo whose push order is at most this one. */
+  | { op: 'settle-echoes'; throughPushOrder: number }
+  /** Parked items of the repository no longer bring `tag` along (except the one of `exceptDigest`). */
+  | { op: 'drop-parked-tag'; tag: string; exceptDigest: string | null }
+  /** Forgets the parked item of `digest` in the repository; null: every parked item of the repository. */
+  | { op: 'forget-parked'; digest: string | null }
+  /** Links blobs (digest → size) to the repository; creates it when needed. */
+  | { op: 'link-blobs'; links: Record<string, number> }
+  /** putManifest (integrity checks included; the tag only when the input has one). */
+  | { op: 'put-manifest'; input: PutManifestInput }
+  /** deleteTag. */
+  | { op: 'delete-tag'; tag: string }
+  /** deleteManifest, without the MANIFEST_REFERENCED refusal: the parent has already decided. */
+  | { op: 'delete-manifest'; digest: string }
+  /** deleteRepository. */
+  | { op: 'delete-repository' }
+  /**
+   * Deletes every tag of the repository but `tags` and every manifest but `manifests` and those
+   * they list (recursively), each with its own change row (`tag-delete`, `manifest-delete`), so
+   * the node's children follow exactly. Blob links stay.
+   */
+  | { op: 'delete-repository-except'; tags: string[]; manifests: string[] }
+  /** Unlinks a blob with its `blob-delete` change, unless a manifest of the repository references it (then nothing). */
+  | { op: 'unlink-blob'; digest: string };
+
+/** The operations of one parent change on one repository, decided from the facts read at `basis`. */
+export interface SyncPlan {
+  repository: string;
+  basis: number;
+  ops: SyncOp[];
+}
+
+/** applySync's answer: committed, or refused because a local write to the repository committed after the facts were read. */
+export type SyncApplyResult = { committed: true; outcome: WriteOutcome } | { committed: false };
+
+/**
+ * The child side of sync on the metadata database (docs/architecture.md, "Connected node and
+ * sync agent"): the facts the sync policy decides from, the transaction that applies its
+ * decision with the parent cursor, parked pull items, the outbox, the echoes of pushed writes,
+ * and small named values. Writes through here are the parent's: their change rows are `sync`, so
+ * they are served to this node's own children but never pushed back up.
  *
- * Read-your-writes: a local write by a client of this node is **unsettled** until the parent's
- * log is known to have passed it — while it waits in the outbox (after the pushed mark), while
- * it is parked after a local failure, and after it went up until its echo (the parent's change
- * row for it) comes back in the messages. The apply methods leave alone (in the same
- * transaction) anything an unsettled write touches: a tag it sets or deletes, a manifest it
- * stores or deletes, a repository it writes to, a blob it unlinks. A parent message is older
- * than such a write in the parent's order, since the write's echo, which the parent appended
- * after it, has not come yet. Once it is settled, the parent's order wins.
- *
- * An apply given a `cursor` is a parent message: it first settles the local write it echoes (the
- * oldest pushed write of the same kind, repository, tag and digest), and every write pushed
- * before that one (their echoes, had they any, came earlier).
+ * Read-your-writes is the policy's (`sync/apply-policy.ts`): a local write is unsettled while it
+ * waits in the outbox, while it is parked, and after it went up until its echo comes back; the
+ * policy leaves alone what an unsettled write touches. The store's part is to give the facts and
+ * to apply the decided operations atomically, with the guarantee that no local write to the
+ * repository committed in between (`basis`): a decision never rests on stale facts.
  */
 export interface SyncStore {
   /**
-   * Stores a manifest from the parent (with its tag, when given). Same rules as putManifest;
-   * blobLinks to a blob that an unsettled local blob-delete unlinked are left out. On success
-   * (applied or left alone) a parked item of the same manifest is forgotten.
+   * The repository's unsettled local writes (with their push orders), whether manifest `digest`
+   * is stored there (when given), and the basis to hand back in the plan: one consistent read.
    */
-  applyManifest(input: PutManifestInput, cursor?: number): Promise<void>;
-  applyTagDelete(repository: string, tag: string, cursor?: number): Promise<void>;
-  /** Deletes the manifest (see deleteManifest) and forgets a parked item of it. */
-  applyManifestDelete(repository: string, digest: string, cursor?: number): Promise<void>;
-  /** Deletes the repository (see deleteRepository) and forgets its parked items. */
-  applyRepositoryDelete(repository: string, cursor?: number): Promise<void>;
-  /** Unlinks a blob from the repository, unless a manifest here still references it. */
-  applyBlobDelete(repository: string, digest: string, cursor?: number): Promise<void>;
+  syncFacts(repository: string, digest: string | null): Promise<SyncFacts>;
+  /**
+   * Applies `plan.ops` in order in ONE transaction, with `ctx.cursor` when given (a failure of any
+   * operation — an integrity refusal such as MANIFEST_BLOB_UNKNOWN — commits nothing, the cursor
+   * neither). Refuses the whole plan, committing nothing, when a local write to
+   * `plan.repository` committed after the facts at `plan.basis` were read: decide again.
+   */
+  applySync(ctx: WriteContext, plan: SyncPlan): Promise<SyncApplyResult>;
   /** The parent sequence number applied last; null before the first full sync. */
   getCursor(): Promise<number | null>;
   setCursor(cursor: number): Promise<void>;
@@ -71,8 +164,6 @@ export interface SyncStore {
   parkOutboxChange(change: Change, failure: FailureInput & { nextAttemptAt: Date }): Promise<void>;
   /** Parked and refused local writes, oldest first. */
   outboxFailures(): Promise<OutboxFailure[]>;
-  /** Is a local write of this repository's tag (or of this manifest digest) still unsettled? */
-  hasPendingLocalWrite(repository: string, tag: string | null, digest: string | null): Promise<boolean>;
   /** The oldest unsettled local write's seq, or null: the change log is never pruned from there on. */
   oldestUnsettledLocalWrite(): Promise<number | null>;
   /** The order number of the newest push awaiting its echo (0 when none ever): see noteParentHead. */
@@ -92,9 +183,9 @@ export interface SyncStore {
   /** The smallest parent head recorded for a push still awaiting its echo, or null. */
   nextEchoDeadline(): Promise<number | null>;
 
-  /** Small named values of the sync agent (instance id, config version, handled resync time). */
-  getState(key: string): Promise<string | null>;
-  setState(key: string, value: string): Promise<void>;
+  /** The sync agent's small named values (SYNC_STATE_KEYS: instance id, applied config, handled resync, …). */
+  getState(key: AgentStateKey): Promise<string | null>;
+  setState(key: AgentStateKey, value: string): Promise<void>;
 }
 
 export interface ParkedItemInput {

@@ -1,8 +1,40 @@
+import type { WriteOrigin } from '../core/events.js';
+
+/**
+ * Who makes a write, passed explicitly to every write of a store (docs/architecture.md, "The write
+ * pipeline"). The store records `origin` on the change rows it appends (the outbox is the `local`
+ * ones) and, when `cursor` is given, stores it as the sync cursor in the same transaction.
+ * `actor` is for the events the write pipeline publishes after the commit (a store may record it).
+ */
+export interface WriteContext {
+  origin: ChangeOrigin;
+  /** The identity that made a local write (a token name, `admin`); null for sync writes and unknown callers. */
+  actor: string | null;
+  /** The parent's sequence number this (sync) write applies: committed with it, or not at all. */
+  cursor?: number;
+}
+
+/**
+ * What a committed write did: exactly the change-log rows it appended and the blob links it
+ * added, in order. An idempotent no-op has neither (and publishes no event).
+ */
+export interface WriteOutcome {
+  changes: Change[];
+  linked: Array<{ repository: string; digest: string; size: number }>;
+}
+
 /**
  * The metadata store: repositories, tags, manifests and what they reference, referrers, the
  * repository blob links, and the change log. Every method is asynchronous and runs as ONE
  * transaction: either all of its effects (including its change-log rows) are committed or none.
  * SQLite is the embedded implementation; PostgreSQL follows for scale-out with the same contract.
+ *
+ * Stores do storage: every write takes its WriteContext explicitly and returns its WriteOutcome.
+ * The integrity rules of the data (MANIFEST_BLOB_UNKNOWN, MANIFEST_INVALID sizes,
+ * BLOB_REFERENCED, MANIFEST_REFERENCED) are checked in the write's own transaction; the sync
+ * policy (what a parent change may touch at the edge) is not the store's: it lives above, in
+ * `sync/apply-policy.ts`, and reaches the store as plain operations (`SyncStore.applySync`).
+ * Writes go through `registry/registry-writer.ts`, which publishes the events after the commit.
  */
 export interface MetadataStore {
   // --- repositories -------------------------------------------------------------------------
@@ -12,20 +44,21 @@ export interface MetadataStore {
   /** Repository names in lexical order, after `last` (exclusive), at most `limit`. */
   listRepositories(options: { last?: string; limit: number }): Promise<string[]>;
   repositoryExists(repository: string): Promise<boolean>;
-  /** Deletes a repository with its tags, manifests and blob links; appends one `repository-delete`. Returns false when absent. */
-  deleteRepository(repository: string): Promise<boolean>;
+  /** Deletes a repository with its tags, manifests and blob links; appends one `repository-delete` (nothing when absent). */
+  deleteRepository(ctx: WriteContext, repository: string): Promise<WriteOutcome>;
 
   // --- blobs linked to repositories ---------------------------------------------------------
-  /** Records that `repository` holds blob `digest` (idempotent). Creates the repository row. */
-  linkBlob(repository: string, digest: string, size: number): Promise<void>;
+  /** Records that `repository` holds blob `digest` (idempotent: `linked` is empty when it did). Creates the repository row. Appends no change. */
+  linkBlob(ctx: WriteContext, repository: string, digest: string, size: number): Promise<WriteOutcome>;
   /** The blob's size if it is linked to the repository, else null. */
   getBlobLink(repository: string, digest: string): Promise<{ size: number } | null>;
   /**
-   * Removes the link; returns false when there was none. Throws RegistryError BLOB_REFERENCED
-   * (detail: `{digest, count, manifests}` with up to 5 manifest digests) when a manifest of the
-   * repository uses the blob (config or layer): the check and the unlink are one transaction.
+   * Removes the link with a `blob-delete` change (none when there was no link). Throws
+   * RegistryError BLOB_REFERENCED (detail: `{digest, count, manifests}` with up to 5 manifest
+   * digests) when a manifest of the repository uses the blob (config or layer): the check and the
+   * unlink are one transaction.
    */
-  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+  unlinkBlob(ctx: WriteContext, repository: string, digest: string): Promise<WriteOutcome>;
   /**
    * The repositories that link blob `digest`, with its size, in lexical order of name after
    * `last` (exclusive), at most `limit`: a mount without `from` looks for one the caller may
@@ -40,9 +73,9 @@ export interface MetadataStore {
    * MANIFEST_BLOB_UNKNOWN (detail lists the digests) when a referenced blob is not linked to the
    * repository or a child manifest is not in it, and MANIFEST_INVALID when a descriptor's size
    * differs from what is stored (`declaredSizes`). Appends a `manifest` change, and a `tag`
-   * change when the tag is new or moved. Idempotent for the same content.
+   * change when the tag is new or moved. Idempotent for the same content (no changes then).
    */
-  putManifest(input: PutManifestInput): Promise<void>;
+  putManifest(ctx: WriteContext, input: PutManifestInput): Promise<WriteOutcome>;
   getManifest(repository: string, digest: string): Promise<ManifestRecord | null>;
   /** The digest a tag points to, or null. */
   resolveTag(repository: string, tag: string): Promise<string | null>;
@@ -54,16 +87,16 @@ export interface MetadataStore {
   listManifestDigests(repository: string): Promise<string[] | null>;
   /** Counts and times of a repository (management API), or null when it does not exist. */
   repositoryInfo(repository: string): Promise<RepositoryInfo | null>;
-  /** Deletes one tag (the manifest stays); appends `tag-delete`. False when absent. */
-  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Deletes one tag (the manifest stays); appends `tag-delete` (nothing when absent). */
+  deleteTag(ctx: WriteContext, repository: string, tag: string): Promise<WriteOutcome>;
   /**
    * Deletes a manifest, every tag pointing at it and its referrer entry; appends ONE
    * `manifest-delete` (no `tag-delete` rows: consumers drop the manifest's tags with it).
    * A manifest that an index in the repository lists is not deleted: RegistryError
    * MANIFEST_REFERENCED (detail: `{digest, count, manifests}`, up to 5 index digests), checked in
-   * the same transaction, so an index never refers to a missing child. False when absent.
+   * the same transaction, so an index never refers to a missing child. Nothing when absent.
    */
-  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  deleteManifest(ctx: WriteContext, repository: string, digest: string): Promise<WriteOutcome>;
   /** Manifests in the repository whose subject is `subject`, optionally of one artifactType. */
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRecord[]>;
 
@@ -82,11 +115,6 @@ export interface MetadataStore {
    * newest row. Returns how many went.
    */
   pruneChanges(olderThan: Date, keepFrom?: number): Promise<number>;
-  /**
-   * Calls `listener` (in this process) after every committed write that appended changes, so
-   * long-polls wake at once. Returns the unsubscribe function.
-   */
-  subscribe(listener: () => void): () => void;
 
   // --- garbage collection -------------------------------------------------------------------
   /**
@@ -139,7 +167,7 @@ export interface ManifestRecord extends ManifestFields {
 export type ChangeKind = 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete' | 'blob-delete';
 
 /** `local`: a client of this node wrote it; `sync`: the sync agent applied it from the parent. */
-export type ChangeOrigin = 'local' | 'sync';
+export type ChangeOrigin = WriteOrigin;
 
 export interface Change {
   seq: number;

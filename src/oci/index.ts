@@ -4,3 +4,4 @@ export * from './names.js';
 export * from './media-types.js';
 export * from './manifest.js';
 export * from './durations.js';
+export * from './actions.js';

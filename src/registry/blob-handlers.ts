@@ -2,7 +2,8 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { RegistryError, parseDigest } from '../oci/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
-import { parseRangeHeader, withAllowOnRefusal, type ByteRange } from './http-util.js';
+import { parseRangeHeader, type ByteRange } from './http-util.js';
+import { actorOfCaller } from './registry-writer.js';
 
 type BlobRoute = Extract<V2Route, { kind: 'blob' }>;
 
@@ -67,12 +68,7 @@ function setBlobHeaders(ctx: V2Context<BlobRoute>, size: number): ByteRange | nu
 export async function deleteBlob(ctx: V2Context<BlobRoute>): Promise<void> {
   const { route, deps, reply } = ctx;
   parseDigest(route.digest);
-  let unlinked: boolean;
-  try {
-    unlinked = await deps.metadata.unlinkBlob(route.name, route.digest);
-  } catch (err) {
-    throw withAllowOnRefusal(err, 'BLOB_REFERENCED');
-  }
+  const unlinked = await deps.writer.unlinkBlob(actorOfCaller(ctx.access.caller), route.name, route.digest);
   if (!unlinked) throw new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: route.digest });
   await reply.code(202).header('Content-Length', 0).send();
 }

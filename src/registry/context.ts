@@ -2,16 +2,21 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BlobStore, UploadStore } from '../storage/types.js';
 import type { MetadataStore } from '../metadata/types.js';
+import type { RepositoryAccess, RepositoryAction } from '../auth/index.js';
 import type { ManifestService } from './manifest-service.js';
+import type { RegistryWriter } from './registry-writer.js';
 import type { BlobSender } from './blob-sender.js';
-import type { RepositoryAction, V2Route } from './route.js';
+import type { V2Route, V2RouteKind } from './route.js';
 
 /** Everything the /v2 handlers need, built once by the composition root. */
 export interface RegistryDeps {
   blobs: BlobStore;
   uploads: UploadStore;
+  /** Reads; every write goes through `writer`. */
   metadata: MetadataStore;
   manifests: ManifestService;
+  /** The write pipeline: commits with the caller as actor and publishes the events. */
+  writer: RegistryWriter;
   /** Streams blob downloads with reused buffers (created once per node). */
   blobSender: BlobSender;
   logger: Logger;
@@ -21,23 +26,22 @@ export interface RegistryDeps {
    * and the catalog. Returns what the caller may do in other repositories.
    */
   authorize?: (request: FastifyRequest, repository: string | null, action: RepositoryAction | null) => Promise<RepositoryAccess>;
+  /**
+   * The node's own rule about writes, asked after `authorize` for every request whose action
+   * changes a repository (push, push-manifest, delete): a connected node takes writes only in its
+   * mode and sync scope. Absent: every authorized write is taken.
+   */
+  writeRule?: WriteRule;
 }
 
-/**
- * What the authorized caller may do beyond the request's own action, answered for the identity
- * that made the request (a Bearer JWT holds only its granted scopes).
- */
-export interface RepositoryAccess {
-  /** A stable key of the caller, for per-caller limits (open upload sessions). */
-  readonly caller: string;
-  /** May the catalog list this repository? */
-  canList(repository: string): boolean;
-  /** May the caller read (pull) this repository's content? A mount takes blobs only from such repositories. */
-  canRead(repository: string): boolean;
+/** A node's rule about which repositories take writes now (sync/edge-policy.ts implements it on a connected node). */
+export interface WriteRule {
+  /** Throws a RegistryError (DENIED) when `repository` takes no write here now. */
+  checkWrite(repository: string, action: RepositoryAction): void;
 }
 
 /** One parsed /v2 request. */
-export interface V2Context<R extends V2Route = V2Route> {
+export interface V2Context<R extends { kind: V2RouteKind } = V2Route> {
   request: FastifyRequest;
   reply: FastifyReply;
   route: R;
@@ -47,4 +51,5 @@ export interface V2Context<R extends V2Route = V2Route> {
   access: RepositoryAccess;
 }
 
-export type V2Handler<R extends V2Route> = (ctx: V2Context<R>) => Promise<void>;
+/** A handler of one kind of route. */
+export type V2Handler<R extends { kind: V2RouteKind }> = (ctx: V2Context<R>) => Promise<void>;

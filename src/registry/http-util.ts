@@ -2,6 +2,40 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../oci/index.js';
 
+/** A method the route does not take (405); the answer lists the ones it does in `Allow`. */
+export class MethodNotAllowedError extends RegistryError {
+  constructor(method: string, readonly allowed: readonly string[]) {
+    super('METHOD_NOT_ALLOWED', `${method} is not allowed here`);
+    this.name = 'MethodNotAllowedError';
+  }
+}
+
+/** A `Range` a blob of `size` bytes cannot satisfy (416); the answer names the size in `Content-Range`. */
+export class BlobRangeError extends RegistryError {
+  constructor(message: string, readonly size: number, detail: unknown) {
+    super('RANGE_INVALID', message, detail);
+    this.name = 'BlobRangeError';
+  }
+}
+
+/** A request whose framing cannot be trusted (REQUEST_INVALID): its answer closes the connection, which may hold more of it. */
+export class UntrustedRequestError extends RegistryError {
+  constructor(message: string, detail: unknown) {
+    super('REQUEST_INVALID', message, detail);
+    this.name = 'UntrustedRequestError';
+  }
+}
+
+/** Where an upload session lives (its `Location`). */
+export function uploadLocation(repository: string, id: string): string {
+  return `/v2/${repository}/blobs/uploads/${id}`;
+}
+
+/** The spec's `Range` of an upload session holding `size` bytes: `0-<last byte>`, and `0-0` when empty (as distribution answers). */
+export function uploadRange(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
 /** A satisfiable byte range, `end` inclusive. */
 export interface ByteRange {
   start: number;
@@ -10,13 +44,12 @@ export interface ByteRange {
 
 /**
  * Parses a single `Range: bytes=…` header against a blob of `size` bytes. Returns null when there
- * is no header. Throws RANGE_INVALID (416, with `Content-Range: bytes * /size`) for a malformed,
- * multi-part or unsatisfiable range.
+ * is no header. Throws BlobRangeError (RANGE_INVALID) for a malformed, multi-part or
+ * unsatisfiable range.
  */
 export function parseRangeHeader(header: string | undefined, size: number): ByteRange | null {
   if (header === undefined) return null;
-  const unsatisfiable = (why: string): RegistryError =>
-    new RegistryError('RANGE_INVALID', why, { range: header.slice(0, 100), size }, { 'Content-Range': `bytes */${size}` });
+  const unsatisfiable = (why: string): RegistryError => new BlobRangeError(why, size, { range: header.slice(0, 100), size });
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match) throw unsatisfiable('only a single range of the form bytes=start-end is supported');
   const [, first, last] = match as unknown as [string, string, string];
@@ -95,13 +128,4 @@ export function useJsonBodies(api: FastifyInstance): void {
       done(new RegistryError('REQUEST_INVALID', 'body is not valid JSON'), undefined);
     }
   });
-}
-
-/**
- * A delete refused because something still uses the resource (`code`) is a 405, and RFC 9110
- * wants a 405 to list the methods the resource allows now: GET and HEAD. Other errors pass.
- */
-export function withAllowOnRefusal(err: unknown, code: 'BLOB_REFERENCED' | 'MANIFEST_REFERENCED'): unknown {
-  if (!(err instanceof RegistryError) || err.code !== code) return err;
-  return new RegistryError(err.code, err.message, err.detail, { ...err.headers, Allow: 'GET, HEAD' });
 }

@@ -1,8 +1,9 @@
 import { RegistryError, MAX_MANIFEST_BYTES } from '../oci/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
-import { readBody, withAllowOnRefusal } from './http-util.js';
+import { readBody } from './http-util.js';
 import { accepts } from './manifest-service.js';
+import { actorOfCaller } from './registry-writer.js';
 
 type ManifestRoute = Extract<V2Route, { kind: 'manifest' }>;
 
@@ -30,7 +31,7 @@ export async function putManifest(ctx: V2Context<ManifestRoute>): Promise<void> 
   const body = await readBody(request.raw, MAX_MANIFEST_BYTES, () =>
     new RegistryError('MANIFEST_TOO_LARGE', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`),
   );
-  const result = await deps.manifests.put(route.name, route.reference, body, request.headers['content-type']);
+  const result = await deps.manifests.put(route.name, route.reference, body, request.headers['content-type'], actorOfCaller(ctx.access.caller));
   reply
     .code(201)
     .header('Location', `/v2/${route.name}/manifests/${result.digest}`)
@@ -42,10 +43,6 @@ export async function putManifest(ctx: V2Context<ManifestRoute>): Promise<void> 
 
 /** DELETE of a tag, or of a manifest (with its tags) by digest; a child an index lists is refused (405 MANIFEST_REFERENCED). */
 export async function deleteManifest(ctx: V2Context<ManifestRoute>): Promise<void> {
-  try {
-    await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference);
-  } catch (err) {
-    throw withAllowOnRefusal(err, 'MANIFEST_REFERENCED');
-  }
+  await ctx.deps.manifests.delete(ctx.route.name, ctx.route.reference, actorOfCaller(ctx.access.caller));
   await ctx.reply.code(202).header('Content-Length', 0).send();
 }

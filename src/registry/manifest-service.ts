@@ -12,6 +12,7 @@ import {
 import type { BlobStore } from '../storage/types.js';
 import type { MetadataStore, ManifestRecord, PutManifestInput } from '../metadata/types.js';
 import { ManifestCache } from './manifest-cache.js';
+import type { RegistryWriter } from './registry-writer.js';
 
 export interface StoredManifest {
   record: ManifestRecord;
@@ -25,8 +26,9 @@ export interface PutManifestResult {
 
 /**
  * Manifests: validation, content addressing, storage of the bytes as a blob, and the metadata
- * commit that makes them visible. The bytes are written before the metadata transaction, so a
- * crash in between leaves at most an unreferenced blob for GC, never a visible half-manifest.
+ * commit (through the write pipeline) that makes them visible. The bytes are written before the
+ * metadata transaction, so a crash in between leaves at most an unreferenced blob for GC, never a
+ * visible half-manifest.
  */
 export class ManifestService {
   private readonly cache: ManifestCache;
@@ -34,6 +36,7 @@ export class ManifestService {
   constructor(
     private readonly blobs: BlobStore,
     private readonly metadata: MetadataStore,
+    private readonly writer: RegistryWriter,
     cacheBytes = 64 * 1024 * 1024,
   ) {
     this.cache = new ManifestCache(cacheBytes);
@@ -57,9 +60,10 @@ export class ManifestService {
    * Validates and stores a manifest under a tag or digest reference. Throws MANIFEST_INVALID,
    * MANIFEST_TOO_LARGE, DIGEST_INVALID (body does not match a digest reference),
    * MANIFEST_BLOB_UNKNOWN (a referenced blob or child manifest is missing) and MANIFEST_INVALID
-   * for a descriptor whose size differs from the stored blob or child manifest.
+   * for a descriptor whose size differs from the stored blob or child manifest. `actor`: who
+   * pushes (the events say it).
    */
-  async put(repository: string, reference: string, body: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+  async put(repository: string, reference: string, body: Buffer, contentType: string | undefined, actor: string | null): Promise<PutManifestResult> {
     const ref = parseReference(reference);
     const parsed = parseManifest(body, contentType);
     const algorithm = ref.kind === 'digest' ? parseDigest(ref.digest).algorithm : 'sha256';
@@ -68,15 +72,17 @@ export class ManifestService {
       throw new RegistryError('DIGEST_INVALID', 'manifest body does not match the digest in the URL', { expected: ref.digest, actual: digest });
     }
     await this.blobs.put(body, digest, body.length);
-    await this.metadata.putManifest({ ...manifestFields(repository, digest, body, parsed), ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) });
+    await this.writer.putManifest(actor, { ...manifestFields(repository, digest, body, parsed), ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) });
     this.cache.set(digest, body);
     return { digest, subject: parsed.subject?.digest ?? null };
   }
 
   /** Deletes a tag (reference is a tag) or a manifest and its tags (reference is a digest). Throws MANIFEST_UNKNOWN. */
-  async delete(repository: string, reference: string): Promise<void> {
+  async delete(repository: string, reference: string, actor: string | null): Promise<void> {
     const ref = this.parseReadReference(reference);
-    const deleted = ref.kind === 'tag' ? await this.metadata.deleteTag(repository, ref.tag) : await this.metadata.deleteManifest(repository, ref.digest);
+    const deleted = ref.kind === 'tag'
+      ? await this.writer.deleteTag(actor, repository, ref.tag)
+      : await this.writer.deleteManifest(actor, repository, ref.digest);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown', { repository, reference });
   }
 

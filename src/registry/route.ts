@@ -1,21 +1,29 @@
 import { RegistryError, assertRepositoryName } from '../oci/index.js';
+import type { RepositoryAction } from '../auth/index.js';
 
-/** What a `/v2/...` path addresses. Parsed once per request, before any handler runs. */
-export type V2Route =
-  | { kind: 'base' }
-  | { kind: 'catalog' }
-  | { kind: 'tags'; name: string }
-  | { kind: 'manifest'; name: string; reference: string }
-  | { kind: 'blob'; name: string; digest: string }
-  | { kind: 'upload-start'; name: string }
-  | { kind: 'upload'; name: string; id: string }
-  | { kind: 'referrers'; name: string; digest: string };
+/** The fields of each kind of /v2 route. */
+interface V2RouteFields {
+  base: object;
+  catalog: object;
+  tags: { name: string };
+  manifest: { name: string; reference: string };
+  blob: { name: string; digest: string };
+  'upload-start': { name: string };
+  upload: { name: string; id: string };
+  referrers: { name: string; digest: string };
+}
+
+export type V2RouteKind = keyof V2RouteFields;
+
+/** The route of one kind. */
+export type V2RouteOf<K extends V2RouteKind> = { kind: K } & V2RouteFields[K];
 
 /**
- * What a request wants to do to a repository, for authorization (docs/architecture.md, "Identity"). A manifest PUT
- * is `push-manifest`: besides content it can move a tag, which is repository metadata.
+ * What a `/v2/...` path addresses. Parsed once per request, before any handler runs. Built from
+ * a table of kinds, so that code generic over the kind (the handler table) keeps kind and route
+ * together without casts.
  */
-export type RepositoryAction = 'pull' | 'push' | 'push-manifest' | 'delete' | 'list';
+export type V2Route = { [K in V2RouteKind]: V2RouteOf<K> }[V2RouteKind];
 
 // Order matters: `uploads` must be tried before the generic blob pattern.
 const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => V2Route]> = [

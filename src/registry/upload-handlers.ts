@@ -1,26 +1,18 @@
 import { RegistryError, parseDigest, assertRepositoryName } from '../oci/index.js';
-import type { UploadSession } from '../storage/types.js';
+import { UploadRangeError, UploadUnknownError, type UploadSession } from '../storage/index.js';
 import type { V2Context } from './context.js';
 import type { V2Route } from './route.js';
-import { parseUploadContentRange } from './http-util.js';
+import { parseUploadContentRange, uploadLocation, uploadRange } from './http-util.js';
+import { actorOfCaller } from './registry-writer.js';
 
 type StartRoute = Extract<V2Route, { kind: 'upload-start' }>;
 type UploadRoute = Extract<V2Route, { kind: 'upload' }>;
-
-function uploadLocation(name: string, id: string): string {
-  return `/v2/${name}/blobs/uploads/${id}`;
-}
-
-/** The spec's `Range: 0-<last byte>` of a session (`0-0` when empty, as distribution answers). */
-function rangeOf(session: UploadSession): string {
-  return `0-${Math.max(0, session.size - 1)}`;
-}
 
 async function replySession(ctx: V2Context, session: UploadSession, status: 202 | 204): Promise<void> {
   await ctx.reply
     .code(status)
     .header('Location', uploadLocation(session.repository, session.id))
-    .header('Range', rangeOf(session))
+    .header('Range', uploadRange(session.size))
     .header('Docker-Upload-UUID', session.id)
     .header('Content-Length', 0)
     .send();
@@ -75,7 +67,7 @@ export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
     parseDigest(mount);
     const source = await mountSource(ctx, mount, query.get('from'));
     if (source && (await deps.blobs.stat(mount))) {
-      await deps.metadata.linkBlob(route.name, mount, source.size);
+      await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, mount, source.size);
       await replyCommitted(ctx, route.name, mount);
       return;
     }
@@ -84,7 +76,7 @@ export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
   if (digest !== null) {
     parseDigest(digest);
     const stored = await deps.blobs.put(request.raw, digest, declaredLength(ctx));
-    await deps.metadata.linkBlob(route.name, stored.digest, stored.size);
+    await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, stored.digest, stored.size);
     await replyCommitted(ctx, route.name, stored.digest);
     return;
   }
@@ -108,7 +100,7 @@ function declaredLength(ctx: V2Context): number | undefined {
  */
 async function sessionOf(ctx: V2Context<UploadRoute>): Promise<UploadSession> {
   const session = await ctx.deps.uploads.get(ctx.route.id);
-  if (session.repository !== ctx.route.name) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: ctx.route.id.slice(0, 100) });
+  if (session.repository !== ctx.route.name) throw new UploadUnknownError(ctx.route.id);
   return session;
 }
 
@@ -119,7 +111,7 @@ export async function patchUpload(ctx: V2Context<UploadRoute>): Promise<void> {
   const length = declaredLength(ctx);
   if (range && length !== undefined && range.end - range.start + 1 !== length) {
     ctx.request.raw.resume();
-    throw new RegistryError('RANGE_INVALID', 'Content-Range does not match Content-Length', { contentRange: ctx.request.headers['content-range'], length }, { Range: rangeOf(session), Location: uploadLocation(session.repository, session.id) });
+    throw new UploadRangeError('Content-Range does not match Content-Length', session, { contentRange: ctx.request.headers['content-range'], length });
   }
   const updated = await ctx.deps.uploads.append(session.id, ctx.request.raw, range?.start);
   await replySession(ctx, updated, 202);
@@ -137,11 +129,11 @@ export async function completeUpload(ctx: V2Context<UploadRoute>): Promise<void>
   const range = parseUploadContentRange(ctx.request.headers['content-range']);
   if (range && range.start !== session.size) {
     ctx.request.raw.resume();
-    throw new RegistryError('RANGE_INVALID', 'chunk does not start where the upload ends', { expected: session.size, got: range.start }, { Range: rangeOf(session), Location: uploadLocation(session.repository, session.id) });
+    throw new UploadRangeError('chunk does not start where the upload ends', session, { expected: session.size, got: range.start });
   }
   const hasBody = (declaredLength(ctx) ?? 0) > 0 || ctx.request.headers['transfer-encoding'] !== undefined;
   const stored = await ctx.deps.uploads.complete(session.id, digest, hasBody ? ctx.request.raw : undefined);
-  await ctx.deps.metadata.linkBlob(ctx.route.name, stored.digest, stored.size);
+  await ctx.deps.writer.linkBlob(actorOfCaller(ctx.access.caller), ctx.route.name, stored.digest, stored.size);
   await replyCommitted(ctx, ctx.route.name, stored.digest);
 }
 

@@ -1,27 +1,38 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError } from '../oci/index.js';
-import type { RegistryDeps, V2Context, RepositoryAccess } from './context.js';
-import { parseV2Path, requiredAction, type V2Route } from './route.js';
+import { WRITE_ACTIONS, type RepositoryAccess } from '../auth/index.js';
+import type { RegistryDeps, V2Context, V2Handler } from './context.js';
+import { parseV2Path, requiredAction, type V2RouteKind, type V2RouteOf } from './route.js';
 import { sendError } from './errors-reply.js';
+import { MethodNotAllowedError } from './http-util.js';
 import { BlobSender } from './blob-sender.js';
 import { getBlob, deleteBlob } from './blob-handlers.js';
 import { startUpload, patchUpload, completeUpload, uploadStatus, cancelUpload } from './upload-handlers.js';
 import { getManifest, putManifest, deleteManifest } from './manifest-handlers.js';
 import { listTags, listCatalog, listReferrers } from './listing-handlers.js';
 
-type Handler = (ctx: V2Context) => Promise<void>;
+/** For each kind of route, its handlers by method: each handler takes the route of its own kind. */
+type HandlerTable = { [K in V2RouteKind]: Partial<Record<string, V2Handler<V2RouteOf<K>>>> };
 
 /** Which handler serves a method on a kind of route; anything absent is 405. */
-export const HANDLERS: Record<V2Route['kind'], Partial<Record<string, Handler>>> = {
+export const HANDLERS: HandlerTable = {
   base: { GET: base, HEAD: base },
-  catalog: { GET: listCatalog as Handler },
-  tags: { GET: listTags as Handler },
-  manifest: { GET: getManifest as Handler, HEAD: getManifest as Handler, PUT: putManifest as Handler, DELETE: deleteManifest as Handler },
-  blob: { GET: getBlob as Handler, HEAD: getBlob as Handler, DELETE: deleteBlob as Handler },
-  'upload-start': { POST: startUpload as Handler },
-  upload: { GET: uploadStatus as Handler, PATCH: patchUpload as Handler, PUT: completeUpload as Handler, DELETE: cancelUpload as Handler },
-  referrers: { GET: listReferrers as Handler },
+  catalog: { GET: listCatalog },
+  tags: { GET: listTags },
+  manifest: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
+  blob: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob },
+  'upload-start': { POST: startUpload },
+  upload: { GET: uploadStatus, PATCH: patchUpload, PUT: completeUpload, DELETE: cancelUpload },
+  referrers: { GET: listReferrers },
 };
+
+/**
+ * The handler of `method` on `route`, bound to the route (null when the route's kind has none).
+ * Generic over the kind, so the table's handler and the route stay of the same kind.
+ */
+function handlerFor<K extends V2RouteKind>(route: V2RouteOf<K>, method: string): ((ctx: Omit<V2Context, 'route'>) => Promise<void>) | null {
+  const handler = HANDLERS[route.kind][method];
+  return handler ? (ctx) => handler({ ...ctx, route }) : null;
+}
 
 async function base(ctx: V2Context): Promise<void> {
   await ctx.reply.code(200).type('application/json').send('{}');
@@ -55,15 +66,14 @@ async function handle(request: FastifyRequest, reply: FastifyReply, deps: Regist
     const path = (queryStart === -1 ? url : url.slice(0, queryStart)).slice('/v2/'.length);
     const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
     const route = parseV2Path(path);
-    const handler = HANDLERS[route.kind][request.method];
-    if (!handler) {
-      throw new RegistryError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here`, null, {
-        Allow: Object.keys(HANDLERS[route.kind]).join(', '),
-      });
-    }
+    const handler = handlerFor(route, request.method);
+    if (!handler) throw new MethodNotAllowedError(request.method, Object.keys(HANDLERS[route.kind]));
     const repository = 'name' in route ? route.name : null;
-    const access = deps.authorize ? await deps.authorize(request, repository, requiredAction(route, request.method)) : OPEN_ACCESS;
-    await handler({ request, reply, route, query, deps, access });
+    const action = requiredAction(route, request.method);
+    const access = deps.authorize ? await deps.authorize(request, repository, action) : OPEN_ACCESS;
+    // The node's own rule about writes comes after the caller's permissions (a refused client learns nothing first).
+    if (repository !== null && action !== null && WRITE_ACTIONS.has(action)) deps.writeRule?.checkWrite(repository, action);
+    await handler({ request, reply, query, deps, access });
   } catch (err) {
     await sendError(request, reply, err, deps.logger);
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { RegistryError, errorBody } from '../oci/index.js';
+import { RegistryError } from '../oci/index.js';
+import { httpErrorOf } from '../registry/error-mapping.js';
 
 /**
  * Cuts request bodies that stop arriving: a request whose body has received no byte for
@@ -65,8 +66,9 @@ export class BodyIdleTimeout {
       request.destroy(error);
       return;
     }
-    const body = JSON.stringify(errorBody(error));
-    response.writeHead(error.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+    const answer = httpErrorOf(error, this.logger);
+    const body = JSON.stringify(answer.body);
+    response.writeHead(answer.status, { ...answer.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
     response.end(body, () => request.destroy(error));
   }
 }

@@ -2,12 +2,13 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import type { NodeConfig, LogLevel } from '../config/node-config.js';
-import { FilesystemDriver, MemoryDriver, DriverBlobStore, DriverUploadStore } from '../storage/index.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
+import { OUTPOST_VERSION } from '../config/version.js';
+import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
+import { RegistryWriter } from '../registry/registry-writer.js';
 import { registerV2Routes } from '../registry/v2-routes.js';
 import { sendError } from '../registry/errors-reply.js';
 import { RegistryError } from '../oci/index.js';
@@ -19,20 +20,20 @@ import type { IdentityLimits, IdentityStore } from '../metadata/index.js';
 import { AccessGuard, Authenticator, JwtSigner, LoginThrottle, loadAdminPassword, registerTokenRoutes, type LoginThrottleOptions } from '../auth/index.js';
 import { registerManagementRoutes } from '../management/management-routes.js';
 import { registerConnectedRegistryRoutes } from '../management/connected-registry-routes.js';
-import { ConfigSignal } from '../gateway/config-signal.js';
+import { registerIdentityRoutes } from '../management/identity-routes.js';
+import { ConnectedRegistryService } from '../management/connected-registry-service.js';
+import { TokenService } from '../management/token-service.js';
+import { ScopeMapService } from '../management/scope-map-service.js';
+import { InProcessLock } from '../management/workflow-lock.js';
 import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-routes.js';
 import { hostname } from 'node:os';
 import { EdgePolicy } from '../sync/edge-policy.js';
 import { SyncAgent } from '../sync/sync-agent.js';
+import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { EventBus } from '../core/events.js';
+import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
-import type { V2Action } from '../auth/access-guard.js';
 import type { LoginServerDoc } from '../client/gateway-protocol.js';
-
-/** What a ReadOnly connected registry (or a write outside a ReadWrite one's sync scope) answers to writes. */
-export const WRITE_NOT_ALLOWED = 'This operation is not allowed on this registry.';
-const WRITE_ACTIONS: ReadonlySet<V2Action> = new Set(['push', 'push-manifest', 'delete']);
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
   Debug: 'debug',
@@ -47,6 +48,8 @@ const STALE_SESSION_MS = 60 * 60 * 1000;
 /** Temporary blob files of a running node older than this are removed; at start all of them go. */
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 const PURGE_EVERY_MS = 10 * 60 * 1000;
+/** The change log is pruned this often (docs/architecture.md, "Message TTL and pruning"). */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 export interface OutpostApp {
   app: FastifyInstance;
@@ -56,9 +59,7 @@ export interface OutpostApp {
   identities: IdentityStore;
   /** Aborted when the node shuts down; background work listens to it. */
   shutdown: AbortController;
-  /** Raised after every successful management write; the sync agent raises it after applying a new config from its parent. */
-  configSignal: ConfigSignal;
-  /** The sync gateway this node serves its direct children (prune on demand). */
+  /** The sync gateway this node serves its direct children (its prune runs as the `change-log-prune` job). */
   gateway: GatewayHandle;
   /** The sync agent of a connected node (started by startNode once the node listens); null on the root. */
   agent: SyncAgent | null;
@@ -78,12 +79,14 @@ export interface AppOptions {
   accessTokenTtlSeconds?: number;
   /** Connected registries per root (50 unless lowered for tests). */
   connectedRegistryLimit?: number;
-  /** Milliseconds since the epoch for the gateway and the connected-registry API (tests move it); Date.now by default. */
-  clock?: () => number;
+  /**
+   * The node's one clock: every part that reads the time or waits takes it (auth, storage,
+   * metadata, gateway, management, sync, background jobs). The system clock by default; tests
+   * pass a ManualClock to move time through windows, TTLs and expiries.
+   */
+  clock?: Clock;
   /** This node's connected-registry name on a connected node (its gateway serves that name's children); null/absent on the root. */
   selfName?: string | null;
-  /** The sync agent's clock (tests move it through windows and TTLs); also the gateway's unless `clock` is set. */
-  syncClock?: Clock;
   /** Open upload sessions per caller (1000 unless lowered for tests). */
   uploadSessionsPerCaller?: number;
   /** Longest long-poll the sync agent asks of its parent (seconds). */
@@ -104,13 +107,17 @@ export function createLogger(level: LogLevel): Logger {
   return pino({ level: PINO_LEVELS[level], base: { service: 'outpost' } });
 }
 
-/** The composition root (CONVENTIONS.md): builds every part of a node from its config and wires them. */
+/** The composition root: builds the parts of a node from its config and passes each its dependencies (no module-level singletons). */
 export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel), options: AppOptions = {}): Promise<OutpostApp> {
+  // The node's one clock (docs/architecture.md, "Time"): everything below takes it from here.
+  const clock: Clock = options.clock ?? systemClock;
+  const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
-  const driver: StorageDriver = config.storage === 'memory' ? new MemoryDriver() : new FilesystemDriver(join(config.dataDir, 'storage'));
-  const blobs = new DriverBlobStore(driver);
-  const uploads = new DriverUploadStore(driver, blobs,
-    options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {});
+  const driver = storageDriverOf(config, clock);
+  const blobs = new DriverBlobStore(driver, { clock });
+  const uploads = new DriverUploadStore(driver, blobs, {
+    clock, ...(options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {}),
+  });
   // Before the node listens, no put can be running: every temporary file is a crash's leftover
   // (one process per data folder, docs/api.md). Abandoned sessions go by the same rule as later.
   // A disk that refuses (read-only) must not keep the node from serving reads: warn and go on.
@@ -119,28 +126,27 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
     ...(options.connectedRegistryLimit !== undefined ? { connectedRegistryLimit: options.connectedRegistryLimit } : {}),
-    ...(options.clock ?? options.syncClock ? { clock: options.clock ?? (() => options.syncClock!.now()) } : {}),
+    clock: now,
   });
-  // A connected node (DESIGN.md §1): its policy comes from its parent's config.
+  // A connected node (docs/architecture.md, "Connected node and sync agent"): its policy comes from its parent's config.
   const edge = config.connection ? new EdgePolicy() : null;
-  const signer = await JwtSigner.open(config.dataDir);
+  const signer = await JwtSigner.open(config.dataDir, { clock });
   const authenticator = new Authenticator({
     ...(edge ? { tokenUsable: (name: string) => edge.tokenUsable(name) } : {}),
     identities: metadata.identity,
     adminPassword: await loadAdminPassword(config.dataDir, config.adminPassword, logger),
-    throttle: new LoginThrottle(options.loginThrottle),
+    throttle: new LoginThrottle({ clock, ...options.loginThrottle }),
     anonymousPull: config.anonymousPull,
     credentialKey: signer.credentialKey,
+    clock,
   });
   const guard = new AccessGuard(authenticator, signer);
-  const manifests = new ManifestService(blobs, metadata);
   const shutdown = new AbortController();
-  const syncClock = options.syncClock;
-  const clock = options.clock ?? (syncClock ? () => syncClock.now() : Date.now);
-  // The node's one clock (docs/architecture.md, "Seams"); the two options above fold into it.
-  const nodeClock: Clock = syncClock ?? (options.clock ? { now: options.clock, sleep: systemClock.sleep } : systemClock);
   const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
-  const jobs = new JobRunner(nodeClock, logger);
+  const jobs = new JobRunner(clock, logger);
+  // The one write pipeline of the repositories: /v2, the management API and the sync agent write through it.
+  const writer = new RegistryWriter(metadata, events);
+  const manifests = new ManifestService(blobs, metadata, writer);
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -193,12 +199,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   app.addHook('onSend', async (_request, reply) => {
     if (connections.isDraining) reply.header('Connection', 'close');
   });
-  // gateway: a successful management write may change a child's config; its long-poll wakes and recomputes the ETag.
-  const configSignal = new ConfigSignal();
-  app.addHook('onResponse', async (request) => {
-    // Every write attempt, failed ones too: a request may fail after a part of it committed, and a spare notify costs little.
-    if (request.method !== 'GET' && request.method !== 'HEAD' && request.url.startsWith('/mgmt/')) configSignal.notify();
-  });
   // Set before any plugin is registered: encapsulated plugins inherit the handlers present then.
   app.setNotFoundHandler(async (request, reply) => {
     await sendError(request, reply, new RegistryError('NOT_FOUND', 'no such endpoint', { path: request.url.slice(0, 300) }), logger);
@@ -207,36 +207,36 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     await sendError(request, reply, err, logger);
   });
   if (edge && config.loginServer !== null) refuseOtherHosts(app, config.loginServer);
-  // The token service still grants what a token allows, so a client's write reaches the registry
-  // and gets this clear refusal rather than a confusing 401 (reference §5).
-  const authorize = edge === null ? guard.authorizeV2 : async (request: Parameters<typeof guard.authorizeV2>[0], repository: string | null, action: V2Action | null) => {
-    const access = await guard.authorizeV2(request, repository, action);
-    if (repository !== null && action !== null && WRITE_ACTIONS.has(action) && !edge.allowsWrite(repository)) {
-      throw new RegistryError('DENIED', WRITE_NOT_ALLOWED, { mode: edge.currentMode, repository });
-    }
-    return access;
-  };
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, logger, authorize });
+  // On a connected node its policy is the /v2 write rule (mode and sync scope, sync/edge-policy.ts).
+  await registerV2Routes(app, { blobs, uploads, metadata, manifests, writer, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   // The management plane lives on the root only; a connected node's config comes from its parent.
+  // Its services announce every committed change on the bus (config and credential changes).
   if (edge === null) {
-    await registerManagementRoutes(app, { identities: metadata.identity, metadata, connectedRegistries: metadata.connectedRegistries, guard });
-    await registerConnectedRegistryRoutes(app, {
-      identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, clock,
-      ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
-    });
+    const services = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock, lock: new InProcessLock() };
+    await registerIdentityRoutes(app, { tokens: new TokenService(services), scopeMaps: new ScopeMapService(services), guard });
+    await registerManagementRoutes(app, { metadata, writer, guard });
+    const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
+    await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
   const selfName = options.selfName ?? config.connection?.name ?? null;
   const gateway = await registerGatewayRoutes(app, {
-    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock, configSignal, logger,
+    metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock: now, events, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
   });
+  jobs.add({ name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS }, run: () => gateway.prune() });
 
   const syncLogger = logger.child({ component: 'sync' });
-  const agent = edge === null || config.connection === null ? null : new SyncAgent({
-    parent: { ...config.connection, caFile: config.parentCaFile },
+  const connection = config.connection;
+  const agent = edge === null || connection === null ? null : new SyncAgent({
+    selfName: connection.name,
+    parent: httpParentLink({
+      tokenName: connection.tokenName, tokenPassword: connection.tokenPassword, parentEndpoint: connection.parentEndpoint,
+      parentProtocol: connection.parentProtocol, caFile: config.parentCaFile,
+    }, connection.name),
     metadata,
+    writer,
     identities: metadata.identity,
     connectedRegistries: metadata.connectedRegistries,
     blobs,
@@ -245,25 +245,27 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     version: OUTPOST_VERSION,
     loginServer: () => loginServerOf(config, app),
     onConfigApplied: (document) => {
-      configSignal.notify();
+      events.publish({ type: 'connected-registry-config-changed', name: null });
       // The connected registry's log level from the root (children made later inherit it).
       logger.level = PINO_LEVELS[document.self.logging.logLevel];
       syncLogger.level = logger.level;
     },
-    ...(syncClock ? { clock: syncClock } : {}),
+    clock,
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
-  // A local client's write wakes the outbox drain at once.
-  if (agent) metadata.subscribe(() => agent.localWrite());
+  // A local client's write that appended a change (the outbox is those) wakes the outbox drain at once.
+  if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
+    if (event.origin === 'local' && event.seq !== null) agent.localWrite();
+  });
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.
   jobs.add({
     name: 'upload-purge',
     schedule: { everyMs: PURGE_EVERY_MS },
-    run: async () => {
-      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS), blobs.purgeTemp(STALE_TEMP_MS)]);
+    run: async (signal) => {
+      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS, { signal }), blobs.purgeTemp(STALE_TEMP_MS, { signal })]);
       return { sessions, temporary };
     },
   });
@@ -275,12 +277,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     metadata,
     identities: metadata.identity,
     shutdown,
-    configSignal,
     gateway,
     agent,
     events,
     jobs,
-    clock: nodeClock,
+    clock,
     async close() {
       shutdown.abort();
       await jobs.stop();
@@ -293,7 +294,15 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   };
 }
 
-export const OUTPOST_VERSION = '0.2.0';
+/** The node's storage driver, by the name in its config; a name no driver takes is a config error. */
+function storageDriverOf(config: NodeConfig, clock: Clock): StorageDriver {
+  try {
+    return createStorageDriver(config.storage, { clock, root: join(config.dataDir, 'storage') });
+  } catch (err) {
+    if (err instanceof StorageDriverSpecError) throw new ConfigError(`OUTPOST_STORAGE: ${err.message}`);
+    throw err;
+  }
+}
 
 /** The address this node's clients and children use: --login-server, else its listen address. */
 function loginServerOf(config: NodeConfig, app: FastifyInstance): LoginServerDoc | null {

@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { parserErrorOf, rawErrorResponse } from '../registry/errors-reply.js';
+import { rawErrorResponse } from '../registry/errors-reply.js';
+import { parserErrorOf } from '../registry/error-mapping.js';
 
 /** How long a connection answered with a parser error may take to close before it is cut. */
 const CLOSE_GRACE_MS = 2000;

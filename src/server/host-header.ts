@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { RegistryError } from '../oci/index.js';
+import { UntrustedRequestError } from '../registry/http-util.js';
 
 /**
  * RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
@@ -14,7 +14,7 @@ export function refuseRepeatedHost(app: FastifyInstance): void {
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'host') hosts += 1;
     if (hosts > 1) {
-      throw new RegistryError('REQUEST_INVALID', 'more than one Host header (RFC 9112 §3.2)', { hosts }, { Connection: 'close' });
+      throw new UntrustedRequestError('more than one Host header (RFC 9112 §3.2)', { hosts });
     }
   });
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Readable } from 'node:stream';
 import { createDigester, DIGEST_ALGORITHMS, parseDigest, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.js';
-import { RegistryError } from '../oci/errors.js';
 import { copyInto, SizeLimitExceededError } from './copy-stream.js';
-import { PathNotFoundError, type RandomReadHandle, type StorageDriver } from './driver.js';
+import type { CallOptions, RandomReadHandle, StorageDriver } from './driver.js';
+import { BlobUnknownError, DigestMismatchError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import type { BlobStore } from './types.js';
 
 /** Folder for blobs being written. Names are random, so a crash's leftovers never collide with later writes. */
@@ -20,7 +21,7 @@ export interface AdoptingBlobStore extends BlobStore {
    * is deleted instead. Throws DIGEST_INVALID for a malformed digest, PathNotFoundError when
    * `path` is missing.
    */
-  adopt(path: string, digest: string, size: number): Promise<{ digest: string; size: number }>;
+  adopt(path: string, digest: string, size: number, options?: CallOptions): Promise<{ digest: string; size: number }>;
 }
 
 /** Where a blob lives: `blobs/<alg>/<first 2 hex>/<hex>`, so no folder grows past 256 entries per level. */
@@ -30,45 +31,34 @@ function blobPath(parsed: ParsedDigest): string {
 
 /** Content-addressed blobs on any StorageDriver: stream to a temp file, hash, fsync, rename. */
 export class DriverBlobStore implements AdoptingBlobStore {
-  constructor(readonly driver: StorageDriver) {}
+  readonly #clock: Clock;
 
-  async stat(digest: string): Promise<{ size: number } | null> {
-    const info = await this.driver.stat(blobPath(parseDigest(digest)));
+  /** `clock`: the node's clock, that purge cutoffs are measured on (the system clock by default). */
+  constructor(readonly driver: StorageDriver, options: { clock?: Clock } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  async stat(digest: string, options?: CallOptions): Promise<{ size: number } | null> {
+    const info = await this.driver.stat(blobPath(parseDigest(digest)), options);
     return info && !info.isDirectory ? { size: info.size } : null;
   }
 
-  /**
-   * Throws BLOB_UNKNOWN when absent, and RANGE_INVALID (with a `Content-Range: bytes *\/<size>`
-   * header, as HTTP 416 wants) when the range does not fit inside the blob.
-   */
-  async open(digest: string, range?: { start: number; end: number }): Promise<Readable> {
-    const path = blobPath(parseDigest(digest));
-    if (range) {
-      const info = await this.stat(digest);
-      if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
-      const valid = Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) &&
-        range.start >= 0 && range.start <= range.end && range.end < info.size;
-      if (!valid) {
-        throw new RegistryError('RANGE_INVALID', `range ${range.start}-${range.end} is outside the blob`,
-          { digest, size: info.size }, { 'Content-Range': `bytes */${info.size}` });
-      }
-    }
-    // Also covers a blob deleted (by GC) between the stat above and the read.
-    return blobUnknownIfMissing(digest, () => this.driver.reader(path, range?.start ?? 0, range?.end));
+  async open(digest: string, options?: CallOptions): Promise<Readable> {
+    return blobUnknownIfMissing(digest, () => this.driver.reader(blobPath(parseDigest(digest)), options));
   }
 
-  async openForRead(digest: string): Promise<RandomReadHandle> {
-    return blobUnknownIfMissing(digest, () => this.driver.openForRead(blobPath(parseDigest(digest))));
+  async openForRead(digest: string, options?: CallOptions): Promise<RandomReadHandle> {
+    return blobUnknownIfMissing(digest, () => this.driver.openForRead(blobPath(parseDigest(digest)), options));
   }
 
-  async get(digest: string): Promise<Buffer> {
-    return blobUnknownIfMissing(digest, () => this.driver.getContent(blobPath(parseDigest(digest))));
+  async get(digest: string, options?: CallOptions): Promise<Buffer> {
+    return blobUnknownIfMissing(digest, () => this.driver.getContent(blobPath(parseDigest(digest)), options));
   }
 
-  async put(content: Readable | Buffer, expectedDigest: string, expectedSize?: number): Promise<{ digest: string; size: number }> {
+  async put(content: Readable | Buffer, expectedDigest: string, expectedSize?: number, options?: CallOptions): Promise<{ digest: string; size: number }> {
     const parsed = parseDigest(expectedDigest);
     const temp = `${BLOB_TEMP_DIR}/${randomUUID()}`;
-    const writer = await this.driver.writer(temp);
+    const writer = await this.driver.writer(temp, options);
     const hash = createDigester(parsed.algorithm);
     let size: number;
     try {
@@ -76,49 +66,45 @@ export class DriverBlobStore implements AdoptingBlobStore {
         size = await copyInto(content, writer, hash, expectedSize);
       } catch (err) {
         if (err instanceof SizeLimitExceededError) {
-          throw new RegistryError('SIZE_INVALID', `content is longer than the expected ${expectedSize} bytes`,
-            { digest: expectedDigest, expectedSize });
+          throw new SizeMismatchError(`content is longer than the expected ${expectedSize} bytes`, { digest: expectedDigest, expectedSize: err.limit });
         }
         throw err;
       }
       if (expectedSize !== undefined && size !== expectedSize) {
-        throw new RegistryError('SIZE_INVALID', `content is ${size} bytes, expected ${expectedSize}`,
-          { digest: expectedDigest, expectedSize, size });
+        throw new SizeMismatchError(`content is ${size} bytes, expected ${expectedSize}`, { digest: expectedDigest, expectedSize, size });
       }
       const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
-      if (actual !== parsed.digest) {
-        throw new RegistryError('DIGEST_INVALID', undefined, { expected: parsed.digest, actual });
-      }
+      if (actual !== parsed.digest) throw new DigestMismatchError(parsed.digest, actual);
       await writer.commit();
     } catch (err) {
       // Nothing was published: the temp file is the only trace, and it goes too.
       await writer.cancel();
       throw err;
     }
-    return this.adopt(temp, parsed.digest, size);
+    return this.adopt(temp, parsed.digest, size, options);
   }
 
-  async adopt(path: string, digest: string, size: number): Promise<{ digest: string; size: number }> {
+  async adopt(path: string, digest: string, size: number, options?: CallOptions): Promise<{ digest: string; size: number }> {
     const parsed = parseDigest(digest);
-    if (await this.stat(digest)) {
+    if (await this.stat(digest, options)) {
       // Content addressing: the existing blob is byte-identical, so keep it and drop the copy.
-      await this.driver.delete(path);
+      await this.driver.delete(path, options);
     } else {
-      await this.driver.move(path, blobPath(parsed));
+      await this.driver.move(path, blobPath(parsed), options);
     }
     return { digest: parsed.digest, size };
   }
 
-  async delete(digest: string): Promise<void> {
-    await this.driver.delete(blobPath(parseDigest(digest)));
+  async delete(digest: string, options?: CallOptions): Promise<void> {
+    await this.driver.delete(blobPath(parseDigest(digest)), options);
   }
 
-  async *list(): AsyncIterable<string> {
-    for (const algorithm of await this.driver.list('blobs')) {
+  async *list(options?: CallOptions): AsyncIterable<string> {
+    for (const algorithm of await this.driver.list('blobs', options)) {
       if (!(algorithm in DIGEST_ALGORITHMS)) continue;
       const hexLength = DIGEST_ALGORITHMS[algorithm as DigestAlgorithm];
-      for (const prefix of await this.driver.list(`blobs/${algorithm}`)) {
-        for (const hex of await this.driver.list(`blobs/${algorithm}/${prefix}`)) {
+      for (const prefix of await this.driver.list(`blobs/${algorithm}`, options)) {
+        for (const hex of await this.driver.list(`blobs/${algorithm}/${prefix}`, options)) {
           // Skip anything that is not a well-formed blob name (stray files left by hand or by tools).
           if (hex.length === hexLength && hex.startsWith(prefix) && /^[a-f0-9]+$/.test(hex)) yield `${algorithm}:${hex}`;
         }
@@ -141,14 +127,14 @@ export class DriverBlobStore implements AdoptingBlobStore {
    * how many went. They never block anything; this only frees space. Keep the limit well above
    * the longest upload, since a put in progress also lives in `_tmp/`.
    */
-  async purgeTemp(olderThanMs: number): Promise<number> {
-    const cutoff = Date.now() - olderThanMs;
+  async purgeTemp(olderThanMs: number, options?: CallOptions): Promise<number> {
+    const cutoff = this.#clock.now() - olderThanMs;
     let purged = 0;
-    for (const name of await this.driver.list(BLOB_TEMP_DIR)) {
+    for (const name of await this.driver.list(BLOB_TEMP_DIR, options)) {
       const path = `${BLOB_TEMP_DIR}/${name}`;
-      const info = await this.driver.stat(path);
+      const info = await this.driver.stat(path, options);
       if (info && info.modifiedAt.getTime() < cutoff) {
-        await this.driver.delete(path);
+        await this.driver.delete(path, options);
         purged++;
       }
     }
@@ -156,12 +142,12 @@ export class DriverBlobStore implements AdoptingBlobStore {
   }
 }
 
-/** Runs a driver read of a blob, turning a missing file into the API's BLOB_UNKNOWN. */
+/** Runs a driver read of a blob, turning a missing file into BlobUnknownError (also a blob deleted by GC between a check and the read). */
 async function blobUnknownIfMissing<T>(digest: string, read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (err) {
-    if (err instanceof PathNotFoundError) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+    if (err instanceof PathNotFoundError) throw new BlobUnknownError(digest);
     throw err;
   }
 }

@@ -1,68 +1,98 @@
 import type { Readable } from 'node:stream';
+import { InvalidPathError } from './errors.js';
+
+/** What every driver call may take. */
+export interface CallOptions {
+  /**
+   * Cancels the call (undici's habit): a call whose signal has aborted rejects with the signal's
+   * reason, before it touches the medium or at the next point the medium can stop (between the
+   * entries of a list or delete, between the chunks of a read or write). A change the method
+   * promises to make atomically (a move, a putContent) is made whole or not at all. Listeners a
+   * call adds to the signal are removed when it ends (for a reader: when its stream ends).
+   */
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions extends CallOptions {
+  /** The first byte (inclusive; 0 by default). */
+  offset?: number;
+  /** The last byte (inclusive; the end of the file by default). */
+  end?: number;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** Continue an existing file (creating it if absent) instead of truncating it. */
+  append?: boolean;
+}
 
 /**
  * A small, path-keyed storage driver, after distribution's storagedriver. Paths are relative,
  * `/`-separated, never start with `/` and never contain `.` or `..` segments (callers build them;
- * drivers reject anything else with `InvalidPathError`). Content addressing lives one level up,
- * in `BlobStore`; drivers know nothing about digests.
+ * anything else is InvalidPathError). Content addressing lives one level up, in `BlobStore`;
+ * drivers know nothing about digests.
  *
- * Every method that names a missing path throws `PathNotFoundError` unless it says otherwise.
+ * A driver does its medium only. Drivers are made by name with `createStorageDriver`
+ * (driver-factory.ts), which wraps each in the one checking wrapper (checked-driver.ts): it
+ * checks the paths, turns the medium's own errors into the storage errors below and honours
+ * `signal` before every call, so no driver repeats that.
+ *
+ * Errors: every method that names a missing path throws PathNotFoundError unless it says
+ * otherwise; InvalidPathError for a path outside the rules; StorageFailureError when the medium
+ * refuses the operation (full, read-only, failing), whatever the driver; the signal's reason
+ * when the call was cancelled.
  */
 export interface StorageDriver {
   /** A short name for logs and metrics (`filesystem`, `memory`, …). */
   readonly name: string;
 
   /** Size and modification time of a file, or `null` when there is no file at `path`. */
-  stat(path: string): Promise<FileInfo | null>;
+  stat(path: string, options?: CallOptions): Promise<FileInfo | null>;
 
   /** The whole content of a small file. Throws PathNotFoundError. */
-  getContent(path: string): Promise<Buffer>;
+  getContent(path: string, options?: CallOptions): Promise<Buffer>;
 
   /** Replaces the content of a small file atomically: readers see the old or the new content, never a mix. */
-  putContent(path: string, content: Uint8Array): Promise<void>;
+  putContent(path: string, content: Uint8Array, options?: CallOptions): Promise<void>;
 
   /**
-   * A stream of the file's bytes from `offset` (inclusive) to `end` (inclusive; default: end of file).
-   * Throws PathNotFoundError; a range beyond the file yields what exists (callers check ranges first).
+   * A stream of the file's bytes from `offset` to `end` (both inclusive; default: the whole file).
+   * Throws PathNotFoundError; a range beyond the file yields what exists (callers check ranges
+   * first). An abort of `signal` destroys the stream with the signal's reason.
    */
-  reader(path: string, offset?: number, end?: number): Promise<Readable>;
+  reader(path: string, options?: ReadOptions): Promise<Readable>;
 
   /**
    * Opens a file for positional reads into caller-owned buffers. Serving large blobs this way
    * lets the HTTP layer reuse a few buffers instead of allocating one per chunk (which costs
    * about 40% of download throughput in GC). Throws PathNotFoundError.
    */
-  openForRead(path: string): Promise<RandomReadHandle>;
+  openForRead(path: string, options?: CallOptions): Promise<RandomReadHandle>;
 
   /**
    * A writer for a file. With `append` it continues an existing file (creating it if absent);
-   * without, it truncates. Bytes are not guaranteed durable until `commit()` resolves.
+   * without, it truncates. Bytes are not guaranteed durable until `commit()` resolves. Once
+   * `signal` aborts, the writer's writes and commit reject with its reason (the caller cancels it).
    */
-  writer(path: string, options?: { append?: boolean }): Promise<FileWriter>;
+  writer(path: string, options?: WriteOptions): Promise<FileWriter>;
 
   /**
    * Moves a file, replacing any file at `to`, atomically where the medium allows (rename on a
    * filesystem). Throws PathNotFoundError when `from` is missing.
    */
-  move(from: string, to: string): Promise<void>;
+  move(from: string, to: string, options?: CallOptions): Promise<void>;
 
   /** Deletes a file or a whole folder (recursively). Missing paths are not an error. */
-  delete(path: string): Promise<void>;
+  delete(path: string, options?: CallOptions): Promise<void>;
 
   /** Names (not full paths) of the direct children of a folder, sorted; `[]` when the folder is absent. */
-  list(path: string): Promise<string[]>;
+  list(path: string, options?: CallOptions): Promise<string[]>;
 
   /**
    * Cuts a file back to its first `size` bytes (a file shorter than that is left alone) and makes
    * the cut durable: a failed append is undone this way. Throws PathNotFoundError.
    */
-  truncate(path: string, size: number): Promise<void>;
+  truncate(path: string, size: number, options?: CallOptions): Promise<void>;
 }
-
-/*
- * Errors: besides PathNotFoundError and InvalidPathError, every method throws StorageFailureError
- * when the medium refuses the operation (full, read-only, failing), whatever the driver.
- */
 
 /** An open file read at explicit positions. Exactly one `close()` ends it. */
 export interface RandomReadHandle {
@@ -75,6 +105,7 @@ export interface RandomReadHandle {
 
 export interface FileInfo {
   size: number;
+  /** On the node's clock (the driver's `clock` option), whatever clock the medium stamps files with. */
   modifiedAt: Date;
   isDirectory: boolean;
 }
@@ -95,23 +126,7 @@ export interface FileWriter {
   cancel(): Promise<void>;
 }
 
-export class PathNotFoundError extends Error {
-  readonly code = 'PATH_NOT_FOUND';
-  constructor(readonly path: string) {
-    super(`path not found: ${path}`);
-    this.name = 'PathNotFoundError';
-  }
-}
-
-export class InvalidPathError extends Error {
-  readonly code = 'PATH_INVALID';
-  constructor(readonly path: string) {
-    super(`invalid storage path: ${path}`);
-    this.name = 'InvalidPathError';
-  }
-}
-
-/** Throws InvalidPathError unless `path` is a clean relative path (the check every driver runs first). */
+/** Throws InvalidPathError unless `path` is a clean relative path (the checking wrapper runs it before every driver call). */
 export function assertCleanPath(path: string): void {
   if (path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('\\') || path.includes('\0')) {
     throw new InvalidPathError(path);
@@ -119,41 +134,4 @@ export function assertCleanPath(path: string): void {
   for (const segment of path.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') throw new InvalidPathError(path);
   }
-}
-
-/** How the medium failed: out of space, mounted read-only, or an I/O error. */
-export type StorageFailureKind = 'full' | 'read-only' | 'io';
-
-/** The operating system's codes for each kind of failure; anything else is not a storage failure. */
-const FAILURE_KINDS: Readonly<Record<string, StorageFailureKind>> = {
-  ENOSPC: 'full',
-  EDQUOT: 'full',
-  EROFS: 'read-only',
-  EIO: 'io',
-};
-
-/**
- * The medium refused a read or a write: it is full (ENOSPC, EDQUOT), read-only (EROFS) or failing
- * (EIO). `kind` is what callers act on (the HTTP edge maps it to STORAGE_FULL and friends);
- * `code` keeps the operating system's code, so what reports disk errors by code (the sync
- * agent's DiskError status) sees the same code as before.
- */
-export class StorageFailureError extends Error {
-  readonly kind: StorageFailureKind;
-  readonly code: string;
-
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StorageFailureError';
-    this.code = code;
-    this.kind = FAILURE_KINDS[code] ?? 'io';
-  }
-}
-
-/** An operating-system error of a full, read-only or failing medium as a StorageFailureError; anything else unchanged. */
-export function asStorageFailure(err: unknown): unknown {
-  if (err instanceof StorageFailureError) return err;
-  const code = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-  if (code === undefined || FAILURE_KINDS[code] === undefined) return err;
-  return new StorageFailureError(code, err instanceof Error ? err.message : `storage failed: ${code}`, { cause: err });
 }

@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
-import { assertCleanPath, PathNotFoundError, StorageFailureError, type FileInfo, type FileWriter, type RandomReadHandle, type StorageDriver } from './driver.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { FileInfo, FileWriter, RandomReadHandle, ReadOptions, StorageDriver, WriteOptions } from './driver.js';
+import { PathNotFoundError, StorageFailureError } from './errors.js';
 
 /** One stored file. Chunks are kept as written so appends never copy what is already there. */
 interface MemoryFile {
@@ -11,12 +13,15 @@ interface MemoryFile {
 export interface MemoryDriverOptions {
   /** Total bytes the driver holds before writes fail as on a full disk (StorageFailureError ENOSPC); unlimited when absent. */
   quotaBytes?: number;
+  /** Stamps modification times (the node's clock, so a manual clock ages files; the system clock by default). */
+  clock?: Clock;
 }
 
 /**
  * A StorageDriver held in a Map, for tests and throw-away nodes. Folders are implicit: a folder
  * exists while some file lives below it, as on object stores. Everything is atomic because nothing
- * here yields between reading and updating the map.
+ * here yields between reading and updating the map (so a call, once started, has nothing to
+ * cancel). Path checks and signals are the checking wrapper's (`createStorageDriver`).
  *
  * With a quota it behaves like a small disk: a write that does not fit stores the part that does,
  * then fails with StorageFailureError ENOSPC, as a filesystem's partial write followed by ENOSPC.
@@ -26,9 +31,15 @@ export class MemoryDriver implements StorageDriver {
   readonly #files = new Map<string, MemoryFile>();
   /** The quota in bytes (tests may raise it to "free space"); null for none. */
   quotaBytes: number | null;
+  readonly #clock: Clock;
 
   constructor(options: MemoryDriverOptions = {}) {
     this.quotaBytes = options.quotaBytes ?? null;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  #now(): Date {
+    return new Date(this.#clock.now());
   }
 
   /** Bytes that still fit under the quota (Infinity without one). */
@@ -40,7 +51,6 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo | null> {
-    assertCleanPath(path);
     const file = this.#files.get(path);
     if (file) return { size: file.size, modifiedAt: file.modifiedAt, isDirectory: false };
     let newest: Date | undefined;
@@ -55,15 +65,15 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async putContent(path: string, content: Uint8Array): Promise<void> {
-    assertCleanPath(path);
     // Atomic replace: the old content stays until the new one fits.
     if (content.length > this.#free() + (this.#files.get(path)?.size ?? 0)) throw diskFull(path);
     // Copy: the caller may reuse its buffer, and stored files must not change behind our back.
     const copy = Buffer.from(content);
-    this.#files.set(path, { chunks: [copy], size: copy.length, modifiedAt: new Date() });
+    this.#files.set(path, { chunks: [copy], size: copy.length, modifiedAt: this.#now() });
   }
 
-  async reader(path: string, offset = 0, end?: number): Promise<Readable> {
+  async reader(path: string, options: ReadOptions = {}): Promise<Readable> {
+    const { offset = 0, end } = options;
     const file = this.#get(path);
     // Snapshot the chunk list so later appends or replacements do not show up mid-read.
     const chunks = [...file.chunks];
@@ -82,14 +92,13 @@ export class MemoryDriver implements StorageDriver {
     };
   }
 
-  async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
-    assertCleanPath(path);
+  async writer(path: string, options: WriteOptions = {}): Promise<FileWriter> {
     let file = options.append ? this.#files.get(path) : undefined;
     if (!file) {
-      file = { chunks: [], size: 0, modifiedAt: new Date() };
+      file = { chunks: [], size: 0, modifiedAt: this.#now() };
       this.#files.set(path, file);
     }
-    return new MemoryFileWriter(this.#files, path, file, () => this.#free());
+    return new MemoryFileWriter(this.#files, path, file, () => this.#free(), () => this.#now());
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -98,18 +107,16 @@ export class MemoryDriver implements StorageDriver {
     const kept = Buffer.concat(file.chunks, file.size).subarray(0, size);
     file.chunks = [Buffer.from(kept)];
     file.size = size;
-    file.modifiedAt = new Date();
+    file.modifiedAt = this.#now();
   }
 
   async move(from: string, to: string): Promise<void> {
-    assertCleanPath(to);
     const file = this.#get(from);
     this.#files.delete(from);
     this.#files.set(to, file);
   }
 
   async delete(path: string): Promise<void> {
-    assertCleanPath(path);
     this.#files.delete(path);
     for (const key of [...this.#files.keys()]) {
       if (key.startsWith(`${path}/`)) this.#files.delete(key);
@@ -117,7 +124,6 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async list(path: string): Promise<string[]> {
-    assertCleanPath(path);
     const names = new Set<string>();
     const prefix = `${path}/`;
     for (const key of this.#files.keys()) {
@@ -129,7 +135,6 @@ export class MemoryDriver implements StorageDriver {
   }
 
   #get(path: string): MemoryFile {
-    assertCleanPath(path);
     const file = this.#files.get(path);
     if (!file) throw new PathNotFoundError(path);
     return file;
@@ -159,6 +164,7 @@ class MemoryFileWriter implements FileWriter {
     private readonly path: string,
     private readonly file: MemoryFile,
     private readonly free: () => number,
+    private readonly now: () => Date,
   ) {}
 
   get size(): number {
@@ -172,7 +178,7 @@ class MemoryFileWriter implements FileWriter {
     if (copy.length > 0) {
       this.file.chunks.push(copy);
       this.file.size += copy.length;
-      this.file.modifiedAt = new Date();
+      this.file.modifiedAt = this.now();
     }
     if (copy.length < chunk.length) throw diskFull(this.path);
   }

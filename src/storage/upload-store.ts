@@ -1,10 +1,11 @@
 import { randomUUID, type Hash } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Readable } from 'node:stream';
 import { createDigester, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
-import { RegistryError } from '../oci/errors.js';
 import type { AdoptingBlobStore } from './blob-store.js';
 import { copyInto } from './copy-stream.js';
-import { PathNotFoundError, type FileWriter, type StorageDriver } from './driver.js';
+import type { CallOptions, FileWriter, StorageDriver } from './driver.js';
+import { DigestMismatchError, PathNotFoundError, UploadLimitError, UploadRangeError, UploadUnknownError } from './errors.js';
 import type { UploadSession, UploadStore } from './types.js';
 
 /** Only ids we minted (lower-case v4-style UUIDs) are ever turned into a path. */
@@ -31,15 +32,8 @@ export const DEFAULT_SESSIONS_PER_OWNER = 1000;
 export interface UploadStoreOptions {
   /** Open sessions per owner (DEFAULT_SESSIONS_PER_OWNER). */
   maxSessionsPerOwner?: number;
-}
-
-/**
- * The `Range` header a 416 carries: what the session holds, inclusive (`0-<size-1>`). An empty
- * session has no range to name; like distribution and zot we answer `0-0`, which clients of those
- * registries already read as "start from 0". The exact size is in the error detail as well.
- */
-function rangeHeader(size: number): string {
-  return size > 0 ? `0-${size - 1}` : '0-0';
+  /** The node's clock: session start times and purge cutoffs (the system clock by default). */
+  clock?: Clock;
 }
 
 /**
@@ -56,6 +50,7 @@ export class DriverUploadStore implements UploadStore {
   readonly #hashes = new Map<string, HashState>();
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #maxPerOwner: number;
+  readonly #clock: Clock;
   /** Owner of each open session that has one, and how many each owner holds (loaded from disk once). */
   readonly #owners = new Map<string, string>();
   readonly #openPerOwner = new Map<string, number>();
@@ -67,20 +62,17 @@ export class DriverUploadStore implements UploadStore {
     options: UploadStoreOptions = {},
   ) {
     this.#maxPerOwner = options.maxSessionsPerOwner ?? DEFAULT_SESSIONS_PER_OWNER;
+    this.#clock = options.clock ?? systemClock;
   }
 
-  async create(repository: string, owner?: string): Promise<UploadSession> {
+  async create(repository: string, owner?: string, options?: CallOptions): Promise<UploadSession> {
     const id = randomUUID();
-    const startedAt = new Date();
+    const startedAt = new Date(this.#clock.now());
     if (owner !== undefined) {
       await this.#loadOwners();
       // Counted and claimed with no await in between, so concurrent creates cannot overshoot.
       const open = this.#openPerOwner.get(owner) ?? 0;
-      if (open >= this.#maxPerOwner) {
-        throw new RegistryError('TOOMANYREQUESTS',
-          `too many open upload sessions: this caller has ${open}, the limit is ${this.#maxPerOwner}; complete or cancel some (abandoned ones are removed after an hour untouched)`,
-          { openSessions: open, limit: this.#maxPerOwner });
-      }
+      if (open >= this.#maxPerOwner) throw new UploadLimitError(open, this.#maxPerOwner);
       this.#own(id, owner);
     }
     // Data first, info last: a session exists once info.json does, and then its data file does too.
@@ -88,8 +80,8 @@ export class DriverUploadStore implements UploadStore {
     const info: SessionInfo = { repository, startedAt: startedAt.toISOString(), ...(owner !== undefined ? { owner } : {}) };
     await this.#locked(id, async () => {
       try {
-        await this.driver.putContent(dataPath(id), new Uint8Array(0));
-        await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)));
+        await this.driver.putContent(dataPath(id), new Uint8Array(0), options);
+        await this.driver.putContent(infoPath(id), Buffer.from(JSON.stringify(info)), options);
       } catch (err) {
         // A session that could not be created (a full disk) leaves nothing behind.
         this.#disown(id);
@@ -101,24 +93,24 @@ export class DriverUploadStore implements UploadStore {
     return { id, repository, size: 0, startedAt };
   }
 
-  async get(id: string): Promise<UploadSession> {
-    return this.#load(id);
+  async get(id: string, options?: CallOptions): Promise<UploadSession> {
+    return this.#load(id, options);
   }
 
-  async append(id: string, chunk: Readable, startOffset?: number): Promise<UploadSession> {
+  async append(id: string, chunk: Readable, startOffset?: number, options?: CallOptions): Promise<UploadSession> {
     checkId(id);
     return this.#locked(id, async () => {
-      const session = await this.#load(id);
+      const session = await this.#load(id, options);
       if (startOffset !== undefined && startOffset !== session.size) {
-        throw new RegistryError('RANGE_INVALID', `chunk starts at ${startOffset} but the upload holds ${session.size} bytes`,
-          { size: session.size, startOffset }, { Range: rangeHeader(session.size) });
+        throw new UploadRangeError(`chunk starts at ${startOffset} but the upload holds ${session.size} bytes`,
+          { id, repository: session.repository, size: session.size }, { size: session.size, startOffset });
       }
       const state = this.#cachedState(id, session.size, 'sha256');
       // Without a valid running hash (e.g. after a restart) we do not hash now; complete() re-reads once.
       this.#hashes.delete(id);
       // The chunk is hashed into a copy, so a failed append can go back to the hash before it.
       const hash = state?.hash.copy();
-      const writer = await this.driver.writer(dataPath(id), { append: true });
+      const writer = await this.driver.writer(dataPath(id), { ...options, append: true });
       try {
         const copied = await copyInto(chunk, writer, hash);
         // Fsync per chunk: the size we report back (Range) is then what a crash would leave too.
@@ -148,18 +140,18 @@ export class DriverUploadStore implements UploadStore {
     }
   }
 
-  async complete(id: string, digest: string, finalChunk?: Readable): Promise<{ digest: string; size: number }> {
+  async complete(id: string, digest: string, finalChunk?: Readable, options?: CallOptions): Promise<{ digest: string; size: number }> {
     checkId(id);
     const parsed = parseDigest(digest);
     return this.#locked(id, async () => {
-      const session = await this.#load(id);
+      const session = await this.#load(id, options);
       const path = dataPath(id);
       // Common paths need no re-read: an empty session (monolithic upload) starts a fresh hash of
       // the right algorithm, and PATCH-then-PUT in this process has the running hash.
-      const before = this.#cachedState(id, session.size, parsed.algorithm) ?? (await this.#rehash(path, parsed.algorithm));
+      const before = this.#cachedState(id, session.size, parsed.algorithm) ?? (await this.#rehash(path, parsed.algorithm, options));
       this.#hashes.delete(id);
       const state: HashState = { ...before, hash: before.hash.copy() };
-      const writer = await this.driver.writer(path, { append: true });
+      const writer = await this.driver.writer(path, { ...options, append: true });
       try {
         if (writer.size !== state.size) throw new Error(`upload ${id} changed while it was being completed`);
         if (finalChunk) state.size += await copyInto(finalChunk, writer, state.hash);
@@ -174,52 +166,52 @@ export class DriverUploadStore implements UploadStore {
       const actual = `${parsed.algorithm}:${state.hash.copy().digest('hex')}`;
       if (actual !== parsed.digest) {
         this.#hashes.set(id, state);
-        throw new RegistryError('DIGEST_INVALID', undefined, { expected: parsed.digest, actual, size: state.size });
+        throw new DigestMismatchError(parsed.digest, actual, state.size);
       }
-      const result = await this.blobs.adopt(path, parsed.digest, state.size);
+      const result = await this.blobs.adopt(path, parsed.digest, state.size, options);
       await this.driver.delete(sessionDir(id));
       this.#disown(id);
       return result;
     });
   }
 
-  async cancel(id: string): Promise<void> {
+  async cancel(id: string, options?: CallOptions): Promise<void> {
     checkId(id);
     await this.#locked(id, async () => {
-      if (!(await this.driver.stat(infoPath(id)))) throw unknownSession(id);
+      if (!(await this.driver.stat(infoPath(id), options))) throw new UploadUnknownError(id);
       this.#hashes.delete(id);
-      await this.driver.delete(sessionDir(id));
+      await this.driver.delete(sessionDir(id), options);
       this.#disown(id);
     });
   }
 
-  async purgeStale(olderThanMs: number): Promise<number> {
-    const cutoff = Date.now() - olderThanMs;
+  async purgeStale(olderThanMs: number, options?: CallOptions): Promise<number> {
+    const cutoff = this.#clock.now() - olderThanMs;
     let purged = 0;
-    const names = await this.driver.list('uploads');
+    const names = await this.driver.list('uploads', options);
     // Sessions gone from the disk behind our back no longer count toward their owner's bound.
     const present = new Set(names);
     for (const id of [...this.#owners.keys()]) {
       if (present.has(id)) continue;
       // Looked at again after the listing: a session created meanwhile holds its lock or has its info file.
-      if ((await this.driver.stat(infoPath(id))) === null && !this.#locks.has(id)) this.#disown(id);
+      if ((await this.driver.stat(infoPath(id), options)) === null && !this.#locks.has(id)) this.#disown(id);
     }
     for (const name of names) {
       // A session with a call in flight is in use, however old its files look.
       if (this.#locks.has(name)) continue;
       const dir = `uploads/${name}`;
       const stats = SESSION_ID.test(name)
-        ? [await this.driver.stat(`${dir}/data`), await this.driver.stat(`${dir}/info.json`)]
+        ? [await this.driver.stat(`${dir}/data`, options), await this.driver.stat(`${dir}/info.json`, options)]
         : [];
       // Half-created sessions and stray entries fall back to the folder's own time.
       const times = stats.filter((s) => s !== null).map((s) => s.modifiedAt.getTime());
       if (times.length === 0) {
-        const folder = await this.driver.stat(dir);
+        const folder = await this.driver.stat(dir, options);
         if (folder) times.push(folder.modifiedAt.getTime());
       }
       if (times.length === 0 || Math.max(...times) < cutoff) {
         this.#hashes.delete(name);
-        await this.driver.delete(dir);
+        await this.driver.delete(dir, options);
         this.#disown(name);
         purged++;
       }
@@ -266,20 +258,20 @@ export class DriverUploadStore implements UploadStore {
     else this.#openPerOwner.delete(owner);
   }
 
-  /** Reads a session from the driver. Throws BLOB_UPLOAD_UNKNOWN for malformed ids and absent sessions. */
-  async #load(id: string): Promise<UploadSession> {
+  /** Reads a session from the driver. Throws UploadUnknownError for malformed ids and absent sessions. */
+  async #load(id: string, options?: CallOptions): Promise<UploadSession> {
     checkId(id);
     let info: SessionInfo;
     try {
-      info = parseInfo(await this.driver.getContent(infoPath(id)));
+      info = parseInfo(await this.driver.getContent(infoPath(id), options));
     } catch (err) {
       // A session whose info file is missing or damaged (a crash while creating it, a disk
       // fault) is unusable: to the client it does not exist. Its data goes with purgeStale.
-      if (err instanceof PathNotFoundError || err instanceof MalformedSessionError) throw unknownSession(id);
+      if (err instanceof PathNotFoundError || err instanceof MalformedSessionError) throw new UploadUnknownError(id);
       throw err;
     }
-    const data = await this.driver.stat(dataPath(id));
-    if (!data) throw unknownSession(id);
+    const data = await this.driver.stat(dataPath(id), options);
+    if (!data) throw new UploadUnknownError(id);
     return { id, repository: info.repository, size: data.size, startedAt: new Date(info.startedAt) };
   }
 
@@ -291,10 +283,10 @@ export class DriverUploadStore implements UploadStore {
   }
 
   /** Hashes the data file by streaming it: the fallback after a restart or for a non-sha256 digest. */
-  async #rehash(path: string, algorithm: DigestAlgorithm): Promise<HashState> {
+  async #rehash(path: string, algorithm: DigestAlgorithm, options?: CallOptions): Promise<HashState> {
     const hash = createDigester(algorithm);
     let size = 0;
-    for await (const chunk of (await this.driver.reader(path)) as AsyncIterable<Buffer>) {
+    for await (const chunk of (await this.driver.reader(path, options)) as AsyncIterable<Buffer>) {
       hash.update(chunk);
       size += chunk.length;
     }
@@ -326,13 +318,9 @@ function infoPath(id: string): string {
   return `uploads/${id}/info.json`;
 }
 
-function unknownSession(id: string): RegistryError {
-  return new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: id.slice(0, 100) });
-}
-
-/** Throws BLOB_UPLOAD_UNKNOWN unless `id` is one we could have minted, so it can never steer a path. */
+/** Throws UploadUnknownError unless `id` is one we could have minted, so it can never steer a path. */
 function checkId(id: string): void {
-  if (!SESSION_ID.test(id)) throw unknownSession(id);
+  if (!SESSION_ID.test(id)) throw new UploadUnknownError(id);
 }
 
 class MalformedSessionError extends Error {}

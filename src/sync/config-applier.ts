@@ -1,8 +1,6 @@
-import type { ConnectedRegistrySnapshot, ConnectedRegistryStore, IdentityStore, SyncStore, TokenRecord } from '../metadata/index.js';
+import { SYNC_STATE_KEYS, type ConnectedRegistrySnapshot, type ConnectedRegistryStore, type IdentityStore, type SyncStore, type TokenRecord } from '../metadata/index.js';
 import type { ConfigDocument, PasswordDoc, RegistryDoc, TokenDoc } from '../client/gateway-protocol.js';
 import type { EdgePolicy } from './edge-policy.js';
-
-const CONFIG_KEY = 'config';
 
 export interface AppliedConfig {
   document: ConfigDocument;
@@ -19,13 +17,13 @@ export class ConfigApplier {
   constructor(
     private readonly connectedRegistries: ConnectedRegistryStore,
     private readonly identities: IdentityStore,
-    private readonly state: SyncStore,
+    private readonly state: Pick<SyncStore, 'getState' | 'setState'>,
     private readonly policy: EdgePolicy,
   ) {}
 
   /** The config stored by the last apply, or null on a node that never got one. */
   async load(): Promise<AppliedConfig | null> {
-    const text = await this.state.getState(CONFIG_KEY);
+    const text = await this.state.getState(SYNC_STATE_KEYS.config);
     if (text === null) return null;
     const applied = JSON.parse(text) as AppliedConfig;
     this.policy.update(applied.document);
@@ -39,7 +37,7 @@ export class ConfigApplier {
       scopeMaps: document.scopeMaps.map((m) => ({ name: m.name, description: m.description, actions: m.actions })),
       tokens: document.tokens.map(tokenRecord),
     });
-    await this.state.setState(CONFIG_KEY, JSON.stringify({ document, etag } satisfies AppliedConfig));
+    await this.state.setState(SYNC_STATE_KEYS.config, JSON.stringify({ document, etag } satisfies AppliedConfig));
     this.policy.update(document);
   }
 }

@@ -1,9 +1,10 @@
 import { RegistryError, digestOf, parseDigest, parseManifest } from '../oci/index.js';
 import type { BlobStore } from '../storage/types.js';
-import type { MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
-import type { RegistryClient } from '../client/registry-client.js';
+import type { MetadataStore, PutManifestInput } from '../metadata/index.js';
+import type { RemoteSource } from '../client/registry-client.js';
 import { manifestFields } from '../registry/manifest-service.js';
 import { Limiter } from './limiter.js';
+import type { SyncApplier } from './sync-applier.js';
 
 /** Bytes and objects moved from the parent (for status and the benchmark's "bytes moved = bytes missing"). */
 export interface TransferCounters {
@@ -24,10 +25,11 @@ export class ContentPuller {
   readonly counters: TransferCounters = { blobsFetched: 0, blobBytesFetched: 0, manifestsFetched: 0 };
 
   constructor(
-    private readonly parent: RegistryClient,
+    private readonly parent: RemoteSource,
     private readonly blobs: BlobStore,
     private readonly metadata: MetadataStore,
-    private readonly sync: SyncStore,
+    /** Commits an index's children (as changes from the parent). */
+    private readonly applier: SyncApplier,
     parallel = 8,
   ) {
     this.blobLimiter = new Limiter(parallel);
@@ -50,7 +52,7 @@ export class ContentPuller {
     const input = toInput(repository, digest, fetched.body, fetched.mediaType);
     for (const child of input.manifests) {
       if (await this.metadata.getManifest(repository, child)) continue;
-      await this.sync.applyManifest(await this.prepare(repository, child, signal));
+      await this.applier.applyManifest(await this.prepare(repository, child, signal));
     }
     const links = await Promise.all(input.blobs.map((blob) => this.ensureBlob(repository, blob, signal)));
     await this.blobs.put(fetched.body, digest, fetched.body.length);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { Change, MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
 import type { BlobStore } from '../storage/types.js';
-import type { RegistryClient } from '../client/registry-client.js';
+import type { RemoteDestination } from '../client/registry-client.js';
 import { toInput } from './content-puller.js';
 import { runAll } from './limiter.js';
 import { LocalSyncError, isRefusal, retryDelayMs } from './sync-failures.js';
@@ -33,12 +33,12 @@ export class OutboxPusher {
   private draining: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly parent: RegistryClient,
+    private readonly parent: RemoteDestination,
     private readonly blobs: BlobStore,
     private readonly metadata: MetadataStore,
     private readonly state: SyncStore,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   /**

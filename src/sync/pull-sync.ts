@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { Change, MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
-import type { RegistryClient } from '../client/registry-client.js';
+import type { RemoteSource } from '../client/registry-client.js';
 import type { Message } from '../client/gateway-protocol.js';
 import { RemoteError } from '../client/http-transport.js';
 import type { ContentPuller } from './content-puller.js';
+import type { SyncApplier } from './sync-applier.js';
 import type { EdgePolicy } from './edge-policy.js';
 import { Limiter, runAll } from './limiter.js';
 import { failureCode, failureText, isItemFailure, retryDelayMs } from './sync-failures.js';
@@ -41,13 +42,15 @@ interface ParkKey {
  */
 export class PullSync {
   constructor(
-    private readonly parent: RegistryClient,
+    private readonly parent: RemoteSource,
     private readonly puller: ContentPuller,
     private readonly metadata: MetadataStore,
     private readonly state: SyncStore,
+    /** The writes: every change from the parent goes through the write pipeline and the sync policy. */
+    private readonly applier: SyncApplier,
     private readonly policy: EdgePolicy,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   /** The message the last sessions ended on with a server error of the parent, and how many times in a row. */
@@ -105,18 +108,18 @@ export class PullSync {
           break;
         }
         case 'tag-delete':
-          if (m.tag !== null) await this.state.applyTagDelete(m.repository, m.tag, seq);
+          if (m.tag !== null) await this.applier.applyTagDelete(m.repository, m.tag, seq);
           else await this.state.setCursor(seq);
           break;
         case 'manifest-delete':
-          if (m.digest !== null) await this.state.applyManifestDelete(m.repository, m.digest, seq);
+          if (m.digest !== null) await this.applier.applyManifestDelete(m.repository, m.digest, seq);
           else await this.state.setCursor(seq);
           break;
         case 'repository-delete':
-          await this.state.applyRepositoryDelete(m.repository, seq);
+          await this.applier.applyRepositoryDelete(m.repository, seq);
           break;
         case 'blob-delete':
-          if (m.digest !== null) await this.state.applyBlobDelete(m.repository, m.digest, seq);
+          if (m.digest !== null) await this.applier.applyBlobDelete(m.repository, m.digest, seq);
           else await this.state.setCursor(seq);
           break;
         default:
@@ -139,7 +142,7 @@ export class PullSync {
     const tag = m.kind === 'tag' ? m.tag : null;
     const commit = async (input: PutManifestInput | null): Promise<void> => {
       if (input === null) await this.state.setCursor(m.seq);
-      else await this.state.applyManifest(tag !== null ? { ...input, tag } : input, m.seq);
+      else await this.applier.applyManifest(tag !== null ? { ...input, tag } : input, m.seq);
     };
     let input: PutManifestInput | null;
     try {
@@ -213,7 +216,7 @@ export class PullSync {
           continue;
         }
         const tagHere = item.tag !== null && (await this.parent.headManifest(item.repository, item.tag, signal)) === item.digest;
-        await this.state.applyManifest(tagHere ? { ...input, tag: item.tag! } : input);
+        await this.applier.applyManifest(tagHere ? { ...input, tag: item.tag! } : input);
         completed += 1;
         this.logger.info({ repository: item.repository, digest: item.digest, tag: tagHere ? item.tag : null, attempts: item.attempts }, 'a parked change is complete now');
       } catch (err) {
@@ -228,7 +231,7 @@ export class PullSync {
    * A pushed write whose echo never came (the parent already had what it wrote): a parent
    * message on what it touches may have been left alone while it was unsettled. Takes the
    * parent's present state of that tag, manifest or blob link (later messages apply on top, as
-   * after a reconcile); unsettled local writes stay protected by the store.
+   * after a reconcile); unsettled local writes stay protected by the sync policy.
    */
   private async recheck(change: Change, signal?: AbortSignal): Promise<void> {
     const { repository } = change;
@@ -238,23 +241,23 @@ export class PullSync {
         const there = await this.parent.headManifest(repository, change.tag, signal);
         if (there === (await this.metadata.resolveTag(repository, change.tag))) return;
         if (there === null) {
-          await this.state.applyTagDelete(repository, change.tag);
+          await this.applier.applyTagDelete(repository, change.tag);
           return;
         }
         const input = await this.prepareOrGone(repository, there, signal);
-        if (input) await this.state.applyManifest({ ...input, tag: change.tag });
+        if (input) await this.applier.applyManifest({ ...input, tag: change.tag });
       } else if ((change.kind === 'manifest' || change.kind === 'manifest-delete') && change.digest !== null) {
         const there = (await this.parent.headManifest(repository, change.digest, signal)) !== null;
         if (there === ((await this.metadata.getManifest(repository, change.digest)) !== null)) return;
         if (!there) {
-          await this.state.applyManifestDelete(repository, change.digest);
+          await this.applier.applyManifestDelete(repository, change.digest);
           return;
         }
         const input = await this.prepareOrGone(repository, change.digest, signal);
-        if (input) await this.state.applyManifest(input);
+        if (input) await this.applier.applyManifest(input);
       } else if (change.kind === 'blob-delete' && change.digest !== null) {
         if ((await this.metadata.getBlobLink(repository, change.digest)) && !(await this.parent.hasBlob(repository, change.digest, signal))) {
-          await this.state.applyBlobDelete(repository, change.digest);
+          await this.applier.applyBlobDelete(repository, change.digest);
         }
       }
     } catch (err) {
@@ -267,7 +270,7 @@ export class PullSync {
    * Converges every repository in scope with the parent: its tags point where the parent's do,
    * tags the parent no longer has are dropped, and referrers of what was pulled come too.
    * Repositories gone from the parent (or from the scope, on a ReadOnly node) are deleted here.
-   * Local writes still in the outbox are left alone (the store guarantees it). Sets the cursor to
+   * Local writes still in the outbox are left alone (the sync policy guarantees it). Sets the cursor to
    * `head` at the end: messages after it are applied on top (idempotently).
    */
   async reconcile(head: number, signal?: AbortSignal): Promise<{ repositories: number; tags: number }> {
@@ -277,9 +280,9 @@ export class PullSync {
     const tags = counts.reduce((sum, n) => sum + n, 0);
     for (const repository of await this.allLocalRepositories()) {
       if (parentSet.has(repository)) continue;
-      // Out of scope: pruned only on a ReadOnly node (reference §5). In scope but gone at the parent: deleted.
+      // Out of scope: pruned only on a ReadOnly node (docs/architecture.md, "Connected node and sync agent": reconcile). In scope but gone at the parent: deleted.
       if (!this.policy.inScope(repository) && this.policy.currentMode === 'ReadWrite') continue;
-      await this.state.applyRepositoryDelete(repository);
+      await this.applier.applyRepositoryDelete(repository);
     }
     await this.state.setCursor(head);
     this.logger.info({ repositories: parentRepos.length, tags }, 'full reconcile with the parent done');
@@ -298,7 +301,7 @@ export class PullSync {
       if ((await this.metadata.resolveTag(repository, tag)) === digest) return;
       try {
         const input = await this.prepareOrGone(repository, digest, inner);
-        if (input) await this.state.applyManifest({ ...input, tag });
+        if (input) await this.applier.applyManifest({ ...input, tag });
       } catch (err) {
         // One tag this node cannot complete does not fail the whole reconcile.
         if (!isItemFailure(err)) throw err;
@@ -310,7 +313,7 @@ export class PullSync {
     for (const digest of pulled) await this.pullReferrersOfTree(repository, digest, signal);
     const wanted = new Set(parentTags);
     const local = (await this.metadata.listTags(repository, { limit: 100_000 })) ?? [];
-    for (const tag of local) if (!wanted.has(tag)) await this.state.applyTagDelete(repository, tag);
+    for (const tag of local) if (!wanted.has(tag)) await this.applier.applyTagDelete(repository, tag);
     return parentTags.length;
   }
 
@@ -328,7 +331,7 @@ export class PullSync {
       try {
         const input = await this.prepareOrGone(repository, referrer.digest, signal);
         if (!input) continue;
-        await this.state.applyManifest(input);
+        await this.applier.applyManifest(input);
       } catch (err) {
         if (!isItemFailure(err)) throw err;
         await this.park({ repository, digest: referrer.digest, tag: null, parentSeq: null }, err);

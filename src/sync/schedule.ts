@@ -10,10 +10,10 @@ export type WindowState =
   | { open: false; opensAt: number; catchUp: boolean };
 
 /**
- * A connected registry's sync schedule (DESIGN.md §5, reference §5): a 5-field cron in UTC and
- * an optional window. `* * * * *` without a window is continuous. With a window, each
- * occurrence syncs for the window's length. A schedule without a window syncs once per
- * occurrence, until caught up (the reference leaves this case open; it is documented).
+ * A connected registry's sync schedule (docs/architecture.md, "Sessions and windows"): a
+ * 5-field cron in UTC and an optional window. `* * * * *` without a window is continuous. With a
+ * window, each occurrence syncs for the window's length. A schedule without a window syncs once
+ * per occurrence, until caught up (the reference leaves this case open; it is documented).
  */
 export class SyncSchedule {
   private readonly cron: Cron | null;

@@ -59,3 +59,41 @@ export function failureCode(err: unknown): string {
 export function failureText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A reason the node cannot run as this connected registry at all (bad credentials, another instance holds it). */
+export class SyncFatalError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'SyncFatalError';
+  }
+}
+
+/**
+ * The parent's gateway answers that no retry can fix become a SyncFatalError with a message an
+ * operator can act on (`selfName`: this node's connected-registry name); anything else is
+ * returned as it is. At start such a refusal stops the node; later it is retried every 30 s.
+ */
+export function asFatalRefusal(err: unknown, selfName: string): unknown {
+  if (!(err instanceof RemoteError)) return err;
+  if (err.code === 'CERTIFICATE_UNTRUSTED') {
+    return new SyncFatalError(`${err.message}; if the parent's certificate comes from a private CA, give that CA with --parent-ca FILE (OUTPOST_PARENT_CA)`, err.code);
+  }
+  if (err.status === 401) {
+    return new SyncFatalError(`the parent refused the sync token of '${selfName}': wrong SyncTokenName or SyncTokenPassword, a disabled token or an expired password (${err.message})`, 'UNAUTHORIZED');
+  }
+  if (err.code === 'ALREADY_ACTIVATED') return new SyncFatalError(`${err.message} ${typeof err.detail === 'string' ? err.detail : ''}`.trim(), err.code);
+  if (err.status === 403) return new SyncFatalError(`the sync token may not sync '${selfName}' at this parent: ${err.message}`, 'DENIED');
+  if (err.status === 404 && err.code !== 'MANIFEST_UNKNOWN' && err.code !== 'BLOB_UNKNOWN' && err.code !== 'NAME_UNKNOWN') {
+    return new SyncFatalError(`the parent does not know the connected registry '${selfName}': ${err.message}`, 'NOT_FOUND');
+  }
+  return err;
+}
+
+/** errno codes of a failing local disk: reported up as a DiskError status detail (the parent shows the node Unhealthy). */
+const DISK_ERRORS: ReadonlySet<string> = new Set(['ENOSPC', 'EIO', 'EROFS', 'EDQUOT']);
+
+/** The errno code when `err` is a failure of the local disk, else null. */
+export function diskErrorCode(err: unknown): string | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && DISK_ERRORS.has(code) ? code : null;
+}

@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoginThrottle } from '../../src/auth/index.js';
-import { RegistryError } from '../../src/oci/index.js';
+import { LoginThrottle, ThrottledError } from '../../src/auth/index.js';
+import { errorHeaders } from '../../src/registry/error-mapping.js';
+import { systemClock } from '../../src/core/clock.js';
 import { startTestNode } from '../helpers/test-node.js';
 import { TestClient, basicAuth, TEST_ADMIN_PASSWORD } from '../helpers/oci-client.js';
 import { mgmt } from '../helpers/management-calls.js';
@@ -39,7 +40,7 @@ describe('LoginThrottle.attempt', () => {
   test('a correct check after many failures of its name and address is answered without any delay', async () => {
     let now = 0;
     const held = new HeldSleep();
-    const throttle = new LoginThrottle({ baseMs: 250, maxMs: 4000, now: () => now, sleep: held.sleep, slotsPerName: 100 });
+    const throttle = new LoginThrottle({ baseMs: 250, maxMs: 4000, clock: { now: () => now, sleep: held.sleep }, slotsPerName: 100 });
     const failures = Array.from({ length: 40 }, () => throttle.attempt('admin', '10.0.0.1', async () => null));
     await settle();
     assert.ok(held.delays.length >= 39, 'failures wait out their delay');
@@ -54,7 +55,7 @@ describe('LoginThrottle.attempt', () => {
 
   test('a failure is answered after the delay; the delay grows with failures of the name or the address', async () => {
     const held = new HeldSleep();
-    const throttle = new LoginThrottle({ baseMs: 100, maxMs: 1000, now: () => 0, sleep: held.sleep });
+    const throttle = new LoginThrottle({ baseMs: 100, maxMs: 1000, clock: { now: () => 0, sleep: held.sleep } });
     assert.equal(await throttle.attempt('tok-a', '10.0.0.1', async () => null), null, 'the first failure is answered at once');
     const second = throttle.attempt('tok-b', '10.0.0.1', async () => null);
     await settle();
@@ -69,7 +70,7 @@ describe('LoginThrottle.attempt', () => {
 
   test("a name's slots bound parallel guesses; more wait in order, past the queue 429; other names from the same address are not held", async () => {
     const held = new HeldSleep();
-    const throttle = new LoginThrottle({ baseMs: 1000, maxMs: 1000, now: () => 0, sleep: held.sleep, slotsPerName: 2, maxWaitingPerName: 3 });
+    const throttle = new LoginThrottle({ baseMs: 1000, maxMs: 1000, clock: { now: () => 0, sleep: held.sleep }, slotsPerName: 2, maxWaitingPerName: 3 });
     // A guesser at one failure already: every further failure is held for 1 s.
     await throttle.attempt('admin', '10.0.0.9', async () => null);
     let checks = 0;
@@ -81,7 +82,7 @@ describe('LoginThrottle.attempt', () => {
     await settle();
     assert.equal(checks, 2, 'only as many checks as the name has slots');
     assert.deepEqual(throttle.load('admin'), { busy: 2, waiting: 3 });
-    await assert.rejects(guess(), (err: unknown) => err instanceof RegistryError && err.code === 'TOOMANYREQUESTS' && err.headers['Retry-After'] === '1');
+    await assert.rejects(guess(), (err: unknown) => err instanceof ThrottledError && err.code === 'TOOMANYREQUESTS' && err.retryAfterSeconds === 1 && errorHeaders(err)['Retry-After'] === '1');
 
     // Behind the same NAT address, another name signs in at once.
     assert.equal(await throttle.attempt('tok-ci', '10.0.0.9', async () => 'tok-ci'), 'tok-ci');
@@ -100,7 +101,7 @@ describe('LoginThrottle.attempt', () => {
 
   test('a correct check waiting behind held guesses is answered as soon as a slot frees, and frees it at once', async () => {
     const held = new HeldSleep();
-    const throttle = new LoginThrottle({ baseMs: 1000, maxMs: 1000, now: () => 0, sleep: held.sleep, slotsPerName: 1 });
+    const throttle = new LoginThrottle({ baseMs: 1000, maxMs: 1000, clock: { now: () => 0, sleep: held.sleep }, slotsPerName: 1 });
     await throttle.attempt('admin', 'guesser', async () => null);
     const guess = throttle.attempt('admin', 'guesser', async () => null);
     const rightful = throttle.attempt('admin', 'office', async () => 'admin');
@@ -114,7 +115,7 @@ describe('LoginThrottle.attempt', () => {
 
   test('a check that throws frees its slot and records no failure', async () => {
     const held = new HeldSleep();
-    const throttle = new LoginThrottle({ now: () => 0, sleep: held.sleep, slotsPerName: 1 });
+    const throttle = new LoginThrottle({ clock: { now: () => 0, sleep: held.sleep }, slotsPerName: 1 });
     await assert.rejects(throttle.attempt('tok', 'addr', async () => {
       throw new Error('store down');
     }), /store down/);
@@ -127,7 +128,7 @@ describe('over HTTP: failed logins from an address do not slow correct ones', ()
   test('after many failed admin logins, correct admin and token requests from the same address are answered without delay', { timeout: 20_000 }, async () => {
     const held = new HeldSleep();
     // Failure delays of a minute, held by the test: any delay on a correct request would hang it.
-    const node = await startTestNode({ app: { loginThrottle: { baseMs: 60_000, maxMs: 60_000, sleep: held.sleep, slotsPerName: 64 } } });
+    const node = await startTestNode({ app: { loginThrottle: { baseMs: 60_000, maxMs: 60_000, clock: { now: systemClock.now, sleep: held.sleep }, slotsPerName: 64 } } });
     try {
       const admin = new TestClient(node.url);
       const created = await mgmt(admin, 'POST', '/tokens', { name: 'tok-neighbour', actions: ['repositories/app/content/read', 'repositories/app/metadata/read'] });

@@ -5,6 +5,7 @@ import { Authenticator, JwtSigner, LoginThrottle, hashPassword, verifyPassword, 
 import { SqliteMetadataStore } from '../../src/metadata/index.js';
 import { RegistryError } from '../../src/oci/index.js';
 import { tempDir } from '../helpers/test-node.js';
+import { systemClock } from '../../src/core/clock.js';
 
 /**
  * scrypt (16 MiB, tens of ms) runs once per credential at a time: concurrent requests with the
@@ -24,7 +25,7 @@ describe('password verification: one scrypt per credential at a time, renewed be
   before(async () => {
     dir = await tempDir();
     store = await SqliteMetadataStore.open(join(dir.path, 'metadata.db'));
-    signer = await JwtSigner.open(dir.path, { now: () => now });
+    signer = await JwtSigner.open(dir.path, { clock: { now: () => now, sleep: systemClock.sleep } });
     await store.identity.createToken({
       name: 'tok-busy', status: 'enabled', scopeMap: '_repositories_pull',
       password1: { hash: await hashPassword(password), createdAt: new Date(now), expiry: null },
@@ -43,8 +44,8 @@ describe('password verification: one scrypt per credential at a time, renewed be
     const running: Array<Promise<unknown>> = [];
     const auth = new Authenticator({
       identities: store.identity, adminPassword: 'admin-password', anonymousPull: false, credentialKey: signer.credentialKey,
-      throttle: new LoginThrottle({ now: () => now, sleep: async () => undefined, ...throttle }),
-      now: () => now,
+      throttle: new LoginThrottle({ clock: { now: () => now, sleep: async () => undefined }, ...throttle }),
+      clock: { now: () => now, sleep: systemClock.sleep },
       verifyPassword: (candidate, hash) => {
         calls += 1;
         const held = gate;
@@ -119,6 +120,16 @@ describe('password verification: one scrypt per credential at a time, renewed be
     assert.equal(calls(), 2);
   });
 
+  test('a clock set back before a verification (tests move it both ways) verifies again rather than trusting the memory longer', async () => {
+    const { auth, calls } = counted();
+    await burst(auth, 1);
+    const verifiedAt = now;
+    now -= 2 * MINUTE;
+    assert.deepEqual(await burst(auth, 8), Array(8).fill('tok-busy'));
+    assert.equal(calls(), 2, 'verified once more, for the whole burst');
+    now = verifiedAt;
+  });
+
   test('concurrent requests with one wrong password share one verification per password slot', async () => {
     const { auth, calls } = counted();
     const answers = await burst(auth, 16, 'a-wrong-password');
@@ -143,15 +154,21 @@ describe('JWT lifetimes follow the injected clock', () => {
     const dir = await tempDir();
     try {
       let now = Date.parse('2030-01-01T00:00:00Z');
-      const signer = await JwtSigner.open(dir.path, { now: () => now });
+      const signer = await JwtSigner.open(dir.path, { clock: { now: () => now, sleep: systemClock.sleep } });
       const { token } = await signer.sign({ sub: 'tok', kind: 'token', access: [], use: 'access', audience: 'outpost', ttlSeconds: 300, credential: 'fp' });
       assert.equal((await signer.verify(token))?.credential, 'fp');
       now += 299_000;
       assert.ok(await signer.verify(token), 'still valid (from the cache)');
       now += 2000;
       assert.equal(await signer.verify(token), null, 'expired');
-      const fresh = await JwtSigner.open(dir.path, { now: () => now });
+      const fresh = await JwtSigner.open(dir.path, { clock: { now: () => now, sleep: systemClock.sleep } });
       assert.equal(await fresh.verify(token), null, 'expired for a signer that never cached it');
+      // A clock set back before the token's issue: not yet valid, cached or not.
+      now -= 301_000 + 60_000;
+      assert.equal(await signer.verify(token), null, 'not yet valid (from the cache)');
+      assert.equal(await fresh.verify(token), null, 'not yet valid for a signer that never cached it');
+      now += 60_000;
+      assert.equal((await signer.verify(token))?.credential, 'fp', 'valid again once the clock is back');
     } finally {
       await dir.cleanup();
     }

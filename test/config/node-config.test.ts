@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveNodeConfig, ConfigError } from '../../src/config/node-config.js';
 import { parseConnectionString } from '../../src/config/connection-string.js';
+import { buildApp } from '../../src/server/build-app.js';
+import { tempDir } from '../helpers/test-node.js';
 
 const CS = 'ConnectedRegistryName=Factory1;SyncTokenName=factory1;SyncTokenPassword=a=b;ParentGatewayEndpoint=root.example:8443;ParentEndpointProtocol=https';
 
@@ -43,4 +45,17 @@ test('the connection string comes from the flag, OUTPOST_CONNECTION_STRING or AC
   assert.equal(resolveNodeConfig({}, { OUTPOST_PARENT_CA: '/env-ca.pem' }).parentCaFile, '/env-ca.pem');
   // An empty flag (an unset shell variable) must not silently start a root.
   assert.throws(() => resolveNodeConfig({ connectionString: ' ' }, {}), /--connection-string is empty/);
+});
+
+test('OUTPOST_STORAGE names the storage driver; a name no driver takes stops the node at start with a ConfigError', async () => {
+  assert.equal(resolveNodeConfig({}, {}).storage, 'filesystem');
+  assert.equal(resolveNodeConfig({}, { OUTPOST_STORAGE: 'memory' }).storage, 'memory');
+  const dir = await tempDir();
+  try {
+    const config = resolveNodeConfig({ dataDir: dir.path, logLevel: 'None' }, { OUTPOST_STORAGE: 'floppy', OUTPOST_ADMIN_PASSWORD: 'not-used-here' });
+    await assert.rejects(buildApp(config), (err: unknown) =>
+      err instanceof ConfigError && err.message === 'OUTPOST_STORAGE: unknown storage driver "floppy": use one of filesystem, memory');
+  } finally {
+    await dir.cleanup();
+  }
 });

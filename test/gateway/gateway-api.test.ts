@@ -5,6 +5,7 @@ import { TestClient, basicAuth, sha256 } from '../helpers/oci-client.js';
 import { mgmt } from '../helpers/management-calls.js';
 import { OFFLINE_AFTER_SECONDS } from '../../src/metadata/index.js';
 import type { ConfigDocument, MessagesResponse, StatusAck, StatusReport } from '../../src/client/gateway-protocol.js';
+import { systemClock } from '../../src/core/clock.js';
 
 const ALREADY_ACTIVATED_MESSAGE = 'Failed to activate the connected registry as it is already activated by another instance. Only one instance is supported at any time.';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -40,7 +41,7 @@ class Fixture {
   readonly passwords = new Map<string, string>();
 
   async start(): Promise<void> {
-    this.node = await startTestNode({ app: { clock: () => Date.now() + this.offsetMs } });
+    this.node = await startTestNode({ app: { clock: { now: () => Date.now() + this.offsetMs, sleep: systemClock.sleep } } });
     this.admin = new TestClient(this.node.url);
   }
 
@@ -327,10 +328,10 @@ describe('gateway: messages', () => {
     const metadata = f.node.node.metadata;
     const config = Buffer.from('{}');
     const configDigest = sha256(config);
-    await metadata.linkBlob('team/paged', configDigest, config.length);
+    await metadata.linkBlob({ origin: 'local', actor: null }, 'team/paged', configDigest, config.length);
     const manifest = { repository: 'team/paged', digest: sha256('paged-manifest'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10, artifactType: null, subject: null, annotations: null, blobs: [configDigest], manifests: [] };
     const start = await f.head();
-    for (let i = 0; i < 620; i++) await metadata.putManifest({ ...manifest, tag: `t${i}` });
+    for (let i = 0; i < 620; i++) await metadata.putManifest({ origin: 'local', actor: null }, { ...manifest, tag: `t${i}` });
     const head = await f.head();
     const first = await f.messages('edge-wild', `after=${start}`);
     assert.equal(first.messages.length, 500);
@@ -443,9 +444,10 @@ describe('gateway: messages', () => {
   test('prune: keeps the longest TTL of the direct children; a cursor before the pruned rows gets 410', async () => {
     const head = await f.head();
     f.offsetMs = 1.5 * DAY_MS;
-    assert.equal(await f.node.node.gateway.prune(), 0, 'edge-wild keeps P2D');
+    const prune = (): Promise<number> => f.node.node.jobs.runNow<number>('change-log-prune');
+    assert.equal(await prune(), 0, 'edge-wild keeps P2D');
     f.offsetMs = 3 * DAY_MS;
-    const removed = await f.node.node.gateway.prune();
+    const removed = await prune();
     assert.equal(removed, head - 1, 'everything but the newest row');
     f.offsetMs = 0;
     const gone = await f.gw('GET', 'edge-wild', 'messages?after=0');
@@ -458,17 +460,18 @@ describe('gateway: messages', () => {
   });
 
   test('a client that goes away ends its long-poll', async () => {
-    const signal = f.node.node.configSignal;
-    const base = signal.listenerCount;
+    const events = f.node.node.events;
+    const held = (): number => events.listenerCount('connected-registry-config-changed');
+    const base = held();
     const controller = new AbortController();
     const polled = f.gw('GET', 'edge-wild', `messages?after=${await f.head()}&wait=30`, { signal: controller.signal }).catch((err: unknown) => err);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(signal.listenerCount, base + 1, 'the poll is held');
+    assert.equal(held(), base + 1, 'the poll is held');
     controller.abort();
     assert.ok((await polled) instanceof Error);
     const until = Date.now() + 2000;
-    while (signal.listenerCount > base && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.equal(signal.listenerCount, base, 'the gateway stopped waiting for it');
+    while (held() > base && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(held(), base, 'the gateway stopped waiting for it');
   });
 
   test('a held long-poll answers at once when the node shuts down', async () => {

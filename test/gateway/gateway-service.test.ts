@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { SqliteMetadataStore, type ConnectedRegistryInput } from '../../src/metadata/index.js';
 import { GatewayService } from '../../src/gateway/gateway-service.js';
-import { digestOf, manifestInput } from '../metadata/store-suite.js';
+import { LOCAL, digestOf, manifestInput } from '../metadata/store-suite.js';
+import { syncWrites } from '../metadata/sync-store-suite.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -31,12 +32,12 @@ describe('GatewayService', () => {
   test('prune never drops a local write still waiting in the outbox, nor anything after it', async () => {
     const { store, service, clock } = await open('site-main');
     try {
-      await store.applyManifest(manifestInput('app', 'from-parent', { tag: 'p' }), 7); // rows 1, 2 (sync)
-      await store.putManifest(manifestInput('app', 'local-1', { tag: 'l1' })); // rows 3, 4 (local)
+      await store.putManifest({ origin: 'sync', actor: null, cursor: 7 }, manifestInput('app', 'from-parent', { tag: 'p' })); // rows 1, 2 (sync)
+      await store.putManifest(LOCAL, manifestInput('app', 'local-1', { tag: 'l1' })); // rows 3, 4 (local)
       await store.markPushed(4);
-      await store.putManifest(manifestInput('app', 'local-2', { tag: 'l2' })); // rows 5, 6 (local, pending)
+      await store.putManifest(LOCAL, manifestInput('app', 'local-2', { tag: 'l2' })); // rows 5, 6 (local, pending)
       clock.now -= 10 * DAY_MS; // the clock stepped back: row 7 and 8 look older than row 5
-      await store.putManifest(manifestInput('app', 'local-3', { tag: 'l3' })); // rows 7, 8 (local, pending)
+      await store.putManifest(LOCAL, manifestInput('app', 'local-3', { tag: 'l3' })); // rows 7, 8 (local, pending)
       clock.now += 200 * DAY_MS; // everything is older than the 90 days a node without children keeps
       assert.equal(await service.prune(), 4, 'the rows before the first pending write');
       assert.deepEqual((await store.changesSince(0, 100)).map((c) => c.seq), [5, 6, 7, 8]);
@@ -53,15 +54,15 @@ describe('GatewayService', () => {
   test('prune keeps a pushed local write until its echo settles it, and a parked one', async () => {
     const { store, service, clock } = await open('site-main');
     try {
-      await store.putManifest(manifestInput('app', 'local-1', { tag: 'l1' })); // rows 1, 2
+      await store.putManifest(LOCAL, manifestInput('app', 'local-1', { tag: 'l1' })); // rows 1, 2
       const [manifest, tag] = await store.pendingOutbox(10);
       await store.recordPushed(manifest!, true);
       await store.parkOutboxChange(tag!, { code: 'BLOB_UNKNOWN', message: 'missing here', at: new Date(clock.now), nextAttemptAt: new Date(clock.now + 10_000) });
-      await store.putManifest(manifestInput('app', 'local-2')); // row 3
+      await store.putManifest(LOCAL, manifestInput('app', 'local-2')); // row 3
       await store.markPushed(3);
       clock.now += 200 * DAY_MS;
       assert.equal(await service.prune(), 0, 'row 1 awaits its echo');
-      await store.applyManifest(manifestInput('app', 'local-1'), 50); // the echo (nothing to change here: no row)
+      await syncWrites(store).applier.applyManifest(manifestInput('app', 'local-1'), 50); // the echo (nothing to change here: no row)
       assert.equal(await service.prune(), 1, 'row 1 goes; row 2 is parked');
       await store.recordPushed(tag!, false);
       assert.equal(await service.prune(), 1, 'row 2 goes; the newest row always stays');
@@ -73,8 +74,8 @@ describe('GatewayService', () => {
   test('messages carry blob deletes like every other change', async () => {
     const { store, service } = await open(null);
     try {
-      await store.linkBlob('app', digestOf('layer'), 3);
-      await store.unlinkBlob('app', digestOf('layer'));
+      await store.linkBlob(LOCAL, 'app', digestOf('layer'), 3);
+      await store.unlinkBlob(LOCAL, 'app', digestOf('layer'));
       await store.connectedRegistries.createConnectedRegistry(input('edge-one'));
       const page = await service.messages(await service.directChild('edge-one'), ['app'], 0, true);
       assert.deepEqual(page.messages.map((m) => [m.kind, m.repository, m.digest]), [['blob-delete', 'app', digestOf('layer')]]);

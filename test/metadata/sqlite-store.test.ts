@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, runMigrations, SqliteMetadataStore } from '../../src/metadata/index.js';
 import { isRegistryError } from '../../src/oci/errors.js';
-import { digestOf, manifestInput, runMetadataSuite } from './store-suite.js';
+import { LOCAL, digestOf, manifestInput, runMetadataSuite, wrote } from './store-suite.js';
 
 let root: string;
 let counter = 0;
@@ -71,8 +71,8 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
   it('migrations are idempotent across reopen and data persists', async () => {
     const path = freshPath();
     let store = await SqliteMetadataStore.open(path);
-    await store.linkBlob('app', digestOf('cfg'), 3);
-    await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('cfg')], annotations: { a: 'b' }, tag: 'latest' }));
+    await store.linkBlob(LOCAL, 'app', digestOf('cfg'), 3);
+    await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [digestOf('cfg')], annotations: { a: 'b' }, tag: 'latest' }));
     const seq = await store.lastChangeSeq();
     await store.close();
     await store.close(); // closing twice is harmless
@@ -120,16 +120,16 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     const path = freshPath();
     const store = await SqliteMetadataStore.open(path);
     try {
-      await store.linkBlob('keep', digestOf('b'), 1);
+      await store.linkBlob(LOCAL, 'keep', digestOf('b'), 1);
       const before = tableCounts(path);
       // A fractional size passes the reference check (new repository row written) and then fails
       // the STRICT INTEGER column of the manifest row: the repository row must roll back too.
-      await assert.rejects(store.putManifest(manifestInput('fresh', 'm1', { size: 1.5, tag: 'latest' })));
+      await assert.rejects(store.putManifest(LOCAL, manifestInput('fresh', 'm1', { size: 1.5, tag: 'latest' })));
       assert.deepEqual(tableCounts(path), before);
       assert.equal(await store.repositoryExists('fresh'), false);
 
       // A rejected reference check writes nothing either.
-      await assert.rejects(store.putManifest(manifestInput('keep', 'm2', { blobs: [digestOf('b'), digestOf('gone')], tag: 'x' })),
+      await assert.rejects(store.putManifest(LOCAL, manifestInput('keep', 'm2', { blobs: [digestOf('b'), digestOf('gone')], tag: 'x' })),
         (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_BLOB_UNKNOWN');
       assert.deepEqual(tableCounts(path), before);
       assert.equal(await store.lastChangeSeq(), 0);
@@ -142,14 +142,14 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     const path = freshPath();
     const store = await SqliteMetadataStore.open(path);
     try {
-      await store.linkBlob('a', digestOf('b'), 1); // not a change
-      await store.putManifest(manifestInput('a', 'm1', { blobs: [digestOf('b')], tag: 't' })); // manifest, tag
-      await store.putManifest(manifestInput('a', 'm1', { blobs: [digestOf('b')], tag: 't' })); // nothing
-      await store.putManifest(manifestInput('a', 'm2', { tag: 't' })); // manifest, tag (moved)
-      await store.deleteTag('a', 't'); // tag-delete
-      await store.deleteManifest('a', digestOf('m1')); // manifest-delete
-      await store.unlinkBlob('a', digestOf('b')); // blob-delete
-      await store.deleteRepository('a'); // repository-delete
+      await store.linkBlob(LOCAL, 'a', digestOf('b'), 1); // not a change
+      await store.putManifest(LOCAL, manifestInput('a', 'm1', { blobs: [digestOf('b')], tag: 't' })); // manifest, tag
+      await store.putManifest(LOCAL, manifestInput('a', 'm1', { blobs: [digestOf('b')], tag: 't' })); // nothing
+      await store.putManifest(LOCAL, manifestInput('a', 'm2', { tag: 't' })); // manifest, tag (moved)
+      await store.deleteTag(LOCAL, 'a', 't'); // tag-delete
+      await store.deleteManifest(LOCAL, 'a', digestOf('m1')); // manifest-delete
+      await store.unlinkBlob(LOCAL, 'a', digestOf('b')); // blob-delete
+      await store.deleteRepository(LOCAL, 'a'); // repository-delete
       const expected = ['manifest', 'tag', 'manifest', 'tag', 'tag-delete', 'manifest-delete', 'blob-delete', 'repository-delete'];
       assert.equal(tableCounts(path).changes, expected.length);
       const changes = await store.changesSince(0, 100);
@@ -164,12 +164,12 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     const path = freshPath();
     const store = await SqliteMetadataStore.open(path);
     try {
-      await store.putManifest(manifestInput('a', 'm1', { tag: 't' }));
+      await store.putManifest(LOCAL, manifestInput('a', 'm1', { tag: 't' }));
       const db = new Database(path);
       db.prepare('DELETE FROM changes').run();
       db.close();
       assert.equal(await store.lastChangeSeq(), 2);
-      await store.deleteTag('a', 't');
+      await store.deleteTag(LOCAL, 'a', 't');
       assert.deepEqual((await store.changesSince(0, 10)).map((c) => c.seq), [3]);
     } finally {
       await store.close();
@@ -182,21 +182,21 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     const store = await SqliteMetadataStore.open(':memory:', { clock: () => now });
     const seqs = async (): Promise<number[]> => (await store.changesSince(0, 100)).map((c) => c.seq);
     try {
-      await store.putManifest(manifestInput('a', 'm1', { tag: 't1' })); // rows 1, 2 at day 10
+      await store.putManifest(LOCAL, manifestInput('a', 'm1', { tag: 't1' })); // rows 1, 2 at day 10
       now = 1 * day; // the clock stepped back
-      await store.putManifest(manifestInput('a', 'm2', { tag: 't2' })); // rows 3, 4 at day 1
+      await store.putManifest(LOCAL, manifestInput('a', 'm2', { tag: 't2' })); // rows 3, 4 at day 1
       now = 10 * day;
-      await store.putManifest(manifestInput('a', 'm3', { tag: 't3' })); // rows 5, 6 at day 10
+      await store.putManifest(LOCAL, manifestInput('a', 'm3', { tag: 't3' })); // rows 5, 6 at day 10
       assert.equal(await store.pruneChanges(new Date(5 * day)), 0, 'rows 3 and 4 are old, but row 1 before them is not');
       assert.deepEqual(await seqs(), [1, 2, 3, 4, 5, 6]);
 
       now = 20 * day;
-      await store.putManifest(manifestInput('a', 'm4', { tag: 't4' })); // rows 7, 8
+      await store.putManifest(LOCAL, manifestInput('a', 'm4', { tag: 't4' })); // rows 7, 8
       assert.equal(await store.pruneChanges(new Date(15 * day)), 6);
       assert.deepEqual(await seqs(), [7, 8]);
 
       now = 30 * day;
-      await store.putManifest(manifestInput('a', 'm5', { tag: 't5' })); // rows 9, 10
+      await store.putManifest(LOCAL, manifestInput('a', 'm5', { tag: 't5' })); // rows 9, 10
       assert.equal(await store.pruneChanges(new Date(40 * day), 8), 1, 'row 8 on stays, however old');
       assert.deepEqual(await seqs(), [8, 9, 10]);
       assert.equal(await store.pruneChanges(new Date(40 * day)), 2, 'all old, the newest stays');
@@ -211,29 +211,29 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     const path = freshPath();
     const store = await SqliteMetadataStore.open(path);
     try {
-      await store.linkBlob('app', digestOf('cfg'), 1);
-      await store.linkBlob('app', digestOf('layer'), 2);
-      await store.putManifest(manifestInput('app', 'amd64', { blobs: [digestOf('cfg'), digestOf('layer')], tag: 'a' }));
-      await store.putManifest(manifestInput('app', 'arm64', { blobs: [digestOf('cfg')], tag: 'b' }));
-      await store.putManifest(manifestInput('app', 'index', { manifests: [digestOf('amd64'), digestOf('arm64')], tag: 'multi' }));
-      await store.putManifest(manifestInput('app', 'sig', { subject: digestOf('index'), artifactType: 'application/sig' }));
+      await store.linkBlob(LOCAL, 'app', digestOf('cfg'), 1);
+      await store.linkBlob(LOCAL, 'app', digestOf('layer'), 2);
+      await store.putManifest(LOCAL, manifestInput('app', 'amd64', { blobs: [digestOf('cfg'), digestOf('layer')], tag: 'a' }));
+      await store.putManifest(LOCAL, manifestInput('app', 'arm64', { blobs: [digestOf('cfg')], tag: 'b' }));
+      await store.putManifest(LOCAL, manifestInput('app', 'index', { manifests: [digestOf('amd64'), digestOf('arm64')], tag: 'multi' }));
+      await store.putManifest(LOCAL, manifestInput('app', 'sig', { subject: digestOf('index'), artifactType: 'application/sig' }));
       assert.deepEqual(
         { ...tableCounts(path), changes: 0 },
         { repositories: 1, repository_blobs: 2, manifests: 4, manifest_blobs: 3, manifest_children: 2, tags: 3, changes: 0 },
       );
 
-      await store.deleteManifest('app', digestOf('index'));
+      await store.deleteManifest(LOCAL, 'app', digestOf('index'));
       let counts = tableCounts(path);
       assert.equal(counts.manifests, 3);
       assert.equal(counts.manifest_children, 0, "the index's child references go with it");
       assert.equal(counts.tags, 2);
 
-      await store.deleteManifest('app', digestOf('amd64'));
+      await store.deleteManifest(LOCAL, 'app', digestOf('amd64'));
       counts = tableCounts(path);
       assert.equal(counts.manifest_blobs, 1, "amd64's blob references go with it");
       assert.equal(counts.tags, 1);
 
-      await store.deleteRepository('app');
+      await store.deleteRepository(LOCAL, 'app');
       assert.deepEqual(
         { ...tableCounts(path), changes: 0 },
         { repositories: 0, repository_blobs: 0, manifests: 0, manifest_blobs: 0, manifest_children: 0, tags: 0, changes: 0 },
@@ -248,10 +248,10 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     const writer = await SqliteMetadataStore.open(path);
     const reader = await SqliteMetadataStore.open(path);
     try {
-      await writer.putManifest(manifestInput('app', 'm1', { tag: 'latest' }));
+      await writer.putManifest(LOCAL, manifestInput('app', 'm1', { tag: 'latest' }));
       assert.equal(await reader.resolveTag('app', 'latest'), digestOf('m1'));
       assert.equal(await reader.lastChangeSeq(), 2);
-      await reader.deleteTag('app', 'latest');
+      await reader.deleteTag(LOCAL, 'app', 'latest');
       assert.equal(await writer.resolveTag('app', 'latest'), null);
     } finally {
       await writer.close();
@@ -265,7 +265,7 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     const store = await SqliteMetadataStore.open(':memory:');
     try {
       const tags = Array.from({ length: 10_000 }, (_, i) => `v${i}`);
-      for (const tag of tags) await store.putManifest(manifestInput('big', 'm1', { tag }));
+      for (const tag of tags) await store.putManifest(LOCAL, manifestInput('big', 'm1', { tag }));
       const expected = [...tags].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
       const all = await store.listTags('big', { limit: 20_000 });
       assert.deepEqual(all, expected);
@@ -283,7 +283,7 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
       assert.equal(await store.lastChangeSeq(), 10_001, 'one manifest change and one tag change per tag');
       assert.equal(await store.resolveTag('big', 'v9999'), digestOf('m1'));
 
-      assert.equal(await store.deleteManifest('big', digestOf('m1')), true);
+      assert.equal(wrote(await store.deleteManifest(LOCAL, 'big', digestOf('m1'))), true);
       assert.equal(await store.listTags('big', { limit: 10 }), null);
       assert.equal(await store.lastChangeSeq(), 10_002);
     } finally {

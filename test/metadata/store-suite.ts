@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isRegistryError } from '../../src/oci/errors.js';
-import type { ChangeKind, MetadataStore, PutManifestInput } from '../../src/metadata/types.js';
+import type { ChangeKind, MetadataStore, PutManifestInput, WriteContext, WriteOutcome } from '../../src/metadata/types.js';
 
 /** What an implementation hands the suite: a fresh, empty store and how to throw it away. */
 export interface OpenedStore {
   store: MetadataStore;
   cleanup(): Promise<void>;
+}
+
+/** A client's write (the registry suite's default). */
+export const LOCAL: WriteContext = { origin: 'local', actor: 'tester' };
+/** The sync agent's plain write (no cursor). */
+export const SYNC: WriteContext = { origin: 'sync', actor: null };
+
+/** Did the write change anything (append a change row)? */
+export function wrote(outcome: WriteOutcome): boolean {
+  return outcome.changes.length > 0;
 }
 
 const IMAGE = 'application/vnd.oci.image.manifest.v1+json';
@@ -42,10 +52,10 @@ async function kinds(store: MetadataStore): Promise<ChangeKind[]> {
 async function pushImage(store: MetadataStore, repository: string, label: string, tag?: string): Promise<string> {
   const config = digestOf(`${label}-config`);
   const layer = digestOf(`${label}-layer`);
-  await store.linkBlob(repository, config, 10);
-  await store.linkBlob(repository, layer, 20);
+  await store.linkBlob(LOCAL, repository, config, 10);
+  await store.linkBlob(LOCAL, repository, layer, 20);
   const input = manifestInput(repository, label, { blobs: [config, layer], ...(tag !== undefined ? { tag } : {}) });
-  await store.putManifest(input);
+  await store.putManifest(LOCAL, input);
   return input.digest;
 }
 
@@ -81,8 +91,8 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
 
     describe('blob links', () => {
       it('linkBlob creates the repository and is idempotent', async () => {
-        await store.linkBlob('team/app', digestOf('b1'), 42);
-        await store.linkBlob('team/app', digestOf('b1'), 42);
+        await store.linkBlob(LOCAL, 'team/app', digestOf('b1'), 42);
+        await store.linkBlob(LOCAL, 'team/app', digestOf('b1'), 42);
         assert.equal(await store.repositoryExists('team/app'), true);
         assert.deepEqual(await store.getBlobLink('team/app', digestOf('b1')), { size: 42 });
         assert.deepEqual(await store.listRepositories({ limit: 10 }), ['team/app']);
@@ -91,10 +101,10 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       });
 
       it('links are per repository; blobLinksOf lists the repositories holding a digest, by name, in pages', async () => {
-        await store.linkBlob('c', digestOf('b1'), 7);
-        await store.linkBlob('a', digestOf('b1'), 7);
-        await store.linkBlob('b/x', digestOf('b1'), 7);
-        await store.linkBlob('b', digestOf('other'), 3);
+        await store.linkBlob(LOCAL, 'c', digestOf('b1'), 7);
+        await store.linkBlob(LOCAL, 'a', digestOf('b1'), 7);
+        await store.linkBlob(LOCAL, 'b/x', digestOf('b1'), 7);
+        await store.linkBlob(LOCAL, 'b', digestOf('other'), 3);
         assert.equal(await store.getBlobLink('b', digestOf('b1')), null);
         assert.deepEqual(await store.blobLinksOf(digestOf('b1'), { limit: 10 }),
           [{ repository: 'a', size: 7 }, { repository: 'b/x', size: 7 }, { repository: 'c', size: 7 }]);
@@ -106,48 +116,86 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       it('unlinkBlob refuses a blob a manifest of the repository uses (BLOB_REFERENCED), config and layers alike', async () => {
         const m1 = await pushImage(store, 'app', 'm1');
         // A second manifest sharing m1's layer, and a third in another repository.
-        await store.linkBlob('app', digestOf('m2-config'), 5);
+        await store.linkBlob(LOCAL, 'app', digestOf('m2-config'), 5);
         const m2 = manifestInput('app', 'm2', { blobs: [digestOf('m2-config'), digestOf('m1-layer')] });
-        await store.putManifest(m2);
+        await store.putManifest(LOCAL, m2);
         await pushImage(store, 'other', 'm1');
         const refused = (count: number, manifests: string[]) => (err: unknown): boolean => isRegistryError(err)
           && err.code === 'BLOB_REFERENCED' && JSON.stringify(err.detail) === JSON.stringify({ digest: digestOf('m1-layer'), count, manifests });
-        await assert.rejects(store.unlinkBlob('app', digestOf('m1-layer')), refused(2, [m1, m2.digest].sort()));
-        await assert.rejects(store.unlinkBlob('app', digestOf('m1-config')), (err: unknown) => isRegistryError(err) && err.code === 'BLOB_REFERENCED');
+        await assert.rejects(store.unlinkBlob(LOCAL, 'app', digestOf('m1-layer')), refused(2, [m1, m2.digest].sort()));
+        await assert.rejects(store.unlinkBlob(LOCAL, 'app', digestOf('m1-config')), (err: unknown) => isRegistryError(err) && err.code === 'BLOB_REFERENCED');
         assert.deepEqual(await store.getBlobLink('app', digestOf('m1-layer')), { size: 20 }, 'the refused unlink left the link');
-        await store.deleteManifest('app', m2.digest);
-        await assert.rejects(store.unlinkBlob('app', digestOf('m1-layer')), refused(1, [m1]));
-        await store.deleteManifest('app', m1);
-        assert.equal(await store.unlinkBlob('app', digestOf('m1-layer')), true);
+        await store.deleteManifest(LOCAL, 'app', m2.digest);
+        await assert.rejects(store.unlinkBlob(LOCAL, 'app', digestOf('m1-layer')), refused(1, [m1]));
+        await store.deleteManifest(LOCAL, 'app', m1);
+        assert.equal(wrote(await store.unlinkBlob(LOCAL, 'app', digestOf('m1-layer'))), true);
         assert.deepEqual(await store.getBlobLink('other', digestOf('m1-layer')), { size: 20 }, 'other repositories keep theirs');
       });
 
       it('unlinkBlob removes the link once, and the repository with its last content', async () => {
-        await store.linkBlob('a', digestOf('b1'), 1);
-        await store.linkBlob('a', digestOf('b2'), 2);
-        assert.equal(await store.unlinkBlob('a', digestOf('b1')), true);
-        assert.equal(await store.unlinkBlob('a', digestOf('b1')), false);
-        assert.equal(await store.unlinkBlob('nope', digestOf('b1')), false);
+        await store.linkBlob(LOCAL, 'a', digestOf('b1'), 1);
+        await store.linkBlob(LOCAL, 'a', digestOf('b2'), 2);
+        assert.equal(wrote(await store.unlinkBlob(LOCAL, 'a', digestOf('b1'))), true);
+        assert.equal(wrote(await store.unlinkBlob(LOCAL, 'a', digestOf('b1'))), false);
+        assert.equal(wrote(await store.unlinkBlob(LOCAL, 'nope', digestOf('b1'))), false);
         assert.equal(await store.getBlobLink('a', digestOf('b1')), null);
         assert.equal(await store.repositoryExists('a'), true);
-        assert.equal(await store.unlinkBlob('a', digestOf('b2')), true);
+        assert.equal(wrote(await store.unlinkBlob(LOCAL, 'a', digestOf('b2'))), true);
         assert.equal(await store.repositoryExists('a'), false);
         assert.equal(await store.listTags('a', { limit: 10 }), null);
         assert.deepEqual(await store.listRepositories({ limit: 10 }), []);
       });
     });
 
+    describe('write contexts and outcomes', () => {
+      it('every write returns exactly the change rows it appended (as changesSince has them) and the links it added; a no-op returns none', async () => {
+        const cfg = digestOf('cfg');
+        assert.deepEqual(await store.linkBlob(LOCAL, 'app', cfg, 10), { changes: [], linked: [{ repository: 'app', digest: cfg, size: 10 }] });
+        assert.deepEqual(await store.linkBlob(LOCAL, 'app', cfg, 10), { changes: [], linked: [] }, 'linked already');
+        const put = await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [cfg], tag: 'v1' }));
+        assert.deepEqual(put.linked, []);
+        assert.deepEqual(put.changes, await store.changesSince(0, 10), 'the rows, seq and time included');
+        assert.deepEqual(put.changes.map((c) => [c.kind, c.tag, c.digest]), [['manifest', null, digestOf('m1')], ['tag', 'v1', digestOf('m1')]]);
+        assert.deepEqual(await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [cfg], tag: 'v1' })), { changes: [], linked: [] });
+        const links = await store.putManifest(SYNC, manifestInput('app', 'm2', { blobs: [digestOf('l2')], blobLinks: { [digestOf('l2')]: 5, [cfg]: 10 } }));
+        assert.deepEqual(links.linked, [{ repository: 'app', digest: digestOf('l2'), size: 5 }], 'only the new link');
+        assert.deepEqual(links.changes.map((c) => c.kind), ['manifest']);
+
+        const seq = await store.lastChangeSeq();
+        const untag = await store.deleteTag(LOCAL, 'app', 'v1');
+        assert.deepEqual(untag.changes.map((c) => [c.seq, c.kind, c.tag]), [[seq + 1, 'tag-delete', 'v1']]);
+        assert.deepEqual((await store.deleteTag(LOCAL, 'app', 'v1')).changes, []);
+        assert.deepEqual((await store.deleteManifest(LOCAL, 'app', digestOf('m2'))).changes.map((c) => [c.kind, c.digest]), [['manifest-delete', digestOf('m2')]]);
+        assert.deepEqual((await store.unlinkBlob(LOCAL, 'app', digestOf('l2'))).changes.map((c) => [c.kind, c.digest]), [['blob-delete', digestOf('l2')]]);
+        assert.deepEqual((await store.unlinkBlob(LOCAL, 'app', digestOf('l2'))).changes, []);
+        assert.deepEqual((await store.deleteRepository(LOCAL, 'app')).changes.map((c) => [c.kind, c.repository]), [['repository-delete', 'app']]);
+        assert.deepEqual(await store.deleteRepository(LOCAL, 'app'), { changes: [], linked: [] });
+        assert.deepEqual((await store.changesSince(0, 100)).map((c) => c.seq), [1, 2, 3, 4, 5, 6, 7]);
+      });
+
+      it('the origin changes nothing of what a write does: a sync write stores, logs and is refused like a local one', async () => {
+        const child = await pushImage(store, 'app', 'amd64');
+        const index = manifestInput('app', 'index', { mediaType: INDEX, manifests: [child], tag: 'multi' });
+        assert.deepEqual((await store.putManifest(SYNC, index)).changes.map((c) => c.kind), ['manifest', 'tag']);
+        await assert.rejects(store.deleteManifest(SYNC, 'app', child), (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_REFERENCED');
+        await assert.rejects(store.unlinkBlob(SYNC, 'app', digestOf('amd64-layer')), (err: unknown) => isRegistryError(err) && err.code === 'BLOB_REFERENCED');
+        await assert.rejects(store.putManifest(SYNC, manifestInput('app', 'm', { blobs: [digestOf('absent')] })),
+          (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_BLOB_UNKNOWN');
+        assert.deepEqual((await store.deleteTag(SYNC, 'app', 'multi')).changes.map((c) => c.kind), ['tag-delete']);
+      });
+    });
+
     describe('putManifest', () => {
       it('stores the manifest, its tag and one change of each kind', async () => {
         const before = Date.now();
-        await store.linkBlob('app', digestOf('cfg'), 10);
+        await store.linkBlob(LOCAL, 'app', digestOf('cfg'), 10);
         const input = manifestInput('app', 'm1', {
           blobs: [digestOf('cfg')],
           artifactType: 'application/vnd.example',
           annotations: { 'org.opencontainers.image.title': 'hello' },
           tag: 'latest',
         });
-        await store.putManifest(input);
+        await store.putManifest(LOCAL, input);
         const record = await store.getManifest('app', input.digest);
         assert.ok(record);
         assert.equal(record.repository, 'app');
@@ -177,13 +225,13 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       });
 
       it('rejects unknown blobs and child manifests with MANIFEST_BLOB_UNKNOWN and writes nothing', async () => {
-        await store.linkBlob('other', digestOf('elsewhere'), 1);
+        await store.linkBlob(LOCAL, 'other', digestOf('elsewhere'), 1);
         const input = manifestInput('app', 'm1', {
           blobs: [digestOf('missing-1'), digestOf('elsewhere')],
           manifests: [digestOf('missing-child')],
           tag: 'latest',
         });
-        await assert.rejects(store.putManifest(input), (err: unknown) => {
+        await assert.rejects(store.putManifest(LOCAL, input), (err: unknown) => {
           assert.ok(isRegistryError(err));
           assert.equal(err.code, 'MANIFEST_BLOB_UNKNOWN');
           assert.deepEqual(err.detail, { missing: [digestOf('missing-1'), digestOf('elsewhere'), digestOf('missing-child')] });
@@ -196,9 +244,9 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       });
 
       it('rejects a partly linked manifest in an existing repository, listing only what is missing', async () => {
-        await store.linkBlob('app', digestOf('cfg'), 1);
+        await store.linkBlob(LOCAL, 'app', digestOf('cfg'), 1);
         const input = manifestInput('app', 'm1', { blobs: [digestOf('cfg'), digestOf('layer')], tag: 'v1' });
-        await assert.rejects(store.putManifest(input), (err: unknown) => {
+        await assert.rejects(store.putManifest(LOCAL, input), (err: unknown) => {
           assert.ok(isRegistryError(err));
           assert.equal(err.code, 'MANIFEST_BLOB_UNKNOWN');
           assert.deepEqual(err.detail, { missing: [digestOf('layer')] });
@@ -213,11 +261,11 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         const m1 = await pushImage(store, 'app', 'm1', 'latest');
         assert.deepEqual(await kinds(store), ['manifest', 'tag']);
 
-        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')], tag: 'latest' }));
-        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')] }));
+        await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')], tag: 'latest' }));
+        await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')] }));
         assert.deepEqual(await kinds(store), ['manifest', 'tag'], 'same manifest, same tag: nothing new');
 
-        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')], tag: 'v1' }));
+        await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [digestOf('m1-config'), digestOf('m1-layer')], tag: 'v1' }));
         assert.deepEqual(await kinds(store), ['manifest', 'tag', 'tag'], 'existing manifest under a new tag: a tag change only');
 
         const m2 = await pushImage(store, 'app', 'm2', 'latest');
@@ -233,27 +281,27 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         const child1 = await pushImage(store, 'app', 'amd64');
         const child2 = await pushImage(store, 'app', 'arm64');
         const index = manifestInput('app', 'index', { mediaType: INDEX, manifests: [child1, child2], tag: 'multi' });
-        await store.putManifest(index);
+        await store.putManifest(LOCAL, index);
         assert.equal((await store.getManifest('app', index.digest))?.mediaType, INDEX);
         assert.equal(await store.resolveTag('app', 'multi'), index.digest);
 
         await assert.rejects(
-          store.putManifest(manifestInput('other', 'index', { mediaType: INDEX, manifests: [child1] })),
+          store.putManifest(LOCAL, manifestInput('other', 'index', { mediaType: INDEX, manifests: [child1] })),
           (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_BLOB_UNKNOWN',
           'children in another repository do not count',
         );
       });
 
       it('refuses a descriptor size that differs from the blob link or child manifest (MANIFEST_INVALID), and writes nothing', async () => {
-        await store.linkBlob('app', digestOf('cfg'), 10);
+        await store.linkBlob(LOCAL, 'app', digestOf('cfg'), 10);
         const invalid = (err: unknown): boolean => isRegistryError(err) && err.code === 'MANIFEST_INVALID';
         const seq = await store.lastChangeSeq();
-        await assert.rejects(store.putManifest(manifestInput('app', 'm1', {
+        await assert.rejects(store.putManifest(LOCAL, manifestInput('app', 'm1', {
           blobs: [digestOf('cfg')], declaredSizes: { [digestOf('cfg')]: 11 }, tag: 't',
         })), (err: unknown) => invalid(err)
           && JSON.stringify((err as { detail: unknown }).detail) === JSON.stringify({ mismatched: [{ digest: digestOf('cfg'), declared: 11, stored: 10 }] }));
         // A blob linked by the same commit is compared too (an edge's pulled manifest).
-        await assert.rejects(store.putManifest(manifestInput('app', 'm1', {
+        await assert.rejects(store.putManifest(LOCAL, manifestInput('app', 'm1', {
           blobs: [digestOf('new')], blobLinks: { [digestOf('new')]: 5 }, declaredSizes: { [digestOf('new')]: 6 },
         })), invalid);
         assert.equal(await store.getBlobLink('app', digestOf('new')), null, 'the refused commit linked nothing');
@@ -261,36 +309,36 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         assert.equal(await store.lastChangeSeq(), seq);
 
         const child = manifestInput('app', 'child', { blobs: [digestOf('cfg')], declaredSizes: { [digestOf('cfg')]: 10 } });
-        await store.putManifest(child);
-        await assert.rejects(store.putManifest(manifestInput('app', 'index', {
+        await store.putManifest(LOCAL, child);
+        await assert.rejects(store.putManifest(LOCAL, manifestInput('app', 'index', {
           mediaType: INDEX, manifests: [child.digest], declaredSizes: { [child.digest]: child.size + 1 },
         })), invalid);
-        await store.putManifest(manifestInput('app', 'index', { mediaType: INDEX, manifests: [child.digest], declaredSizes: { [child.digest]: child.size } }));
+        await store.putManifest(LOCAL, manifestInput('app', 'index', { mediaType: INDEX, manifests: [child.digest], declaredSizes: { [child.digest]: child.size } }));
       });
 
       it('refuses deleting a child manifest that an index still lists (MANIFEST_REFERENCED), until the index goes', async () => {
         const child = await pushImage(store, 'app', 'amd64', 'amd64');
         const index = manifestInput('app', 'index', { mediaType: INDEX, manifests: [child], tag: 'multi' });
         const other = manifestInput('app', 'index2', { mediaType: INDEX, manifests: [child] });
-        await store.putManifest(index);
-        await store.putManifest(other);
+        await store.putManifest(LOCAL, index);
+        await store.putManifest(LOCAL, other);
         const seq = await store.lastChangeSeq();
-        await assert.rejects(store.deleteManifest('app', child), (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_REFERENCED'
+        await assert.rejects(store.deleteManifest(LOCAL, 'app', child), (err: unknown) => isRegistryError(err) && err.code === 'MANIFEST_REFERENCED'
           && JSON.stringify(err.detail) === JSON.stringify({ digest: child, count: 2, manifests: [index.digest, other.digest].sort() }));
         assert.ok(await store.getManifest('app', child), 'the child stays');
         assert.equal(await store.resolveTag('app', 'amd64'), child, 'with its tags');
         assert.equal(await store.lastChangeSeq(), seq, 'and nothing is logged');
-        assert.equal(await store.deleteTag('app', 'amd64'), true, 'a tag on it may go');
-        assert.equal(await store.deleteManifest('app', index.digest), true);
-        assert.equal(await store.deleteManifest('app', other.digest), true);
-        assert.equal(await store.deleteManifest('app', child), true);
+        assert.equal(wrote(await store.deleteTag(LOCAL, 'app', 'amd64')), true, 'a tag on it may go');
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'app', index.digest)), true);
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'app', other.digest)), true);
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'app', child)), true);
       });
 
       it('an index in another repository does not hold a child back', async () => {
         const child = await pushImage(store, 'app', 'amd64');
         await pushImage(store, 'elsewhere', 'amd64');
-        await store.putManifest(manifestInput('elsewhere', 'index', { mediaType: INDEX, manifests: [child] }));
-        assert.equal(await store.deleteManifest('app', child), true);
+        await store.putManifest(LOCAL, manifestInput('elsewhere', 'index', { mediaType: INDEX, manifests: [child] }));
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'app', child)), true);
       });
     });
 
@@ -298,7 +346,7 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       it('lists in byte order with last/limit pagination', async () => {
         const digest = await pushImage(store, 'app', 'm1');
         const names = ['b', 'a', 'B', 'A', '9', '10', 'a-1', 'a.1', 'a_1', 'latest'];
-        for (const tag of names) await store.putManifest(manifestInput('app', 'm1', { blobs: [], tag }));
+        for (const tag of names) await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [], tag }));
         const sorted = [...names].sort((x, y) => (Buffer.compare(Buffer.from(x), Buffer.from(y))));
         assert.deepEqual(await store.listTags('app', { limit: 100 }), sorted);
         assert.deepEqual(sorted.slice(0, 3), ['10', '9', 'A'], 'byte order, not locale order');
@@ -322,9 +370,9 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
 
       it('deleteTag removes the tag, keeps the manifest and logs tag-delete', async () => {
         const digest = await pushImage(store, 'app', 'm1', 'latest');
-        assert.equal(await store.deleteTag('app', 'latest'), true);
-        assert.equal(await store.deleteTag('app', 'latest'), false);
-        assert.equal(await store.deleteTag('nope', 'latest'), false);
+        assert.equal(wrote(await store.deleteTag(LOCAL, 'app', 'latest')), true);
+        assert.equal(wrote(await store.deleteTag(LOCAL, 'app', 'latest')), false);
+        assert.equal(wrote(await store.deleteTag(LOCAL, 'nope', 'latest')), false);
         assert.equal(await store.resolveTag('app', 'latest'), null);
         assert.ok(await store.getManifest('app', digest));
         assert.deepEqual(await store.listTags('app', { limit: 10 }), []);
@@ -339,7 +387,7 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
     describe('repositories', () => {
       it('lists in byte order with last/limit pagination', async () => {
         const names = ['zeta', 'alpha/b', 'alpha', 'alpha-b', 'alpha/a', 'beta', '0x'];
-        for (const name of names) await store.linkBlob(name, digestOf('b'), 1);
+        for (const name of names) await store.linkBlob(LOCAL, name, digestOf('b'), 1);
         const sorted = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
         assert.deepEqual(await store.listRepositories({ limit: 100 }), sorted);
         assert.deepEqual(await store.listRepositories({ limit: 2 }), sorted.slice(0, 2));
@@ -350,12 +398,12 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
 
       it('deleteRepository removes everything of it and logs one repository-delete', async () => {
         const m1 = await pushImage(store, 'app', 'm1', 'latest');
-        await store.putManifest(manifestInput('app', 'sig', { subject: m1, artifactType: 'application/sig', tag: 'sig' }));
+        await store.putManifest(LOCAL, manifestInput('app', 'sig', { subject: m1, artifactType: 'application/sig', tag: 'sig' }));
         const kept = await pushImage(store, 'keep', 'm1', 'latest');
         const seqBefore = await store.lastChangeSeq();
 
-        assert.equal(await store.deleteRepository('app'), true);
-        assert.equal(await store.deleteRepository('app'), false);
+        assert.equal(wrote(await store.deleteRepository(LOCAL, 'app')), true);
+        assert.equal(wrote(await store.deleteRepository(LOCAL, 'app')), false);
         assert.equal(await store.repositoryExists('app'), false);
         assert.equal(await store.listTags('app', { limit: 10 }), null);
         assert.equal(await store.getManifest('app', m1), null);
@@ -375,7 +423,7 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
 
       it('a deleted repository can be pushed again from scratch', async () => {
         await pushImage(store, 'app', 'm1', 'latest');
-        await store.deleteRepository('app');
+        await store.deleteRepository(LOCAL, 'app');
         assert.equal(await store.resolveTag('app', 'latest'), null);
         const digest = await pushImage(store, 'app', 'm1', 'latest');
         assert.equal(await store.resolveTag('app', 'latest'), digest);
@@ -385,13 +433,13 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
     describe('deleteManifest', () => {
       it('removes the manifest and its tags with one manifest-delete change', async () => {
         const digest = await pushImage(store, 'app', 'm1', 'latest');
-        await store.putManifest(manifestInput('app', 'm1', { tag: 'v1' }));
+        await store.putManifest(LOCAL, manifestInput('app', 'm1', { tag: 'v1' }));
         const other = await pushImage(store, 'app', 'm2', 'stable');
         const seqBefore = await store.lastChangeSeq();
 
-        assert.equal(await store.deleteManifest('app', digest), true);
-        assert.equal(await store.deleteManifest('app', digest), false);
-        assert.equal(await store.deleteManifest('nope', digest), false);
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'app', digest)), true);
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'app', digest)), false);
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'nope', digest)), false);
         assert.equal(await store.getManifest('app', digest), null);
         assert.equal(await store.resolveTag('app', 'latest'), null);
         assert.equal(await store.resolveTag('app', 'v1'), null);
@@ -408,17 +456,17 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
 
       it('a deleted manifest can be put again and logs a new manifest change', async () => {
         const digest = await pushImage(store, 'app', 'm1', 'latest');
-        await store.deleteManifest('app', digest);
-        await store.putManifest(manifestInput('app', 'm1', { blobs: [digestOf('m1-config')], tag: 'latest' }));
+        await store.deleteManifest(LOCAL, 'app', digest);
+        await store.putManifest(LOCAL, manifestInput('app', 'm1', { blobs: [digestOf('m1-config')], tag: 'latest' }));
         assert.equal(await store.resolveTag('app', 'latest'), digest);
         assert.deepEqual(await kinds(store), ['manifest', 'tag', 'manifest-delete', 'manifest', 'tag']);
       });
 
       it('removes the repository when it was its last content', async () => {
         const digest = manifestInput('app', 'm1').digest;
-        await store.putManifest(manifestInput('app', 'm1', { tag: 'latest' }));
+        await store.putManifest(LOCAL, manifestInput('app', 'm1', { tag: 'latest' }));
         assert.equal(await store.repositoryExists('app'), true);
-        assert.equal(await store.deleteManifest('app', digest), true);
+        assert.equal(wrote(await store.deleteManifest(LOCAL, 'app', digest)), true);
         assert.equal(await store.repositoryExists('app'), false);
         assert.deepEqual(await store.listRepositories({ limit: 10 }), []);
       });
@@ -430,9 +478,9 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         const sig = manifestInput('app', 'sig', { subject, artifactType: 'application/vnd.example.sig', annotations: { k: 'v' } });
         const sbom = manifestInput('app', 'sbom', { subject, artifactType: 'application/spdx+json' });
         const unrelated = manifestInput('app', 'unrelated', { subject: digestOf('other'), artifactType: 'application/vnd.example.sig' });
-        for (const m of [sig, sbom, unrelated]) await store.putManifest(m);
-        await store.linkBlob('elsewhere', digestOf('x'), 1);
-        await store.putManifest(manifestInput('elsewhere', 'sig2', { subject, artifactType: 'application/vnd.example.sig' }));
+        for (const m of [sig, sbom, unrelated]) await store.putManifest(LOCAL, m);
+        await store.linkBlob(LOCAL, 'elsewhere', digestOf('x'), 1);
+        await store.putManifest(LOCAL, manifestInput('elsewhere', 'sig2', { subject, artifactType: 'application/vnd.example.sig' }));
 
         const all = await store.listReferrers('app', subject);
         assert.deepEqual(all.map((r) => r.digest).sort(), [sig.digest, sbom.digest].sort());
@@ -450,9 +498,9 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       it('accepts a referrer before its subject, and drops it when the referrer is deleted', async () => {
         const subject = digestOf('not-yet');
         const sig = manifestInput('app', 'sig', { subject, artifactType: 'application/sig' });
-        await store.putManifest(sig);
+        await store.putManifest(LOCAL, sig);
         assert.equal((await store.listReferrers('app', subject)).length, 1);
-        await store.deleteManifest('app', sig.digest);
+        await store.deleteManifest(LOCAL, 'app', sig.digest);
         assert.deepEqual(await store.listReferrers('app', subject), []);
       });
     });
@@ -461,7 +509,7 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
       it('pages with after/limit in sequence order', async () => {
         await pushImage(store, 'a', 'm1', 't1');
         await pushImage(store, 'b', 'm2', 't2');
-        await store.deleteTag('a', 't1');
+        await store.deleteTag(LOCAL, 'a', 't1');
         const all = await store.changesSince(0, 100);
         assert.equal(all.length, 5);
         assert.deepEqual(all.map((c) => c.kind), ['manifest', 'tag', 'manifest', 'tag', 'tag-delete']);
@@ -486,17 +534,17 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
     describe('referencedBlobDigests', () => {
       it('holds manifests, the blobs they reference and linked blobs, and forgets deleted ones', async () => {
         const m1 = await pushImage(store, 'app', 'm1', 'latest');
-        await store.linkBlob('app', digestOf('loose'), 5);
+        await store.linkBlob(LOCAL, 'app', digestOf('loose'), 5);
         // A blob a manifest still uses cannot even be unlinked.
-        await assert.rejects(store.unlinkBlob('app', digestOf('m1-layer')));
+        await assert.rejects(store.unlinkBlob(LOCAL, 'app', digestOf('m1-layer')));
         assert.deepEqual(await store.referencedBlobDigests(), new Set([
           m1, digestOf('m1-config'), digestOf('m1-layer'), digestOf('loose'),
         ]));
 
-        await store.deleteManifest('app', m1);
-        await store.unlinkBlob('app', digestOf('m1-layer'));
+        await store.deleteManifest(LOCAL, 'app', m1);
+        await store.unlinkBlob(LOCAL, 'app', digestOf('m1-layer'));
         assert.deepEqual(await store.referencedBlobDigests(), new Set([digestOf('m1-config'), digestOf('loose')]));
-        await store.deleteRepository('app');
+        await store.deleteRepository(LOCAL, 'app');
         assert.deepEqual(await store.referencedBlobDigests(), new Set());
       });
     });

@@ -11,6 +11,7 @@ import {
   MAX_MANIFEST_BYTES,
   errorBody,
 } from '../../src/oci/index.js';
+import { httpStatusOf } from '../../src/registry/error-mapping.js';
 
 const D = digestOf('x');
 
@@ -118,6 +119,6 @@ describe('manifest parsing', () => {
 
 test('errors serialize as OCI error JSON with a status per code', () => {
   const err = new RegistryError('BLOB_UNKNOWN', 'nope', { digest: D });
-  assert.equal(err.status, 404);
+  assert.equal(httpStatusOf(err.code), 404);
   assert.deepEqual(errorBody(err), { errors: [{ code: 'BLOB_UNKNOWN', message: 'nope', detail: { digest: D } }] });
 });

@@ -133,7 +133,7 @@ describe('an edge refuses a pulled manifest whose descriptor sizes disagree with
     const digest = sha256(body);
     // Its bytes in the blob store (through another repository), its metadata as the old code wrote it (no declared sizes).
     await admin.pushBlob('legacy/bytes', body);
-    await root.node.metadata.putManifest({
+    await root.node.metadata.putManifest({ origin: 'local', actor: null }, {
       repository: 'app', digest, mediaType: OCI_MANIFEST, size: Buffer.byteLength(body), artifactType: CONFIG_TYPE,
       subject: null, annotations: null, blobs: [configDigest, layerDigest], manifests: [], tag: 'legacy',
     });

@@ -143,6 +143,10 @@ export const RULES: Record<string, Rule> = {
     need: { kind: 'gateway', permission: 'message/read' },
     samples: [{ label: '', path: (ctx) => `/gateway/v1/${ctx.gatewayChild}/messages?after=0&wait=0`, resource: CR }],
   },
+  'GET /gateway/v1/:cr/head': {
+    need: { kind: 'gateway', permission: 'message/read' },
+    samples: [{ label: '', path: (ctx) => `/gateway/v1/${ctx.gatewayChild}/head`, resource: CR }],
+  },
   'PUT /gateway/v1/:cr/status': {
     need: { kind: 'gateway', permission: 'config/write' },
     samples: [{ label: '', path: (ctx) => `/gateway/v1/${ctx.gatewayChild}/status`, body: '{}', contentType: 'application/json', resource: CR }],

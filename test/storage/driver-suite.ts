@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Readable } from 'node:stream';
-import { InvalidPathError, PathNotFoundError, type StorageDriver } from '../../src/storage/driver.js';
+import { ManualClock, type Clock } from '../../src/core/clock.js';
+import type { StorageDriver } from '../../src/storage/driver.js';
+import { CheckedDriver } from '../../src/storage/checked-driver.js';
+import { InvalidPathError, PathNotFoundError } from '../../src/storage/errors.js';
 
 export interface DriverFixture {
+  /** Made by `createStorageDriver`, so wrapped in the checking wrapper as the node uses it. */
   driver: StorageDriver;
   cleanup(): Promise<void>;
 }
+
+/** Makes a fresh driver through the factory, on the given clock (the system clock when absent). */
+export type MakeDriver = (options: { clock?: Clock }) => Promise<DriverFixture>;
 
 async function readAll(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
@@ -15,12 +22,13 @@ async function readAll(stream: Readable): Promise<string> {
 }
 
 /**
- * The one behaviour suite every StorageDriver runs (CONVENTIONS principle 6). Each test gets a
- * fresh driver from `makeDriver` and cleans it up, pass or fail.
+ * The one behaviour suite every StorageDriver runs, memory and filesystem now, Azure Blob next
+ * (docs/architecture.md, "Storage driver"). Each test gets a fresh driver from `makeDriver` — made
+ * by `createStorageDriver`, as the node makes its own — and cleans it up, pass or fail.
  */
-export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFixture>): void {
-  const withDriver = (fn: (driver: StorageDriver) => Promise<void>) => async () => {
-    const fixture = await makeDriver();
+export function runDriverSuite(name: string, makeDriver: MakeDriver): void {
+  const withDriver = (fn: (driver: StorageDriver) => Promise<void>, clock?: Clock) => async () => {
+    const fixture = await makeDriver(clock ? { clock } : {});
     try {
       await fn(fixture.driver);
     } finally {
@@ -29,6 +37,11 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
   };
 
   describe(`StorageDriver suite: ${name}`, () => {
+    it('is made by the factory, wrapped in the checking wrapper, and named', withDriver(async (driver) => {
+      assert.ok(driver instanceof CheckedDriver);
+      assert.equal(driver.name, name);
+    }));
+
     it('puts and gets content, creating parent folders', withDriver(async (driver) => {
       await driver.putContent('a/b/c.txt', Buffer.from('hello'));
       assert.equal((await driver.getContent('a/b/c.txt')).toString(), 'hello');
@@ -64,12 +77,12 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
     it('reader streams whole files and inclusive ranges', withDriver(async (driver) => {
       await driver.putContent('r', Buffer.from('0123456789'));
       assert.equal(await readAll(await driver.reader('r')), '0123456789');
-      assert.equal(await readAll(await driver.reader('r', 3)), '3456789');
-      assert.equal(await readAll(await driver.reader('r', 2, 5)), '2345');
-      assert.equal(await readAll(await driver.reader('r', 9, 9)), '9');
-      assert.equal(await readAll(await driver.reader('r', 8, 100)), '89');
-      assert.equal(await readAll(await driver.reader('r', 20)), '');
-      assert.equal(await readAll(await driver.reader('r', 5, 4)), '');
+      assert.equal(await readAll(await driver.reader('r', { offset: 3 })), '3456789');
+      assert.equal(await readAll(await driver.reader('r', { offset: 2, end: 5 })), '2345');
+      assert.equal(await readAll(await driver.reader('r', { offset: 9, end: 9 })), '9');
+      assert.equal(await readAll(await driver.reader('r', { offset: 8, end: 100 })), '89');
+      assert.equal(await readAll(await driver.reader('r', { offset: 20 })), '');
+      assert.equal(await readAll(await driver.reader('r', { offset: 5, end: 4 })), '');
     }));
 
     it('writev appends several chunks in order, skipping empty ones', withDriver(async (driver) => {
@@ -105,7 +118,7 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
       const writer = await driver.writer('chunks');
       for (const part of ['abc', 'def', 'ghi']) await writer.write(Buffer.from(part));
       await writer.commit();
-      assert.equal(await readAll(await driver.reader('chunks', 2, 6)), 'cdefg');
+      assert.equal(await readAll(await driver.reader('chunks', { offset: 2, end: 6 })), 'cdefg');
     }));
 
     it('reader of a missing file throws PathNotFoundError', withDriver(async (driver) => {
@@ -236,6 +249,78 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
       assert.equal(await driver.stat('s/file/below-a-file'), null);
     }));
 
+    it('modification times are on the node clock the driver was given', withDriver(async (driver) => {
+      const clock = new ManualClock(Date.parse('2001-02-03T04:05:06Z'));
+      const fixture = await makeDriver({ clock });
+      try {
+        await fixture.driver.putContent('t/file', Buffer.from('x'));
+        const info = await fixture.driver.stat('t/file');
+        assert.ok(info);
+        assert.ok(Math.abs(info.modifiedAt.getTime() - clock.now()) < 5000, `${info.modifiedAt.toISOString()} is not near the node clock`);
+      } finally {
+        await fixture.cleanup();
+      }
+      // Without a clock: the system clock.
+      await driver.putContent('t/file', Buffer.from('x'));
+      assert.ok(Math.abs((await driver.stat('t/file'))!.modifiedAt.getTime() - Date.now()) < 5000);
+    }));
+
+    it('a call whose signal has aborted rejects with its reason and changes nothing', withDriver(async (driver) => {
+      await driver.putContent('s/kept', Buffer.from('kept'));
+      const controller = new AbortController();
+      const reason = new Error('cancelled by the test');
+      controller.abort(reason);
+      const signal = controller.signal;
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['stat', () => driver.stat('s/kept', { signal })],
+        ['getContent', () => driver.getContent('s/kept', { signal })],
+        ['putContent', () => driver.putContent('s/new', Buffer.from('x'), { signal })],
+        ['reader', () => driver.reader('s/kept', { signal })],
+        ['openForRead', () => driver.openForRead('s/kept', { signal })],
+        ['writer', () => driver.writer('s/new', { signal })],
+        ['move', () => driver.move('s/kept', 's/moved', { signal })],
+        ['delete', () => driver.delete('s/kept', { signal })],
+        ['list', () => driver.list('s', { signal })],
+        ['truncate', () => driver.truncate('s/kept', 0, { signal })],
+      ];
+      for (const [method, call] of calls) await assert.rejects(call(), (err: unknown) => err === reason, method);
+      assert.deepEqual(await driver.list('s'), ['kept']);
+      assert.equal((await driver.getContent('s/kept')).toString(), 'kept');
+    }));
+
+    it('an abort mid-way stops a writer (cancel still cleans up) and destroys a reader', withDriver(async (driver) => {
+      const writing = new AbortController();
+      const writer = await driver.writer('w/aborted', { signal: writing.signal });
+      await writer.write(Buffer.from('first'));
+      writing.abort(new Error('stop writing'));
+      await assert.rejects(writer.write(Buffer.from('more')), /stop writing/);
+      await assert.rejects(writer.commit(), /stop writing/);
+      await writer.cancel();
+      assert.equal(await driver.stat('w/aborted'), null);
+
+      await driver.putContent('r/big', Buffer.alloc(4 * 1024 * 1024, 'b'));
+      const reading = new AbortController();
+      const stream = await driver.reader('r/big', { signal: reading.signal });
+      const read = readAll(stream);
+      reading.abort();
+      await assert.rejects(read, { name: 'AbortError' });
+      assert.ok(stream.destroyed);
+    }));
+
+    it('the listener a reader adds to its signal goes when the stream ends', withDriver(async (driver) => {
+      await driver.putContent('l/file', Buffer.from('abc'));
+      const controller = new AbortController();
+      let listeners = 0;
+      const signal = controller.signal;
+      const add = signal.addEventListener.bind(signal);
+      const remove = signal.removeEventListener.bind(signal);
+      signal.addEventListener = ((...args: Parameters<typeof add>) => { listeners += 1; add(...args); }) as typeof add;
+      signal.removeEventListener = ((...args: Parameters<typeof remove>) => { listeners -= 1; remove(...args); }) as typeof remove;
+      assert.equal(await readAll(await driver.reader('l/file', { signal })), 'abc');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(listeners, 0);
+    }));
+
     it('every method rejects unclean paths with InvalidPathError', withDriver(async (driver) => {
       await driver.putContent('ok', Buffer.from('x'));
       for (const bad of ['../x', '/abs', 'a//b', 'a/./b', 'a/../b', '.', '', 'trailing/', 'back\\slash']) {
@@ -250,6 +335,7 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverFix
           ['delete', () => driver.delete(bad)],
           ['list', () => driver.list(bad)],
           ['truncate', () => driver.truncate(bad, 0)],
+          ['openForRead', () => driver.openForRead(bad)],
         ];
         for (const [method, call] of calls) {
           await assert.rejects(call(), InvalidPathError, `${method}(${JSON.stringify(bad)}) should be rejected`);

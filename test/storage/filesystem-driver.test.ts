@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FilesystemDriver } from '../../src/storage/filesystem-driver.js';
+import { createStorageDriver } from '../../src/storage/driver-factory.js';
 import { runDriverSuite } from './driver-suite.js';
 
-runDriverSuite('filesystem', async () => {
+runDriverSuite('filesystem', async (options) => {
   const root = await mkdtemp(join(tmpdir(), 'outpost-fs-driver-'));
   return {
-    driver: new FilesystemDriver(root),
+    driver: createStorageDriver('filesystem', { ...options, root }),
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
 });

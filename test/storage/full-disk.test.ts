@@ -4,11 +4,11 @@ import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { digestOf } from '../../src/oci/digest.js';
-import { asStorageFailure, StorageFailureError } from '../../src/storage/driver.js';
+import { asStorageFailure, StorageFailureError } from '../../src/storage/errors.js';
 import { DriverBlobStore } from '../../src/storage/blob-store.js';
 import { MemoryDriver } from '../../src/storage/memory-driver.js';
 import { DriverUploadStore } from '../../src/storage/upload-store.js';
-import { toRegistryError } from '../../src/registry/errors-reply.js';
+import { httpErrorOf } from '../../src/registry/error-mapping.js';
 
 /**
  * A full disk, pinned below HTTP: the memory driver with a quota fails writes as a filesystem
@@ -118,10 +118,10 @@ describe('the HTTP edge maps storage failures once', () => {
       [new Error('a bug'), 'INTERNAL', 500],
     ];
     for (const [err, code, status] of cases) {
-      const mapped = toRegistryError(err, logger);
-      assert.equal(mapped.code, code, String(err));
+      const mapped = httpErrorOf(err, logger);
+      assert.equal(mapped.error.code, code, String(err));
       assert.equal(mapped.status, status, String(err));
     }
-    assert.match(toRegistryError(sqlite('SQLITE_FULL'), logger).message, /storage is full/);
+    assert.match(httpErrorOf(sqlite('SQLITE_FULL'), logger).error.message, /storage is full/);
   });
 });

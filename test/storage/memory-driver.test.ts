@@ -1,4 +1,4 @@
-import { MemoryDriver } from '../../src/storage/memory-driver.js';
+import { createStorageDriver } from '../../src/storage/driver-factory.js';
 import { runDriverSuite } from './driver-suite.js';
 
-runDriverSuite('memory', async () => ({ driver: new MemoryDriver(), cleanup: async () => {} }));
+runDriverSuite('memory', async (options) => ({ driver: createStorageDriver('memory', options), cleanup: async () => {} }));

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { RegistryError } from '../../src/oci/errors.js';
+import { UploadLimitError, UploadRangeError } from '../../src/storage/errors.js';
+import { errorHeaders, httpStatusOf } from '../../src/registry/error-mapping.js';
 import { DriverBlobStore } from '../../src/storage/blob-store.js';
-import { FilesystemDriver } from '../../src/storage/filesystem-driver.js';
-import { MemoryDriver } from '../../src/storage/memory-driver.js';
+import { createStorageDriver } from '../../src/storage/driver-factory.js';
 import { DriverUploadStore } from '../../src/storage/upload-store.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
 
@@ -27,11 +29,11 @@ function stores(driver: StorageDriver): { blobs: DriverBlobStore; uploads: Drive
 
 describe('DriverUploadStore', () => {
   let root: string;
-  let driver: FilesystemDriver;
+  let driver: StorageDriver;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'outpost-uploads-'));
-    driver = new FilesystemDriver(root);
+    driver = createStorageDriver('filesystem', { root });
   });
   after(() => rm(root, { recursive: true, force: true }));
 
@@ -83,11 +85,13 @@ describe('DriverUploadStore', () => {
   it('rejects an out-of-order chunk with RANGE_INVALID and a Range header of what it holds', async () => {
     const { uploads } = stores(driver);
     const session = await uploads.create('repo');
+    // The error carries the session's position; the HTTP edge answers 416 with the Range (and Location) from it.
     await assert.rejects(uploads.append(session.id, chunk('x'), 5), (err: unknown) =>
-      isCode('RANGE_INVALID')(err) && (err as RegistryError).headers.Range === '0-0' && (err as RegistryError).status === 416);
+      err instanceof UploadRangeError && isCode('RANGE_INVALID')(err) && err.upload.size === 0 && err.upload.repository === 'repo' &&
+      errorHeaders(err).Range === '0-0' && errorHeaders(err).Location === `/v2/repo/blobs/uploads/${session.id}` && httpStatusOf(err.code) === 416);
     await uploads.append(session.id, chunk('abcd'), 0);
     await assert.rejects(uploads.append(session.id, chunk('x'), 2), (err: unknown) =>
-      isCode('RANGE_INVALID')(err) && (err as RegistryError).headers.Range === '0-3');
+      err instanceof UploadRangeError && isCode('RANGE_INVALID')(err) && err.upload.size === 4 && errorHeaders(err).Range === '0-3');
     assert.equal((await uploads.get(session.id)).size, 4);
     assert.equal((await uploads.append(session.id, chunk('e'), 4)).size, 5);
   });
@@ -117,7 +121,7 @@ describe('DriverUploadStore', () => {
     const session = await first.create('repo/restart');
     await first.append(session.id, chunk('before restart, '));
 
-    const restarted = stores(new FilesystemDriver(root));
+    const restarted = stores(createStorageDriver('filesystem', { root }));
     const resumed = await restarted.uploads.get(session.id);
     assert.equal(resumed.size, 16);
     assert.equal(resumed.repository, 'repo/restart');
@@ -180,7 +184,7 @@ describe('DriverUploadStore', () => {
   it('purgeStale deletes sessions untouched for longer than the limit and keeps fresh ones', async () => {
     const purgeRoot = await mkdtemp(join(tmpdir(), 'outpost-purge-'));
     try {
-      const purgeDriver = new FilesystemDriver(purgeRoot);
+      const purgeDriver = createStorageDriver('filesystem', { root: purgeRoot });
       const { uploads } = stores(purgeDriver);
       const stale = await uploads.create('repo');
       await uploads.append(stale.id, chunk('old data'));
@@ -202,11 +206,11 @@ describe('DriverUploadStore', () => {
   it('bounds open sessions per owner, across a restart; completing, cancelling and purging free places', async () => {
     const boundRoot = await mkdtemp(join(tmpdir(), 'outpost-bound-'));
     try {
-      const boundDriver = new FilesystemDriver(boundRoot);
+      const boundDriver = createStorageDriver('filesystem', { root: boundRoot });
       const blobs = new DriverBlobStore(boundDriver);
       const uploads = new DriverUploadStore(boundDriver, blobs, { maxSessionsPerOwner: 3 });
       const a = await Promise.all([1, 2, 3].map(() => uploads.create('repo', 'token:a')));
-      await assert.rejects(uploads.create('repo', 'token:a'), (err: unknown) => isCode('TOOMANYREQUESTS')(err) && (err as RegistryError).status === 429);
+      await assert.rejects(uploads.create('repo', 'token:a'), (err: unknown) => err instanceof UploadLimitError && isCode('TOOMANYREQUESTS')(err) && httpStatusOf(err.code) === 429);
       await uploads.create('repo', 'token:b');
       await uploads.create('repo');
       assert.equal(await uploads.openSessions('token:a'), 3);
@@ -238,7 +242,7 @@ describe('DriverUploadStore', () => {
   });
 
   it('works the same on the memory driver', async () => {
-    const memory = new MemoryDriver();
+    const memory = createStorageDriver('memory');
     const { blobs, uploads } = stores(memory);
     const session = await uploads.create('repo');
     await uploads.append(session.id, chunk('in '), 0);
@@ -247,5 +251,43 @@ describe('DriverUploadStore', () => {
     await uploads.complete(session.id, digest, chunk('memory'));
     assert.equal((await blobs.get(digest)).toString(), 'in memory');
     assert.equal(await uploads.purgeStale(0), 0);
+  });
+  it('purges on the node clock: a manual clock ages memory sessions, never a filesystem file being written', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const memory = createStorageDriver('memory', { clock });
+    const onMemory = new DriverUploadStore(memory, new DriverBlobStore(memory, { clock }), { clock });
+    const old = await onMemory.create('repo');
+    assert.equal((await onMemory.get(old.id)).startedAt.getTime(), clock.now(), 'the session starts on the node clock');
+    clock.advance(30 * 60_000);
+    const recent = await onMemory.create('repo');
+    clock.advance(31 * 60_000);
+    assert.equal(await onMemory.purgeStale(60 * 60_000), 1, 'an hour of the node clock, no real hour waited');
+    await assert.rejects(onMemory.get(old.id), isCode('BLOB_UPLOAD_UNKNOWN'));
+    assert.equal((await onMemory.get(recent.id)).size, 0);
+
+    const fsRoot = await mkdtemp(join(tmpdir(), 'outpost-clock-'));
+    try {
+      const disk = createStorageDriver('filesystem', { root: fsRoot, clock });
+      const blobs = new DriverBlobStore(disk, { clock });
+      const onDisk = new DriverUploadStore(disk, blobs, { clock });
+      const writing = await onDisk.create('repo');
+      await disk.putContent('_tmp/in-flight', Buffer.from('a put in progress'));
+      clock.advance(3 * 24 * 60 * 60_000);
+      // The filesystem's times are real: three days of a moved clock do not make them stale.
+      assert.equal(await onDisk.purgeStale(60 * 60_000), 0);
+      assert.equal(await blobs.purgeTemp(24 * 60 * 60_000), 0);
+      assert.equal((await onDisk.get(writing.id)).size, 0);
+    } finally {
+      await rm(fsRoot, { recursive: true, force: true });
+    }
+  });
+
+  it('a cancelled purge stops and rejects with the signal\'s reason', async () => {
+    const memory = createStorageDriver('memory');
+    const { uploads } = stores(memory);
+    await uploads.create('repo');
+    const reason = new Error('node stopping');
+    await assert.rejects(uploads.purgeStale(0, { signal: AbortSignal.abort(reason) }), (err: unknown) => err === reason);
+    assert.equal((await memory.list('uploads')).length, 1);
   });
 });

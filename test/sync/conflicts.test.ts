@@ -8,7 +8,7 @@ import type { TestNode } from '../helpers/test-node.js';
 import { LinkProxy, edgeStore, getManifest, listTags, mustMgmt, pushImage, type Root, startLinkedEdge, type LinkedEdge } from './sync-fixture.js';
 
 /**
- * Tag conflicts on a ReadWrite edge (DESIGN.md §5): a child never lets an older parent message
+ * Tag conflicts on a ReadWrite edge (docs/architecture.md, "Connected node and sync agent": read-your-writes): a child never lets an older parent message
  * overwrite a local write still waiting in its outbox; once that write has reached the parent,
  * the parent's order wins and both sides converge. The edge reaches the root through a proxy the
  * test cuts, so the conflict is made on purpose, not by a race.

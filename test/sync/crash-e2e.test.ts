@@ -8,6 +8,7 @@ import { spawnNode, tempDir, type NodeProcess } from '../helpers/test-node.js';
 import { TestClient, OCI_MANIFEST, sha256 } from '../helpers/oci-client.js';
 import { createConnectedRegistry, spawnEdge, waitFor, tagDigest, type CreatedRegistry } from '../helpers/hierarchy.js';
 import { kill9, listTags, portOf, verifyBlobFiles, verifyImage } from '../helpers/sync-e2e.js';
+import { startSlowLink, type SlowLink } from '../helpers/slow-link.js';
 
 /**
  * kill -9 in the middle of a sync, with real processes: first the parent dies while its child is
@@ -19,6 +20,8 @@ const MiB = 1024 * 1024;
 const REPO = 'big/app';
 const LAYER_SIZE = 4 * MiB;
 const IMAGES = 6;
+/** The child's link to its parent carries this much per connection: a download lasts long enough for a kill to land in it. */
+const LINK_BYTES_PER_SECOND = 4 * MiB;
 
 interface Image {
   tag: string;
@@ -131,6 +134,7 @@ describe('kill -9 mid-sync (real processes): parent and child both converge, not
   let rootAdmin: TestClient;
   let edgeAdmin: TestClient;
   let cr: CreatedRegistry;
+  let link: SlowLink;
   const images: Image[] = [];
   const checker = new ServeChecker(() => images);
 
@@ -153,10 +157,16 @@ describe('kill -9 mid-sync (real processes): parent and child both converge, not
     root = await spawnNode(rootDir);
     rootAdmin = new TestClient(root.url);
     cr = await createConnectedRegistry(rootAdmin, { name: 'crash-edge', repositories: ['big/*'] });
+    // The parent keeps its port across its restart, so the link outlives it.
+    link = await startSlowLink(`127.0.0.1:${portOf(root.url)}`, LINK_BYTES_PER_SECOND);
   });
+
+  /** The child, reaching its parent through the slow link. */
+  const startEdge = (): Promise<NodeProcess> => spawnEdge(edgeDir, cr.connectionString, [], { ACR_PARENT_GATEWAY_ENDPOINT: link.endpoint });
 
   after(async () => {
     await checker.stop();
+    await link?.close();
     for (const proc of [edge, root]) if (proc) await kill9(proc);
     for (const dir of dirs) await dir.cleanup();
   });
@@ -168,7 +178,7 @@ describe('kill -9 mid-sync (real processes): parent and child both converge, not
       images.push(image);
     }
     // The first start reconciles everything: kill the parent as soon as blobs are streaming.
-    edge = await spawnEdge(edgeDir, cr.connectionString);
+    edge = await startEdge();
     edgeAdmin = new TestClient(edge.url);
     checker.start(() => edgeAdmin);
     await downloadUnderway(edgeDir);
@@ -211,7 +221,7 @@ describe('kill -9 mid-sync (real processes): parent and child both converge, not
     // The parent is untouched by its child's death.
     for (const image of images) await verifyImage(rootAdmin, REPO, image.tag, image.digest);
 
-    edge = await spawnEdge(edgeDir, cr.connectionString);
+    edge = await startEdge();
     edgeAdmin = new TestClient(edge.url);
     // At once, before it has caught up: whatever it lists is whole, the partial files are invisible.
     const roundsBefore = checker.rounds;

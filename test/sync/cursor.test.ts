@@ -4,12 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { createConnectedRegistry, startEdge, tagDigest, tempDir, waitFor, type CreatedRegistry } from '../helpers/hierarchy.js';
 import { TestClient } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { FAST_SYNC, assertBlobsServed, edgeStore, mustMgmt, pushImage, startRoot, transfers, type Root } from './sync-fixture.js';
+import { FAST_SYNC, assertBlobsServed, edgeStore, pushImage, startRoot, transfers, type Root } from './sync-fixture.js';
 
 /**
- * The cursor (DESIGN.md §5): stored with what it applied, so an edge restarted on the same data
- * folder continues after the last change it applied — no full reconcile, nothing downloaded
- * again — and gets what was pushed while it was down.
+ * The cursor (docs/architecture.md, "Pull"): stored with what it applied, so an edge restarted
+ * on the same data folder continues after the last change it applied — no full reconcile,
+ * nothing downloaded again — and gets what was pushed while it was down. (The order inside one
+ * page of changes, a repository deleted and re-created: pull-sync.test.ts.)
  */
 describe('an edge restarted on its data folder resumes from its cursor', () => {
   let root: Root;
@@ -42,7 +43,7 @@ describe('an edge restarted on its data folder resumes from its cursor', () => {
 
     // Drift behind the agent's back: only a full reconcile (which compares tag lists with the
     // parent) would bring this tag back; following the change log never will.
-    await edgeStore(edge).applyTagDelete('app', 'drift');
+    await edgeStore(edge).deleteTag({ origin: 'sync', actor: null }, 'app', 'drift');
     const cursorBefore = await edgeStore(edge).getCursor();
     assert.ok(cursorBefore !== null && cursorBefore > 0);
     await edge.close();
@@ -70,35 +71,5 @@ describe('an edge restarted on its data folder resumes from its cursor', () => {
     // v1's manifest is still there (only its tag was deleted) and was never fetched again.
     const res = await atEdge.request('HEAD', `/v2/app/manifests/${v1.digest}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(res.status, 200);
-  });
-
-  test('a repository deleted and re-created while it was down: one pass applies both, in order', async () => {
-    assert.ok(edge);
-    let atEdge = new TestClient(edge.url);
-    const old = await pushImage(root.admin, 'web', 'v1');
-    await waitFor('web:v1', async () => (await tagDigest(atEdge, 'web', 'v1')) === old.digest);
-    await edge.close();
-    edge = null;
-
-    // One page of messages: a big image elsewhere first (its download takes a while), then the
-    // delete of web and web's new content. Content after a delete must not be fetched into the
-    // repository before the delete is applied (the delete would drop it again).
-    const big = await pushImage(root.admin, 'app', 'big', { layers: [randomBytes(24 * 1024 * 1024)] });
-    await mustMgmt(root.admin, 'DELETE', '/repositories/web');
-    const renewed = await pushImage(root.admin, 'web', 'v2');
-
-    edge = await startEdge(cr.connectionString, { dataDir: dir.path, app: FAST_SYNC });
-    atEdge = new TestClient(edge.url);
-    const states = new Set<string>();
-    const agent = edge.node.agent!;
-    await waitFor('web:v2 and app:big', async () => {
-      states.add(agent.currentState);
-      return (await tagDigest(atEdge, 'web', 'v2')) === renewed.digest && (await tagDigest(atEdge, 'app', 'big')) === big.digest;
-    }, 10_000);
-    assert.equal(await tagDigest(atEdge, 'web', 'v1'), null);
-    await assertBlobsServed(atEdge, 'web', renewed.blobs);
-    // Each manifest fetched once: no failed apply and no second attempt.
-    assert.equal(agent.transfers.manifestsFetched, 2);
-    assert.ok(!states.has('Offline'), `states seen: ${[...states].join(', ')}`);
   });
 });

@@ -9,7 +9,7 @@ import {
 } from './sync-fixture.js';
 
 /**
- * Continuous sync (DESIGN.md §5): what a root holds reaches a ReadOnly edge within about a
+ * Continuous sync (docs/architecture.md, "Connected node and sync agent"): what a root holds reaches a ReadOnly edge within about a
  * second — tags, images, indexes with every platform, artifacts and their referrers, verified
  * blobs — without moving any blob twice; and every kind of change propagates.
  */

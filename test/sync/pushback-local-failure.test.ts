@@ -25,7 +25,7 @@ describe('push-back: local failures and the parent\'s refusals', () => {
   let atEdge: TestClient;
 
   before(async () => {
-    gated = await startGatedEdge('edgepushfail', 'ReadWrite', { ...FAST_SYNC, syncClock: clock });
+    gated = await startGatedEdge('edgepushfail', 'ReadWrite', { ...FAST_SYNC, clock });
     ({ root, gate, edge, atEdge } = gated);
   });
 

@@ -7,7 +7,7 @@ import {
   LinkProxy, assertBlobsServed, edgeStore, getManifest, pushArtifact, pushImage, pushIndex, type Root, startLinkedEdge, type LinkedEdge } from './sync-fixture.js';
 
 /**
- * Push-back from a ReadWrite edge (DESIGN.md §5): local writes are carried up in order — an
+ * Push-back from a ReadWrite edge (docs/architecture.md, "Connected node and sync agent": outbox): local writes are carried up in order — an
  * index after its platform manifests, an artifact after its subject, deletes too — and nothing
  * written while the link is down is lost or reordered.
  */

@@ -11,7 +11,7 @@ import {
 const isMessages = (method: string, path: string): boolean => method === 'GET' && path.includes('/messages?');
 
 /**
- * A client reads its own writes at a ReadWrite edge (DESIGN.md §5): the parent's echo of a change
+ * A client reads its own writes at a ReadWrite edge (docs/architecture.md, "Connected node and sync agent": read-your-writes): the parent's echo of a change
  * this edge pushed never overrides a newer local write of the same tag or manifest, pending or
  * already pushed, while the parent's order still wins over writes others made after the edge's.
  * The link is a GateProxy: the test chooses which part of the parent's log an answer carries and

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { createConnectedRegistry, startEdge, tagDigest, tokenClient, waitFor } from '../helpers/hierarchy.js';
 import { TestClient, sha256 } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { WRITE_NOT_ALLOWED } from '../../src/server/build-app.js';
+import { WRITE_NOT_ALLOWED } from '../../src/sync/edge-policy.js';
 import { FAST_SYNC, createToken, pushImage, startRoot, type PushedImage, type Root } from './sync-fixture.js';
 
 /**
- * A ReadOnly edge (DESIGN.md §4, reference §5) refuses every write — push, tag, delete — with 403
+ * A ReadOnly edge (docs/api.md, "On a connected node") refuses every write — push, tag, delete — with 403
  * DENIED and `This operation is not allowed on this registry.`, whatever the token allows; its
  * token service still grants what the token allows, so clients reach that clear refusal.
  */

@@ -1,13 +1,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { SYNC_STATE_KEYS } from '../../src/metadata/index.js';
 import { createConnectedRegistry, startEdge, tagDigest, tokenClient, waitFor } from '../helpers/hierarchy.js';
 import { TestClient, errorCode } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
-import { WRITE_NOT_ALLOWED } from '../../src/server/build-app.js';
+import { WRITE_NOT_ALLOWED } from '../../src/sync/edge-policy.js';
 import { FAST_SYNC, createToken, edgeStore, hasRepository, mustMgmt, pushImage, startRoot, type Root } from './sync-fixture.js';
 
 /**
- * Config changes at the root reach running edges without a restart (DESIGN.md §5): repositories
+ * Config changes at the root reach running edges without a restart (docs/architecture.md, "Connected node and sync agent"): repositories
  * added to or removed from the sync scope (pruned only on a ReadOnly edge), client tokens, the
  * log level.
  */
@@ -51,7 +52,7 @@ describe('scope and config changes reach running edges', () => {
     await waitFor('beta pruned at the ReadOnly edge', async () => !(await hasRepository(atRo, 'beta')));
     // The ReadWrite edge has the new scope (it refuses writes to beta now) and has reconciled
     // since (two pushes to alpha came through after it), yet keeps beta.
-    await waitFor('the ReadWrite edge has the new scope', async () => (await edgeStore(rw).getState('scope')) === JSON.stringify(['alpha']));
+    await waitFor('the ReadWrite edge has the new scope', async () => (await edgeStore(rw).getState(SYNC_STATE_KEYS.scope)) === JSON.stringify(['alpha']));
     const refused = await atRw.putManifest('beta', 'local', '{}');
     assert.equal(refused.status, 403);
     assert.equal(((await refused.json()) as { errors: Array<{ message: string }> }).errors[0]!.message, WRITE_NOT_ALLOWED);

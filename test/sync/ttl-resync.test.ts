@@ -1,6 +1,5 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnectedRegistry, startEdge, tagDigest, tempDir, waitFor, type CreatedRegistry } from '../helpers/hierarchy.js';
 import { TestClient, basicAuth } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
@@ -10,7 +9,7 @@ import { FAST_SYNC, edgeStore, hasRepository, listTags, mustMgmt, pushImage, sta
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Message TTL and resync (DESIGN.md §5): a child whose cursor is older than what its parent keeps
+ * Message TTL and resync (docs/architecture.md, "Sync gateway": message TTL): a child whose cursor is older than what its parent keeps
  * for it gets 410 RESYNC_REQUIRED and reconciles in full; `resync` at the root forces the same.
  * The root's gateway runs on a clock the test moves, so nobody waits a day.
  */
@@ -22,7 +21,7 @@ describe('message TTL and resync', () => {
   let edge: TestNode | null = null;
 
   before(async () => {
-    root = await startRoot({ clock: () => rootClock.now() });
+    root = await startRoot({ clock: rootClock });
     cr = await createConnectedRegistry(root.admin, { name: 'edgettl', mode: 'ReadOnly', repositories: ['app', 'gone'], syncMessageTtl: 'P1D', logLevel: 'Error' });
     dir = await tempDir();
   });
@@ -54,7 +53,7 @@ describe('message TTL and resync', () => {
     assert.deepEqual((await listTags(atEdge, 'app')).sort(), ['a', 'b', 'drift']);
     assert.ok(await hasRepository(atEdge, 'gone'));
     // Drift behind the agent's back: only a full reconcile brings this tag back.
-    await edgeStore(edge).applyTagDelete('app', 'drift');
+    await edgeStore(edge).deleteTag({ origin: 'sync', actor: null }, 'app', 'drift');
     const cursor = (await edgeStore(edge).getCursor())!;
     await edge.close();
     edge = null;
@@ -92,11 +91,11 @@ describe('message TTL and resync', () => {
   test('resync at the root forces a full reconcile of a running edge', async () => {
     assert.ok(edge, 'the edge of the previous test runs');
     const atEdge = new TestClient(edge.url);
-    await edgeStore(edge).applyTagDelete('app', 'drift');
+    await edgeStore(edge).deleteTag({ origin: 'sync', actor: null }, 'app', 'drift');
     // Following the change log does not heal drift...
     await pushImage(root.admin, 'app', 'e');
     await waitFor('app:e', async () => (await tagDigest(atEdge, 'app', 'e')) !== null);
-    await sleep(500);
+    await waitFor('the edge caught up with the root\'s log', async () => (await edgeStore(edge!).getCursor()) === (await root.node.node.metadata.lastChangeSeq()));
     assert.equal(await tagDigest(atEdge, 'app', 'drift'), null);
     // ...a resync does.
     const answer = (await mustMgmt(root.admin, 'POST', `/connected-registries/${cr.name}/resync`)) as { resyncRequestedAt: string };

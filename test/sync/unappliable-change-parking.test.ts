@@ -8,7 +8,7 @@ import { OCI_MANIFEST, TestClient, sha256 } from '../helpers/oci-client.js';
 import type { TestNode } from '../helpers/test-node.js';
 import { ManualClock } from '../../src/core/clock.js';
 import {
-  FAST_SYNC, blobFile, detailsAtRoot, edgeStore, getManifest, mustMgmt, pushImage, startGatedEdge, startRoot, type GatedEdge, type Root,
+  FAST_SYNC, blobFile, detailsAtRoot, edgeStore, getManifest, pushImage, startRoot, type Root,
 } from './sync-fixture.js';
 
 /**
@@ -34,10 +34,10 @@ async function pushImageWithLostLayer(root: Root, tag: string): Promise<{ digest
 
 /**
  * An edge never lets one manifest it cannot complete block the rest of its parent's change log
- * (DESIGN.md §5, docs/architecture.md "Connected node and sync agent"): a blob the parent cannot
- * serve, a manifest this node's registry refuses. It parks the item (durably), moves on, reports
- * it in its status details at the root, retries it later (with backoff and at each full
- * reconcile), and forgets it once it succeeds or the parent deletes it.
+ * (docs/architecture.md, "Parked items"): it parks the item (durably), moves on, reports it in
+ * its status details at the root, retries it later, and forgets it once it succeeds. The other
+ * cases — a manifest this registry refuses, one the parent deletes, a full reconcile past it, a
+ * parent failing one item with 5xx — are pinned on a fake parent (pull-sync.test.ts).
  */
 describe('an edge parks a change it cannot complete and syncs the rest', () => {
   const clock = new ManualClock(Date.now());
@@ -49,7 +49,7 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
   before(async () => {
     root = await startRoot();
     const cr = await createConnectedRegistry(root.admin, { name, mode: 'ReadOnly', repositories: ['app'], logLevel: 'None' });
-    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, syncClock: clock } });
+    edge = await startEdge(cr.connectionString, { app: { ...FAST_SYNC, clock } });
     atEdge = new TestClient(edge.url);
     await waitFor('the first sync', async () => (await edgeStore(edge).getCursor()) !== null);
   });
@@ -81,90 +81,5 @@ describe('an edge parks a change it cannot complete and syncs the rest', () => {
     assert.equal(await tagDigest(atEdge, 'app', 'broken'), victim.digest);
     await waitFor('the detail cleared at the root', async () =>
       !(await detailsAtRoot(root, name)).some((d) => d.type === 'SyncItemFailed'));
-  });
-
-  test('a parked manifest the parent deletes is forgotten, with its status detail', async () => {
-    const doomed = await pushImageWithLostLayer(root, 'doomed');
-    await waitFor('the parked item at the root', async () =>
-      (await detailsAtRoot(root, name)).some((d) => d.type === 'SyncItemFailed' && d.digest === doomed.digest));
-    assert.equal((await root.admin.request('DELETE', `/v2/app/manifests/${doomed.digest}`)).status, 202);
-    await waitFor('the detail cleared at the root', async () =>
-      !(await detailsAtRoot(root, name)).some((d) => d.type === 'SyncItemFailed'));
-  });
-
-  test('a manifest this node refuses (MANIFEST_INVALID) is parked; later changes arrive', async () => {
-    // Bytes no registry would accept, stored at the root behind its validation (an older root, a fault).
-    const garbage = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: 'not a descriptor', layers: 7 });
-    const digest = sha256(garbage);
-    const file = blobFile(root.node, digest);
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, garbage);
-    await root.node.node.metadata.putManifest({
-      repository: 'app', digest, mediaType: OCI_MANIFEST, size: Buffer.byteLength(garbage), artifactType: null, subject: null,
-      annotations: null, blobs: [], manifests: [], tag: 'garbage',
-    });
-    const later = await pushImage(root.admin, 'app', 'after-garbage');
-    await waitFor('app:after-garbage at the edge', async () => (await tagDigest(atEdge, 'app', 'after-garbage')) === later.digest);
-    const detail = await waitFor('the parked item at the root', async () =>
-      (await detailsAtRoot(root, name)).find((d) => d.type === 'SyncItemFailed' && d.digest === digest));
-    assert.equal(detail.code, 'MANIFEST_INVALID');
-    assert.equal(detail.tag, 'garbage');
-    assert.equal(await tagDigest(atEdge, 'app', 'garbage'), null);
-  });
-
-  test('a full reconcile completes past a tag it cannot complete, and retries the parked items', async () => {
-    const attempts = async (): Promise<number> => {
-      const detail = (await detailsAtRoot(root, name)).find((d) => d.type === 'SyncItemFailed');
-      return Number(/\((\d+) attempt/.exec(detail?.description ?? '')?.[1] ?? 0);
-    };
-    const before = await attempts();
-    assert.ok(before >= 1);
-    await mustMgmt(root.admin, 'POST', `/connected-registries/${name}/resync`);
-    const afterResync = await pushImage(root.admin, 'app', 'after-resync');
-    await waitFor('app:after-resync at the edge', async () => (await tagDigest(atEdge, 'app', 'after-resync')) === afterResync.digest);
-    // The item the edge cannot complete is still reported (once), not lost by the reconcile.
-    const details = (await detailsAtRoot(root, name)).filter((d) => d.type === 'SyncItemFailed');
-    assert.equal(details.length, 1, JSON.stringify(details));
-    assert.equal(details[0]!.code, 'MANIFEST_INVALID');
-    await waitFor('the parked item retried by the reconcile', async () => (await attempts()) > before);
-  });
-});
-
-/**
- * A parent that answers but fails one item again and again with a server error (its storage
- * cannot read that blob) is not a link that is down: after a few sessions in a row end on the
- * same message, that item is parked like one the parent refuses, and the log goes on.
- */
-describe('an edge parks a change the parent fails to serve again and again', () => {
-  const clock = new ManualClock(Date.now());
-  let gated: GatedEdge;
-
-  before(async () => {
-    gated = await startGatedEdge('edgeserverfail', 'ReadOnly', { ...FAST_SYNC, syncClock: clock });
-  });
-
-  after(async () => {
-    await gated?.close();
-  });
-
-  test('a blob the parent answers 5xx for, session after session, is parked; later changes arrive', async () => {
-    const { root, gate, atEdge } = gated;
-    const layer = randomBytes(2048);
-    const failing = gate.rule((method, path) => method === 'GET' && path.endsWith(`/blobs/${sha256(layer)}`), 'fail');
-    const image = await pushImage(root.admin, 'app', 'flaky', { layers: [layer] });
-    const later = await pushImage(root.admin, 'app', 'after-flaky');
-    await waitFor('app:after-flaky at the edge', async () => {
-      clock.advance(1_000); // the waits between sessions
-      return (await tagDigest(atEdge, 'app', 'after-flaky')) === later.digest;
-    });
-    assert.ok(failing.matched >= 5, `asked ${failing.matched} times before parking`);
-    const detail = await waitFor('the parked item at the root', async () =>
-      (await detailsAtRoot(root, 'edgeserverfail')).find((d) => d.type === 'SyncItemFailed' && d.digest === image.digest));
-    assert.equal(detail.code, 'UNAVAILABLE');
-    failing.release();
-    await waitFor('the parked item completed on retry', async () => {
-      clock.advance(30_000);
-      return (await tagDigest(atEdge, 'app', 'flaky')) === image.digest;
-    });
   });
 });

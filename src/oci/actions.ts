@@ -1,10 +1,13 @@
-import { RegistryError, isValidRepositoryName } from '../oci/index.js';
+import { RegistryError } from './errors.js';
+import { isValidRepositoryName } from './names.js';
 
 /**
- * Scope-map actions (docs/architecture.md, "Identity"; reference §1): `repositories/<repo>/content/read|write|delete`,
+ * The grammar of scope-map actions, the one copy the server (auth/, management/) and the CLI
+ * share (docs/architecture.md, "Identity"): `repositories/<repo>/content/read|write|delete`,
  * `repositories/<repo>/metadata/read|write`, `gateway/<connected-registry>/config/read|write`,
  * `gateway/<connected-registry>/message/read|write`. `<repo>` is a name, `*`, or a name followed
- * by one trailing `/*`. Everything is compared lower-cased.
+ * by one trailing `/*`. Everything is compared lower-cased. Errors are REQUEST_INVALID with the
+ * messages of Azure's `az acr` (docs/cli.md, "Actions").
  */
 export const REPOSITORY_PERMISSIONS = ['content/delete', 'content/read', 'content/write', 'metadata/read', 'metadata/write'] as const;
 export const GATEWAY_PERMISSIONS = ['config/read', 'config/write', 'message/read', 'message/write'] as const;
@@ -41,11 +44,11 @@ export function assertRepositoryPattern(resource: string): void {
 }
 
 /**
- * Builds the action strings for one resource and its permissions, as `--repository REPO ACTION…`
- * does. Throws REQUEST_INVALID with the reference's messages for no or unknown permissions.
+ * The action strings for one resource and its permissions, as `--repository REPO ACTION…` gives
+ * them, checking the permissions only (the CLI leaves the resource to the server). Throws
+ * REQUEST_INVALID with the reference's messages for no or unknown permissions.
  */
-export function buildActions(kind: ActionKind, resource: string, permissions: readonly string[]): string[] {
-  const lower = resource.toLowerCase();
+export function permissionActions(kind: ActionKind, resource: string, permissions: readonly string[]): string[] {
   if (permissions.length === 0) throw invalid(`At least one action must be specified with "${resource}".`);
   const allowed: readonly string[] = kind === 'repositories' ? REPOSITORY_PERMISSIONS : GATEWAY_PERMISSIONS;
   for (const permission of permissions) {
@@ -53,9 +56,21 @@ export function buildActions(kind: ActionKind, resource: string, permissions: re
       throw invalid(`Invalid action "${permission}" provided. \nValid actions are ${validSet(kind)}.`);
     }
   }
+  const lower = resource.toLowerCase();
+  return permissions.map((p) => `${kind}/${lower}/${p.toLowerCase()}`);
+}
+
+/**
+ * Builds the action strings for one resource and its permissions: `permissionActions`, and the
+ * resource must be a repository pattern or a connected registry's name. Throws REQUEST_INVALID
+ * with the reference's messages.
+ */
+export function buildActions(kind: ActionKind, resource: string, permissions: readonly string[]): string[] {
+  const actions = permissionActions(kind, resource, permissions);
+  const lower = resource.toLowerCase();
   if (kind === 'repositories') assertRepositoryPattern(lower);
   else if (!GATEWAY_NAME.test(lower)) throw invalid(`Invalid connected registry name "${resource}" in a gateway action.`);
-  return permissions.map((p) => `${kind}/${lower}/${p.toLowerCase()}`);
+  return actions;
 }
 
 /** Parses one full action string; throws REQUEST_INVALID (reference messages) when it is not one. */

@@ -10,9 +10,10 @@ import { FAST_SYNC, pushImage, startRoot, type Root } from './sync-fixture.js';
 /**
  * An edge whose disk fills up reports a DiskError (the root shows it Unhealthy); once space is
  * back and the sync that failed succeeds, it reports healthy again, also when that sync was a
- * full reconcile and no new message follows it.
+ * full reconcile and no new message follows it. (The agent's side on a fake parent:
+ * sync-agent.test.ts.)
  */
-describe('review: a DiskError clears when the failed sync succeeds', () => {
+describe('a full disk at an edge shows at the root until the failed sync succeeds', () => {
   let root: Root;
   let dir: { path: string; cleanup(): Promise<void> };
   let mounted = false;

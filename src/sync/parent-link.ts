@@ -1,0 +1,40 @@
+import { HttpTransport } from '../client/http-transport.js';
+import { RegistryClient, type RemoteRegistry } from '../client/registry-client.js';
+import { GatewayClient, type ParentGateway } from '../client/gateway-client.js';
+
+/** How a connected node reaches its parent (from its connection string and --parent-ca). */
+export interface ParentSettings {
+  tokenName: string;
+  tokenPassword: string;
+  /** `host[:port]` of the parent's gateway and /v2 API. */
+  parentEndpoint: string;
+  parentProtocol: 'http' | 'https';
+  /** PEM file of extra CAs trusted for an https parent. */
+  caFile: string | null;
+}
+
+/** What the sync agent talks to: the parent's gateway for this node and its /v2 API (a fake parent in unit tests). */
+export interface ParentLink {
+  /** Where the parent is, for logs. */
+  readonly address: string;
+  readonly gateway: ParentGateway;
+  readonly registry: RemoteRegistry;
+  /** Closes the connections (the agent has stopped). */
+  close(): Promise<void>;
+}
+
+/** The parent over HTTP(S): one connection pool for its gateway (as connected registry `selfName`) and its /v2. */
+export function httpParentLink(settings: ParentSettings, selfName: string): ParentLink {
+  const transport = new HttpTransport({
+    baseUrl: `${settings.parentProtocol}://${settings.parentEndpoint}`,
+    username: settings.tokenName,
+    password: settings.tokenPassword,
+    caFile: settings.caFile,
+  });
+  return {
+    address: transport.baseUrl,
+    gateway: new GatewayClient(transport, selfName),
+    registry: new RegistryClient(transport),
+    close: () => transport.close(),
+  };
+}

@@ -6,14 +6,14 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: skopeo (end-to-end), and for test/deploy podman with runc
 # (containers), mmdebstrap (the offline base image), podman-compose (deploy/compose.yaml) and
-# kubectl (kustomize; this machine kind ships one, else Debian's kubernetes-client).
+# unzip (test/deploy/kubectl.ts unpacks pinned kubectl builds: Debian's kubernetes-client is 1.20, too old).
 packages=()
 command -v skopeo >/dev/null 2>&1 || packages+=(skopeo)
 command -v podman >/dev/null 2>&1 || packages+=(podman)
 command -v runc >/dev/null 2>&1 || packages+=(runc)
 command -v mmdebstrap >/dev/null 2>&1 || packages+=(mmdebstrap)
 command -v podman-compose >/dev/null 2>&1 || packages+=(podman-compose)
-command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+command -v unzip >/dev/null 2>&1 || packages+=(unzip)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "test: installing ${packages[*]} (Debian packages) for the end-to-end and deployment tests"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

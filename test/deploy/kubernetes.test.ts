@@ -4,11 +4,13 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
+import { KUBECTL_BUILDS, pinnedKubectl } from './kubectl.js';
 import { REPO_ROOT, missingTools, run, tempDir } from './podman.js';
 
 /**
  * deploy/kubernetes rendered with `kubectl kustomize` (each overlay, as shipped and with every
- * setting of docs/deploy.md's table changed) and every object checked against the Kubernetes API
+ * setting of docs/deploy.md's table changed), by the oldest kubectl it supports and a recent one
+ * (test/deploy/kubectl.ts), and every object checked against the Kubernetes API
  * with the kubernetes-models package: its JSON-schema validation (types, required fields, enums)
  * and, through TypeScript's excess-property check on its interfaces, field names, so a typo in a
  * field fails here instead of at `kubectl apply`.
@@ -105,13 +107,14 @@ async function validate(objects: K8sObject[]): Promise<string[]> {
   return problems;
 }
 
-describe('deploy/kubernetes (kubectl kustomize, validated against the Kubernetes API types)', { timeout: 5 * 60_000 }, () => {
+for (const build of KUBECTL_BUILDS) describe(`deploy/kubernetes (kubectl ${build.version} kustomize, validated against the Kubernetes API types)`, { timeout: 5 * 60_000 }, () => {
   let work: { path: string; cleanup(): Promise<void> };
   let tree: string;
+  let kubectl: string;
 
   /** Renders an overlay of the working copy; returns the objects with nulls removed. */
   async function render(overlay: string): Promise<K8sObject[]> {
-    const { stdout } = await run('kubectl', ['kustomize', join(tree, 'overlays', overlay)], { timeoutMs: 60_000 });
+    const { stdout } = await run(kubectl, ['kustomize', join(tree, 'overlays', overlay)], { timeoutMs: 60_000 });
     const objects = parseAllDocuments(stdout).map((doc) => withoutNulls(doc.toJS()) as K8sObject).filter((o) => o !== null);
     // kustomize folds long base64 values over lines; the API server's decoder skips the newlines.
     for (const o of objects) {
@@ -128,25 +131,22 @@ describe('deploy/kubernetes (kubectl kustomize, validated against the Kubernetes
   const env = (c: Container, name: string): Container['env'] extends Array<infer E> | undefined ? E | undefined : never =>
     c.env?.find((e) => e.name === name);
 
+  /** Sets values in an overlay's settings.yaml (`  key: "value"` lines), as a user edits it. */
   async function setSettings(overlay: string, values: Record<string, string>): Promise<void> {
-    const path = join(tree, 'overlays', overlay, 'settings.env');
+    const path = join(tree, 'overlays', overlay, 'settings.yaml');
     let text = await readFile(path, 'utf8');
     for (const [key, value] of Object.entries(values)) {
-      const pattern = new RegExp(`^${key.replace(/\./g, '\\.')}=.*$`, 'm');
-      assert.match(text, pattern, `settings.env of ${overlay} has ${key}`);
-      text = text.replace(pattern, `${key}=${value}`);
+      const pattern = new RegExp(`^  ${key.replace(/\./g, '\\.')}: .*$`, 'm');
+      assert.match(text, pattern, `settings.yaml of ${overlay} has ${key}`);
+      text = text.replace(pattern, `  ${key}: "${value}"`);
     }
     await writeFile(path, text);
   }
 
   before(async () => {
-    const missing = missingTools(['kubectl']);
-    if (missing.length > 0) throw new Error('kubectl is missing: scripts/test.sh installs it (apt-get install kubernetes-client)');
-    const version = JSON.parse((await run('kubectl', ['version', '--client', '-o', 'json'])).stdout) as { kustomizeVersion?: string };
-    const major = Number(/^v?(\d+)/.exec(version.kustomizeVersion ?? '')?.[1] ?? 0);
-    if (major < 4) {
-      throw new Error(`kubectl's kustomize is ${version.kustomizeVersion ?? 'absent'}; deploy/kubernetes needs kustomize v4+ (components, replacements): kubectl 1.21 or later`);
-    }
+    const missing = missingTools(['npm', 'tar', 'unzip']);
+    if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}: scripts/test.sh installs unzip (apt-get install unzip)`);
+    kubectl = await pinnedKubectl(build);
     work = await tempDir('outpost-kustomize-');
     tree = join(work.path, 'kubernetes');
     await cp(join(REPO_ROOT, 'deploy', 'kubernetes'), tree, { recursive: true });

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { NodeFlags } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
 import { processContext } from './command-context.js';
@@ -45,6 +45,15 @@ export async function main(argv: string[]): Promise<void> {
     .option('--parent-ca <file>', 'PEM file of CA certificates trusted for an https parent, besides the system ones (env OUTPOST_PARENT_CA)')
     // Loaded only for `serve`: the server's modules cost ~0.6 s of start-up every management command would pay.
     .action(async (flags: NodeFlags) => (await import('./serve-command.js')).serveCommand(flags));
+
+  program
+    .command('version')
+    .description('print the version of this outpost (the same as --version)')
+    .addOption(new Option('-o, --output <format>', 'text (default), json or none').choices(['text', 'json', 'none']).default('text'))
+    .action((flags: { output: string }) => {
+      if (flags.output === 'none') return;
+      ctx.stdout(flags.output === 'json' ? `${JSON.stringify({ version: OUTPOST_VERSION }, null, 2)}\n` : `outpost ${OUTPOST_VERSION}\n`);
+    });
 
   registerLoginCommands(program, ctx);
   registerTokenCommands(program, ctx);

@@ -38,6 +38,8 @@ export interface TransportOptions {
   caFile?: string | null;
   /** Parallel connections to the parent. */
   connections?: number;
+  /** The User-Agent of every request (`outpost/<version>`): the parent's logs tell which build calls. */
+  userAgent?: string;
 }
 
 export interface SendOptions {
@@ -65,11 +67,13 @@ const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
 export class HttpTransport {
   readonly baseUrl: string;
   private readonly authorization: string;
+  private readonly userAgent: string | null;
   private readonly agent: Agent;
 
   constructor(options: TransportOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
+    this.userAgent = options.userAgent ?? null;
     const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
     this.agent = new Agent({
       connections: options.connections ?? 16,
@@ -84,7 +88,7 @@ export class HttpTransport {
       return await request(`${this.baseUrl}${path}`, {
         method,
         dispatcher: this.agent,
-        headers: { authorization: this.authorization, ...options.headers },
+        headers: { authorization: this.authorization, ...(this.userAgent ? { 'user-agent': this.userAgent } : {}), ...options.headers },
         body: options.body ?? null,
         signal: options.signal ?? null,
         headersTimeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,

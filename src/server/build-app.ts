@@ -190,7 +190,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   }
   refuseRepeatedHost(app);
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // The version, so that a probe or a person can tell which build answers (docs/deploy.md, "Upgrade").
+  app.get('/healthz', async () => ({ status: 'ok', version: OUTPOST_VERSION }));
   app.get('/readyz', async () => {
     await metadata.lastChangeSeq();
     return { status: 'ready' };
@@ -233,7 +234,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     selfName: connection.name,
     parent: httpParentLink({
       tokenName: connection.tokenName, tokenPassword: connection.tokenPassword, parentEndpoint: connection.parentEndpoint,
-      parentProtocol: connection.parentProtocol, caFile: config.parentCaFile,
+      parentProtocol: connection.parentProtocol, caFile: config.parentCaFile, userAgent: `outpost/${OUTPOST_VERSION}`,
     }, connection.name),
     metadata,
     writer,

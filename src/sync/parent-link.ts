@@ -11,6 +11,8 @@ export interface ParentSettings {
   parentProtocol: 'http' | 'https';
   /** PEM file of extra CAs trusted for an https parent. */
   caFile: string | null;
+  /** The User-Agent of the sync requests (`outpost/<version>`). */
+  userAgent?: string;
 }
 
 /** What the sync agent talks to: the parent's gateway for this node and its /v2 API (a fake parent in unit tests). */
@@ -30,6 +32,7 @@ export function httpParentLink(settings: ParentSettings, selfName: string): Pare
     username: settings.tokenName,
     password: settings.tokenPassword,
     caFile: settings.caFile,
+    ...(settings.userAgent ? { userAgent: settings.userAgent } : {}),
   });
   return {
     address: transport.baseUrl,

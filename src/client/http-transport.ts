@@ -36,6 +36,8 @@ export interface TransportOptions {
   password: string;
   /** PEM file of extra CAs trusted for https, besides the system's. */
   caFile?: string | null;
+  /** Extra CAs trusted for https as PEM text (the parent's CA from the connection settings). */
+  caPem?: string | null;
   /** Parallel connections to the parent. */
   connections?: number;
   /** The User-Agent of every request (`outpost/<version>`): the parent's logs tell which build calls. */
@@ -74,7 +76,8 @@ export class HttpTransport {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     this.userAgent = options.userAgent ?? null;
-    const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
+    const extra = [...(options.caFile ? [readFileSync(options.caFile, 'utf8')] : []), ...(options.caPem ? [options.caPem] : [])];
+    const ca = extra.length > 0 ? [...rootCertificates, ...extra] : undefined;
     this.agent = new Agent({
       connections: options.connections ?? 16,
       keepAliveTimeout: 30_000,

@@ -7,25 +7,23 @@
 #   podman build --format docker -t outpost .       # --format docker keeps the HEALTHCHECK
 #
 # BASE_IMAGE is the runtime base: anything with a Node.js 20 `node` on the PATH (and glibc); it
-# needs no shell: the runtime stage runs no command. BUILD_IMAGE (default: the same image) builds
-# the better-sqlite3 addon and the TypeScript: it needs node, npm and a shell, plus python3, make and
-# g++ (installed with apt-get when missing). Give a different BUILD_IMAGE only with the same
-# distribution release and the same Node.js as BASE_IMAGE, so that the addon matches both.
+# needs no shell: the runtime stage runs no command. BUILD_IMAGE (default: the same image) installs
+# the dependencies and builds the TypeScript: it needs node, npm and a shell; when no prebuilt
+# better-sqlite3 addon can be had (offline), also python3, make and g++ (installed with apt-get
+# when missing). Give a different BUILD_IMAGE only with the same distribution release and the same
+# Node.js as BASE_IMAGE, so that the addon matches both.
 # docs/deploy.md, "Container image", has the details.
 ARG BASE_IMAGE=node:20-bookworm-slim
 ARG BUILD_IMAGE=${BASE_IMAGE}
 
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
-# node-gyp's tools, from the base's own package manager when the base lacks them.
-RUN if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then \
-      apt-get update \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ \
-      && rm -rf /var/lib/apt/lists/*; \
-    fi
 COPY package.json package-lock.json ./
-# Every dependency from the lock file, without running their install scripts; then better-sqlite3
-# compiled here from source, against this base's Node.js headers (no prebuilt binary is fetched).
+# Every dependency from the lock file, without running their install scripts; then better-sqlite3's
+# own install: its prebuilt addon for this Node.js and platform (prebuild-install looks in the
+# folder npm_config_better_sqlite3_local_prebuilds names, npm's cache, then its GitHub release),
+# else compiled here from source against this base's Node.js headers, with node-gyp's tools
+# (installed with apt-get when the base lacks them). Either way the addon must load.
 # The optional build secret `npm_ca` is a CA bundle for npm (a TLS-inspecting proxy's, say).
 RUN --mount=type=secret,id=npm_ca \
     set -eu; \
@@ -33,8 +31,17 @@ RUN --mount=type=secret,id=npm_ca \
     nodedir="$(dirname "$(dirname "$(command -v node)")")"; \
     if [ -f "$nodedir/include/node/node.h" ]; then export npm_config_nodedir="$nodedir"; fi; \
     npm ci --ignore-scripts --no-audit --no-fund; \
-    npm_config_build_from_source=true npm rebuild better-sqlite3 --no-audit --no-fund; \
-    node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"
+    loads() { node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"; }; \
+    if ! npm rebuild better-sqlite3 --no-audit --no-fund || ! loads; then \
+      echo "no prebuilt better-sqlite3 addon for this platform: compiling it"; \
+      if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ \
+        && rm -rf /var/lib/apt/lists/*; \
+      fi; \
+      npm_config_build_from_source=true npm rebuild better-sqlite3 --no-audit --no-fund; \
+    fi; \
+    loads
 COPY tsconfig.json ./
 COPY src ./src
 COPY bin ./bin
@@ -56,7 +63,7 @@ RUN set -eu; \
     chmod 0700 /out/acr/data /out/acr/certs
 
 FROM ${BASE_IMAGE}
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 LABEL org.opencontainers.image.title="outpost" \
       org.opencontainers.image.description="Outpost: an open connected container registry (OCI Distribution v1.1) for the edge" \
       org.opencontainers.image.licenses="Apache-2.0" \

@@ -4,7 +4,7 @@ import { appendFile, copyFile, mkdir, readFile, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import {
   REPO_ROOT, TEST_IMAGE, PODMAN_GLOBAL, RUN_LIMITS, basic, buildOutpostImage, ensureBaseImages, freePort, missingTools,
-  outpost, podman, run, skopeo, tempDir, waitForTag, waitHealthy, type BaseImages,
+  outpost, podman, run, skopeo, tempDir, waitFor, waitForTag, waitHealthy, type BaseImages,
 } from './podman.js';
 
 /**
@@ -120,7 +120,7 @@ describe('container image (podman, offline base image)', { timeout: 60 * MINUTE 
     t.diagnostic(`in the image: SQLite ${String(inside.sqlite)}, shell in the base: ${String(inside.shell)}`);
   });
 
-  test('a root and an edge container (the edge configured by ACR_REGISTRY_CONNECTION_STRING and a volume): push at the root, pull at the edge', { timeout: 10 * MINUTE }, async (t) => {
+  test('a root container with --tls-auto and an edge container configured by its settings alone (ACR_REGISTRY_CONNECTION_STRING, OUTPOST_PARENT_CA_CERT) and a volume: push at the root, pull at the edge over HTTPS', { timeout: 10 * MINUTE }, async (t) => {
     requireImage();
     const started = Date.now();
     const [rootPort, edgePort] = [await freePort(), await freePort()];
@@ -128,38 +128,45 @@ describe('container image (podman, offline base image)', { timeout: 60 * MINUTE 
     const edge = `${SUITE}-edge`;
     containers.push(root, edge);
     volumes.push(`${root}-data`, `${edge}-data`);
-    const rootUrl = `http://127.0.0.1:${rootPort}`;
+    const rootUrl = `https://127.0.0.1:${rootPort}`;
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
     const net = [...RUN_LIMITS, '--network', 'host'];
 
-    // The root. On the host's network each node needs its own port: OUTPOST_PORT (8080 otherwise).
+    // The root, HTTPS with one flag. On the host's network each node needs its own port: OUTPOST_PORT (8080 otherwise).
     await podman(['run', '-d', '--name', root, ...net, '-v', `${root}-data:/var/acr/data`,
-      '-e', `OUTPOST_PORT=${rootPort}`, '-e', `OUTPOST_ADMIN_PASSWORD=${ADMIN_PASSWORD}`, TEST_IMAGE]);
-    await waitHealthy(rootUrl);
-    // The image's HEALTHCHECK, run by hand (podman schedules it with systemd timers, absent here).
+      '-e', `OUTPOST_PORT=${rootPort}`, '-e', `OUTPOST_ADMIN_PASSWORD=${ADMIN_PASSWORD}`, TEST_IMAGE, 'serve', '--tls-auto']);
+    // Its CA, made in the data volume, is what this machine's clients trust (NODE_EXTRA_CA_CERTS for bin/outpost and fetch).
+    const ca = join(work.path, 'root-ca.crt');
+    await waitFor('the root made its CA', async () => (await podman(['cp', `${root}:/var/acr/data/certs/ca.crt`, ca]).then(() => true, () => undefined)));
+    await waitFor(`${rootUrl}/healthz`, async () => (await run(process.execPath, ['-e', `fetch('${rootUrl}/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))`],
+      { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca } }).then(() => true, () => undefined)));
+    // The image's HEALTHCHECK, run by hand (podman schedules it with systemd timers, absent here): it finds HTTPS by itself.
     await podman(['healthcheck', 'run', root]);
 
     // At the root, with the project's CLI: a client token, the connected registry, its settings.
     const home = join(work.path, 'home-container');
-    const cli = (...args: string[]): Promise<string> => outpost(rootUrl, ADMIN_PASSWORD, home, ...args);
+    const cli = (...args: string[]): Promise<string> => outpost(rootUrl, ADMIN_PASSWORD, home, ...args, { NODE_EXTRA_CA_CERTS: ca });
     const clientPassword = await cli('token', 'create', '-n', 'edge-pull', '--repository', 'hello', 'content/read', 'metadata/read',
       '--query', "credentials.passwords[?name=='password1'].value", '-o', 'tsv');
     await cli('connected-registry', 'create', '-n', 'edge01', '--repository', 'hello', '--client-tokens', 'edge-pull');
-    const connectionString = await cli('connected-registry', 'get-settings', '-n', 'edge01', '--parent-protocol', 'http',
-      '--generate-password', '1', '--yes', '--query', 'ACR_REGISTRY_CONNECTION_STRING', '-o', 'tsv');
-    assert.match(connectionString, new RegExp(`^ConnectedRegistryName=edge01;.*ParentGatewayEndpoint=127\\.0\\.0\\.1:${rootPort};ParentEndpointProtocol=http$`));
+    const settings = JSON.parse(await cli('connected-registry', 'get-settings', '-n', 'edge01', '--parent-protocol', 'https',
+      '--generate-password', '1', '--yes')) as Record<string, string>;
+    const connectionString = settings.ACR_REGISTRY_CONNECTION_STRING!;
+    assert.match(connectionString, new RegExp(`^ConnectedRegistryName=edge01;.*ParentGatewayEndpoint=127\\.0\\.0\\.1:${rootPort};ParentEndpointProtocol=https$`));
+    assert.equal(settings.OUTPOST_PARENT_CA_CERT, await readFile(ca, 'utf8'), 'the settings carry the root\'s CA');
 
-    await skopeo(work.path, 'copy', '--dest-tls-verify=false', '--dest-creds', `admin:${ADMIN_PASSWORD}`, `oci:${HELLO}:latest`, `docker://127.0.0.1:${rootPort}/hello:latest`);
+    await skopeo(work.path, 'copy', '--dest-cert-dir', work.path, '--dest-creds', `admin:${ADMIN_PASSWORD}`, `oci:${HELLO}:latest`, `docker://127.0.0.1:${rootPort}/hello:latest`);
 
-    // The edge: the connection string and a volume, nothing else (but the port, see above).
-    await podman(['run', '-d', '--name', edge, ...net, '-v', `${edge}-data:/var/acr/data`,
-      '-e', `OUTPOST_PORT=${edgePort}`, '-e', `ACR_REGISTRY_CONNECTION_STRING=${connectionString}`, TEST_IMAGE]);
+    // The edge: the settings and a volume, nothing else (but the port, see above).
+    await podman(['run', '-d', '--name', edge, ...net, '-v', `${edge}-data:/var/acr/data`, '-e', `OUTPOST_PORT=${edgePort}`,
+      '-e', `ACR_REGISTRY_CONNECTION_STRING=${connectionString}`, '-e', `OUTPOST_PARENT_CA_CERT=${settings.OUTPOST_PARENT_CA_CERT}`, TEST_IMAGE]);
     await waitHealthy(edgeUrl);
     await waitForTag(edgeUrl, 'hello', 'latest', basic('edge-pull', clientPassword));
     assert.equal(await pull(`127.0.0.1:${edgePort}/hello:latest`, `edge-pull:${clientPassword}`, 'pulled-at-edge'), await helloDigest());
 
-    const shown = JSON.parse(await cli('connected-registry', 'show', '-n', 'edge01')) as { activation?: { status?: string } };
+    const shown = JSON.parse(await cli('connected-registry', 'show', '-n', 'edge01')) as { activation?: { status?: string }; version?: string; loginServer?: { host?: string } };
     assert.equal(shown.activation?.status, 'Active');
+    assert.doesNotMatch(shown.loginServer?.host ?? '', /^0\.0\.0\.0/, 'the edge reports its host name, not the wildcard');
     const logs = (await podman(['logs', edge])).stdout;
     assert.match(logs, /connected registry started/);
     assert.match(logs, /"dataDir":"\/var\/acr\/data"/);

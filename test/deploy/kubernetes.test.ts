@@ -194,8 +194,7 @@ for (const build of KUBECTL_BUILDS) describe(`deploy/kubernetes (kubectl ${build
       assert.equal(pod.volumes.find((v) => v.name === 'certs')?.secret?.secretName, 'outpost-tls');
       assert.deepEqual(c.volumeMounts?.find((m) => m.name === 'certs'), { name: 'certs', mountPath: '/var/acr/certs', readOnly: true });
       assert.equal(env(c, 'ACR_REGISTRY_CERTIFICATE_VOLUME')?.value, '/var/acr/certs');
-      assert.equal(env(c, 'OUTPOST_TLS_CERT')?.value, '/var/acr/certs/tls.crt');
-      assert.equal(env(c, 'OUTPOST_TLS_KEY')?.value, '/var/acr/certs/tls.key');
+      assert.equal(env(c, 'OUTPOST_TLS_CERT'), undefined, 'the node finds tls.crt and tls.key in the certificate folder');
       for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) assert.equal(probe?.httpGet.scheme, 'HTTPS');
       const service = find<{ spec: { clusterIP?: string; type: string; ports: Array<{ port: number; targetPort: string }> } }>(objects, 'Service');
       assert.equal(service.spec.type, 'ClusterIP');

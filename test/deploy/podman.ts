@@ -7,10 +7,10 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile, copyFile, stat } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -103,9 +103,12 @@ export function waitForTag(url: string, repo: string, tag: string, auth: string,
 }
 
 /** `bin/outpost` as the admin of the root at `registry`, with its own HOME (no stored login leaks in or out). */
-export async function outpost(registry: string, adminPassword: string, home: string, ...args: string[]): Promise<string> {
-  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), OUTPOST_REGISTRY: registry, OUTPOST_USERNAME: 'admin', OUTPOST_PASSWORD: adminPassword };
-  return (await run(process.execPath, [OUTPOST_BIN, ...args], { env, timeoutMs: 60_000 })).stdout.trim();
+export async function outpost(registry: string, adminPassword: string, home: string, ...args: Array<string | Record<string, string>>): Promise<string> {
+  // A trailing object is more environment (NODE_EXTRA_CA_CERTS for an HTTPS root, say).
+  const extra = args.filter((a): a is Record<string, string> => typeof a !== 'string');
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), OUTPOST_REGISTRY: registry, OUTPOST_USERNAME: 'admin', OUTPOST_PASSWORD: adminPassword, ...Object.assign({}, ...extra) };
+  args = args.filter((a) => typeof a === 'string');
+  return (await run(process.execPath, [OUTPOST_BIN, ...(args as string[])], { env, timeoutMs: 60_000 })).stdout.trim();
 }
 
 /** skopeo with an accept-anything policy and no credentials of the machine. */
@@ -128,22 +131,32 @@ const SUITES = [
 const NO_DOCS = ['path-exclude=/usr/share/doc/*', 'path-exclude=/usr/share/man/*', 'path-exclude=/usr/share/locale/*', 'path-exclude=/usr/share/info/*'];
 /** The runtime base: glibc, libstdc++ and this machine's `node`, no shell, no package manager. */
 const RUNTIME_PACKAGES = ['base-files', 'libc6', 'libgcc-s1', 'libstdc++6'];
-/** The build base: the same release with a shell, apt, node-gyp's tools, and this machine's node, npm and Node headers. */
-const BUILD_PACKAGES = ['python3', 'make', 'g++'];
+/**
+ * The build base: the runtime base's packages plus a shell and coreutils (unpacked only, like the
+ * runtime base: seconds, where a debootstrap-like install takes minutes), this machine's node and
+ * npm, and a local prebuild of better-sqlite3 — this checkout's compiled addon (same Debian
+ * release, same Node.js), in the tarball form prebuild-install reads — so the Dockerfile takes its
+ * prebuilt path, as it does online, instead of compiling SQLite (minutes on two cores).
+ */
+const BUILD_PACKAGES = [...RUNTIME_PACKAGES, 'dash', 'coreutils'];
+const PREBUILDS = '/opt/prebuilds';
 const IMAGE_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Bump when the recipe below changes in a way the key does not see. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
-interface NodeRuntime { node: string; npmDir: string; includeDir: string; npmVersion: string }
+interface NodeRuntime { node: string; npmDir: string; npmVersion: string; addon: string; prebuildName: string }
 
 async function localNode(): Promise<NodeRuntime> {
   const node = process.execPath;
-  const prefix = dirname(dirname(node));
   const npmDir = join((await run('npm', ['root', '-g'])).stdout.trim(), 'npm');
-  const includeDir = join(prefix, 'include', 'node');
-  await stat(join(includeDir, 'node.h')).catch(() => { throw new Error(`no Node.js headers at ${includeDir} (node-gyp needs them to build better-sqlite3)`); });
   const npmVersion = (await run('npm', ['--version'])).stdout.trim();
-  return { node, npmDir, includeDir, npmVersion };
+  const sqlite = join(REPO_ROOT, 'node_modules', 'better-sqlite3');
+  const addon = join(sqlite, 'build', 'Release', 'better_sqlite3.node');
+  await stat(addon).catch(() => { throw new Error(`no compiled better-sqlite3 addon at ${addon} (npm ci builds it)`); });
+  const { version } = JSON.parse(await readFile(join(sqlite, 'package.json'), 'utf8')) as { version: string };
+  // prebuild-install's file name: {name}-v{version}-{runtime}-v{abi}-{platform}-{arch}.tar.gz (glibc).
+  const prebuildName = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  return { node, npmDir, npmVersion, addon, prebuildName };
 }
 
 function fileHash(path: string): Promise<string> {
@@ -172,8 +185,8 @@ export interface BaseImages { base: string; build: string; built: boolean }
 export async function ensureBaseImages(log: (line: string) => void): Promise<BaseImages> {
   const local = await localNode();
   const key = createHash('sha256').update(JSON.stringify({
-    RECIPE_VERSION, SUITES, NO_DOCS, RUNTIME_PACKAGES, BUILD_PACKAGES, IMAGE_PATH,
-    node: await fileHash(local.node), npm: local.npmVersion, arch: process.arch,
+    RECIPE_VERSION, SUITES, NO_DOCS, RUNTIME_PACKAGES, BUILD_PACKAGES, PREBUILDS, IMAGE_PATH,
+    node: await fileHash(local.node), npm: local.npmVersion, arch: process.arch, addon: await fileHash(local.addon), prebuild: local.prebuildName,
   })).digest('hex').slice(0, 16);
   const base = `localhost/outpost-test-base:${key}`;
   const build = `localhost/outpost-test-build:${key}`;
@@ -197,20 +210,26 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<Bas
     await podman(['import', '--change', `ENV ${IMAGE_PATH}`, runtimeTar, base], 300_000);
     log(`made the runtime base ${base} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
-    // Build base: a minimal bookworm with node-gyp's tools, and the same node plus npm and headers.
+    // Build base: the same packages plus a shell, the same node plus npm, and the addon as a local prebuild.
     started = Date.now();
     const buildTar = join(work.path, 'build.tar');
+    const prebuild = join(work.path, local.prebuildName);
+    const addonStage = join(work.path, 'addon');
+    await mkdir(join(addonStage, 'build', 'Release'), { recursive: true });
+    await copyFile(local.addon, join(addonStage, 'build', 'Release', 'better_sqlite3.node'));
+    await run('tar', ['-czf', prebuild, '-C', addonStage, '--owner=0', '--group=0', 'build']);
     const q = (path: string): string => `'${path.replace(/'/g, `'\\''`)}'`;
     const hook = [
-      'mkdir -p "$1/usr/local/bin" "$1/usr/local/lib/node_modules" "$1/usr/local/include"',
+      `mkdir -p "$1/usr/local/bin" "$1/usr/local/lib/node_modules" "$1${PREBUILDS}" "$1/root"`,
+      `cp ${q(join(stage, 'etc/passwd'))} ${q(join(stage, 'etc/group'))} "$1/etc/"`,
       `cp ${q(local.node)} "$1/usr/local/bin/node"`,
       `cp -a ${q(local.npmDir)} "$1/usr/local/lib/node_modules/npm"`,
-      `cp -a ${q(local.includeDir)} "$1/usr/local/include/node"`,
+      `cp ${q(prebuild)} "$1${PREBUILDS}/"`,
       'ln -s ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm"',
       'ln -s ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"',
     ].join(' && ');
-    await run('mmdebstrap', ['--variant=minbase', `--include=${BUILD_PACKAGES.join(',')}`, ...dpkg, `--customize-hook=${hook}`, 'bookworm', buildTar, ...SUITES], { timeoutMs: 1_200_000 });
-    await podman(['import', '--change', `ENV ${IMAGE_PATH}`, buildTar, build], 300_000);
+    await run('mmdebstrap', ['--variant=extract', `--include=${BUILD_PACKAGES.join(',')}`, ...dpkg, `--customize-hook=${hook}`, 'bookworm', buildTar, ...SUITES], { timeoutMs: 1_200_000 });
+    await podman(['import', '--change', `ENV ${IMAGE_PATH}`, '--change', 'ENV HOME=/root', '--change', `ENV npm_config_better_sqlite3_local_prebuilds=${PREBUILDS}`, buildTar, build], 300_000);
     log(`made the build base ${build} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return { base, build, built: true };
   } finally {
@@ -221,8 +240,11 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<Bas
 /** Builds the Outpost image from the worktree with `scripts/build-image.sh` (what `npm run image` runs). */
 export async function buildOutpostImage(images: BaseImages, tag = TEST_IMAGE): Promise<void> {
   const previous = await podman(['image', 'inspect', '--format', '{{.Id}}', tag]).then((r) => r.stdout.trim(), () => null);
+  // The build's npm ci reads this machine's npm cache (CI's `npm ci` has just filled it with the
+  // same lock file's packages): no package is downloaded twice.
+  const npmCache = (await run('npm', ['config', 'get', 'cache'])).stdout.trim();
   await run('bash', [join(REPO_ROOT, 'scripts', 'build-image.sh'),
-    ...PODMAN_GLOBAL, ...RUN_LIMITS, '--network', 'host',
+    ...PODMAN_GLOBAL, ...RUN_LIMITS, '--network', 'host', '--volume', `${npmCache}:/root/.npm`,
     '--build-arg', `BASE_IMAGE=${images.base}`, '--build-arg', `BUILD_IMAGE=${images.build}`,
   ], { env: { ...process.env, OUTPOST_CONTAINER_ENGINE: 'podman', OUTPOST_IMAGE: tag }, timeoutMs: 1_500_000 });
   // The image the tag named before (an older build) goes, so that repeated runs do not pile up images.

@@ -134,6 +134,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const clock: Clock = options.clock ?? systemClock;
   const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
+  // The certificate first: a missing or bad one stops the start before anything is opened.
+  const served = config.tls ? new ServedCertificate(config.tls, { clock, logger, names: certificateNames(config) }) : null;
+  const prepared = served ? await served.prepare() : null;
   const driver = storageDriverOf(config, clock);
   const blobs = new DriverBlobStore(driver, { clock });
   const uploads = new DriverUploadStore(driver, blobs, {
@@ -178,8 +181,6 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     requestTimeout: 0,
     connectionsCheckingInterval: Math.max(10, Math.min(5000, Math.floor(headersTimeout / 4))),
   };
-  const served = config.tls ? new ServedCertificate(config.tls, { clock, logger, names: certificateNames(config) }) : null;
-  const prepared = served ? await served.prepare() : null;
   const https = prepared ? { key: prepared.key, cert: prepared.cert, ...serverOptions } : null;
   const app = Fastify({
     loggerInstance: logger,

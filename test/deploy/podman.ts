@@ -7,7 +7,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile, stat } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile, stat, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,7 +142,7 @@ const BUILD_PACKAGES = [...RUNTIME_PACKAGES, 'dash', 'coreutils'];
 const PREBUILDS = '/opt/prebuilds';
 const IMAGE_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Bump when the recipe below changes in a way the key does not see. */
-const RECIPE_VERSION = 2;
+const RECIPE_VERSION = 3;
 
 interface NodeRuntime { node: string; npmDir: string; npmVersion: string; addon: string; prebuildName: string }
 
@@ -218,17 +218,22 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<Bas
     await mkdir(join(addonStage, 'build', 'Release'), { recursive: true });
     await copyFile(local.addon, join(addonStage, 'build', 'Release', 'better_sqlite3.node'));
     await run('tar', ['-czf', prebuild, '-C', addonStage, '--owner=0', '--group=0', 'build']);
-    const q = (path: string): string => `'${path.replace(/'/g, `'\\''`)}'`;
-    const hook = [
-      `mkdir -p "$1/usr/local/bin" "$1/usr/local/lib/node_modules" "$1${PREBUILDS}" "$1/root"`,
-      `cp ${q(join(stage, 'etc/passwd'))} ${q(join(stage, 'etc/group'))} "$1/etc/"`,
-      `cp ${q(local.node)} "$1/usr/local/bin/node"`,
-      `cp -a ${q(local.npmDir)} "$1/usr/local/lib/node_modules/npm"`,
-      `cp ${q(prebuild)} "$1${PREBUILDS}/"`,
-      'ln -s ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm"',
-      'ln -s ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"',
-    ].join(' && ');
-    await run('mmdebstrap', ['--variant=extract', `--include=${BUILD_PACKAGES.join(',')}`, ...dpkg, `--customize-hook=${hook}`, 'bookworm', buildTar, ...SUITES], { timeoutMs: 1_200_000 });
+    // mmdebstrap runs no hooks for the extract variant: node, npm and the rest are appended to its tar.
+    await run('mmdebstrap', ['--variant=extract', `--include=${BUILD_PACKAGES.join(',')}`, ...dpkg, 'bookworm', buildTar, ...SUITES], { timeoutMs: 1_200_000 });
+    const buildStage = join(work.path, 'build-stage');
+    await mkdir(join(buildStage, 'usr/local/bin'), { recursive: true });
+    await mkdir(join(buildStage, 'usr/local/lib/node_modules'), { recursive: true });
+    await mkdir(join(buildStage, PREBUILDS.slice(1)), { recursive: true });
+    await mkdir(join(buildStage, 'etc'), { recursive: true });
+    await mkdir(join(buildStage, 'root'), { recursive: true });
+    await copyFile(local.node, join(buildStage, 'usr/local/bin/node'));
+    await run('cp', ['-a', local.npmDir, join(buildStage, 'usr/local/lib/node_modules/npm')]);
+    await symlink('../lib/node_modules/npm/bin/npm-cli.js', join(buildStage, 'usr/local/bin/npm'));
+    await symlink('../lib/node_modules/npm/bin/npx-cli.js', join(buildStage, 'usr/local/bin/npx'));
+    await copyFile(prebuild, join(buildStage, PREBUILDS.slice(1), local.prebuildName));
+    await copyFile(join(stage, 'etc/passwd'), join(buildStage, 'etc/passwd'));
+    await copyFile(join(stage, 'etc/group'), join(buildStage, 'etc/group'));
+    await run('tar', ['-rf', buildTar, '-C', buildStage, '--owner=0', '--group=0', './usr/local', `.${PREBUILDS}`, './etc/passwd', './etc/group', './root']);
     await podman(['import', '--change', `ENV ${IMAGE_PATH}`, '--change', 'ENV HOME=/root', '--change', `ENV npm_config_better_sqlite3_local_prebuilds=${PREBUILDS}`, buildTar, build], 300_000);
     log(`made the build base ${build} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return { base, build, built: true };

@@ -317,6 +317,11 @@ describe('outpost CLI against a real root', () => {
     assert.deepEqual(await health.json(), { status: 'ok', version });
   });
 
+  test('serve refuses an empty ACR_REGISTRY_CONNECTION_STRING with one line instead of starting a root', async () => {
+    const run = await outpostWith({ ACR_REGISTRY_CONNECTION_STRING: '' }, 'serve', '--port', '0', '--data-dir', `${home.path}/never`);
+    assertOneLineError(run, 1, /^outpost: ACR_REGISTRY_CONNECTION_STRING is set but empty/);
+  });
+
   test('a registry that does not answer is one line naming its URL', async () => {
     const port = await new Promise<number>((resolve) => {
       const server = createServer();

@@ -225,7 +225,6 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<Bas
     await mkdir(join(buildStage, 'usr/local/lib/node_modules'), { recursive: true });
     await mkdir(join(buildStage, PREBUILDS.slice(1)), { recursive: true });
     await mkdir(join(buildStage, 'etc'), { recursive: true });
-    await mkdir(join(buildStage, 'root'), { recursive: true });
     await copyFile(local.node, join(buildStage, 'usr/local/bin/node'));
     await run('cp', ['-a', local.npmDir, join(buildStage, 'usr/local/lib/node_modules/npm')]);
     await symlink('../lib/node_modules/npm/bin/npm-cli.js', join(buildStage, 'usr/local/bin/npm'));
@@ -233,7 +232,7 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<Bas
     await copyFile(prebuild, join(buildStage, PREBUILDS.slice(1), local.prebuildName));
     await copyFile(join(stage, 'etc/passwd'), join(buildStage, 'etc/passwd'));
     await copyFile(join(stage, 'etc/group'), join(buildStage, 'etc/group'));
-    await run('tar', ['-rf', buildTar, '-C', buildStage, '--owner=0', '--group=0', './usr/local', `.${PREBUILDS}`, './etc/passwd', './etc/group', './root']);
+    await run('tar', ['-rf', buildTar, '-C', buildStage, '--owner=0', '--group=0', './usr/local', `.${PREBUILDS}`, './etc/passwd', './etc/group']);
     await podman(['import', '--change', `ENV ${IMAGE_PATH}`, '--change', 'ENV HOME=/root', '--change', `ENV npm_config_better_sqlite3_local_prebuilds=${PREBUILDS}`, buildTar, build], 300_000);
     log(`made the build base ${build} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return { base, build, built: true };

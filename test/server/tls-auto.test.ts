@@ -8,11 +8,12 @@ import { connect } from 'node:tls';
 import { ManualClock } from '../../src/core/clock.js';
 import { resolveNodeConfig, ConfigError } from '../../src/config/node-config.js';
 import { buildApp } from '../../src/server/build-app.js';
-import { startTestNode, tempDir } from '../helpers/test-node.js';
+import { OUTPOST_BIN, startTestNode, tempDir } from '../helpers/test-node.js';
 import { httpsClient } from '../helpers/tls.js';
 import { createConnectedRegistry, startEdge, tagDigest, waitFor } from '../helpers/hierarchy.js';
 import { mgmt } from '../helpers/management-calls.js';
-import { TestClient } from '../helpers/oci-client.js';
+import { TestClient, TEST_ADMIN_PASSWORD } from '../helpers/oci-client.js';
+import { execFile } from 'node:child_process';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -132,6 +133,15 @@ describe('--tls-auto', () => {
     assert.equal(settings.OUTPOST_PARENT_CA_CERT, ca);
     const plain = (await mgmt(admin, 'POST', '/connected-registries/tlsedge/settings', { parentProtocol: 'http' })).json as Record<string, string>;
     assert.equal(plain.OUTPOST_PARENT_CA_CERT, undefined, 'no CA for an http parent');
+
+    // The CLI writes the CA to a file for --parent-ca (and leaves it out of what it prints).
+    const caOut = join(dir.path, 'parent-ca.crt');
+    const printed = await new Promise<string>((resolve, reject) => execFile(process.execPath, [OUTPOST_BIN, 'connected-registry', 'get-settings', '-n', 'tlsedge',
+      '--parent-protocol', 'https', '--ca-file-out', caOut], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir.path, 'certs', 'ca.crt'), OUTPOST_REGISTRY: root.url, OUTPOST_USERNAME: 'admin', OUTPOST_PASSWORD: TEST_ADMIN_PASSWORD, HOME: dir.path },
+    }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout))));
+    assert.equal(await readFile(caOut, 'utf8'), ca);
+    assert.equal((JSON.parse(printed) as Record<string, string>).OUTPOST_PARENT_CA_CERT, undefined);
 
     const pushed = await admin.pushImage('app', 'v1');
     const edge = await startEdge(created.connectionString, { env: { OUTPOST_PARENT_CA_CERT: settings.OUTPOST_PARENT_CA_CERT! } });

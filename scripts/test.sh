@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, runnable on a fresh machine: installs what it needs, then lint,
-# type-check and build (tsc), then every test with node's test runner.
+# The whole test suite, runnable on a fresh machine: installs what it needs, type-checks and
+# builds (tsc), then runs the container test in the background while lint and every other test
+# run with node's test runner; fails when any of the three fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,16 +25,42 @@ if [ ! -d node_modules ]; then
   npm ci
 fi
 
-echo "test: lint"
-npx eslint .
 echo "test: type-check and build"
 rm -rf dist
 npx tsc -p tsconfig.json
-# The container test builds the image and runs containers: minutes, not the 120 s a test file
-# gets below, so it runs first, on its own, with its own per-test time limits.
+
+# The container test (test/deploy/containers: base images, the image build, containers, compose)
+# takes minutes, mostly waiting on podman: it runs in its own process beside everything else, its
+# output prefixed with [containers] and kept in a log; the script fails if either fails.
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
 long=dist/test/deploy/containers.test.js
-echo "test: run $long"
-node --test --test-timeout=3600000 "$long"
+echo "test: run $long in the background (lines prefixed with [containers])"
+(
+  set +e
+  node --test --test-timeout=3600000 "$long" 2>&1 | tee "$logs/containers.log" | sed -u 's/^/[containers] /'
+  exit "${PIPESTATUS[0]}"
+) &
+containers_pid=$!
+
+set +e
+echo "test: lint"
+npx eslint .
+lint=$?
 echo "test: run"
 # Only *.test.js files: node 20 given a folder would also load every helper module as a test file.
-find dist/test -name '*.test.js' ! -path "$long" -print0 | sort -z | xargs -0 node --test --test-concurrency=2 --test-timeout=120000
+find dist/test -name '*.test.js' ! -path "$long" -print0 | sort -z \
+  | xargs -0 node --test --test-concurrency=2 --test-timeout=120000 2>&1 | tee "$logs/suite.log"
+suite=${PIPESTATUS[1]}
+echo "test: waiting for $long"
+wait "$containers_pid"
+containers=$?
+set -e
+
+# One closing line for both runs (node's own summaries are above, the containers' prefixed).
+count() { local n; n=$(grep -E "^# $1 [0-9]+$" "$2" | tail -1 | awk '{print $3}'); echo "${n:-0}"; }
+passed=$(( $(count pass "$logs/suite.log") + $(count pass "$logs/containers.log") ))
+failed=$(( $(count fail "$logs/suite.log") + $(count fail "$logs/containers.log") ))
+echo "test: lint exit $lint, suite exit $suite, containers exit $containers"
+echo "test: $passed passed, $failed failed"
+[ "$lint" -eq 0 ] && [ "$suite" -eq 0 ] && [ "$containers" -eq 0 ]

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import type {
   ConnectedRegistry, ConnectedRegistryDeleted, ConnectedRegistryResync, ConnectedRegistrySettings, ConnectedRegistrySettingsRequest,
@@ -225,6 +226,8 @@ export interface GetSettingsOptions {
   name: string;
   parentProtocol: string;
   generatePassword?: string;
+  /** Write the parent's CA certificate (OUTPOST_PARENT_CA_CERT) to this file instead of printing it. */
+  caFileOut?: string;
 }
 
 /** The settings request: `--parent-protocol http|https`, `--generate-password 1|2`. */
@@ -239,8 +242,16 @@ export function settingsRequest(options: GetSettingsOptions): ConnectedRegistryS
  * With `--generate-password N` that password of the sync token is replaced (the old one stops
  * working) and shown, only in this answer.
  */
-export async function connectedRegistryGetSettings(client: ManagementClient, options: GetSettingsOptions): Promise<ConnectedRegistrySettings> {
-  return client.getConnectedRegistrySettings(options.name, settingsRequest(options));
+export async function connectedRegistryGetSettings(client: ManagementClient, options: GetSettingsOptions, warn: (line: string) => void = () => undefined): Promise<ConnectedRegistrySettings> {
+  const settings = await client.getConnectedRegistrySettings(options.name, settingsRequest(options));
+  if (options.caFileOut === undefined) return settings;
+  const { OUTPOST_PARENT_CA_CERT: ca, ...rest } = settings;
+  if (ca === undefined) {
+    warn(`outpost: no CA certificate to write to ${options.caFileOut}: the parent is not a root with a CA of its own, or the protocol is http (docs/deploy.md, "TLS")`);
+    return rest;
+  }
+  await writeFile(options.caFileOut, ca, { mode: 0o644 });
+  return rest;
 }
 
 /** The client tokens as token objects; `[]` when there are none (as the current az). */
@@ -461,6 +472,7 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
     .addOption(new Option('--parent-protocol <protocol>', `protocol to reach the parent: ${PARENT_PROTOCOLS.join(' or ')}`).makeOptionMandatory())
     .addOption(new Option('--generate-password <n>', "replace the sync token's password1 or password2 (the old one stops working) and show it"))
     .addOption(yesOption())
+    .option('--ca-file-out <file>', "write the parent's CA certificate (PEM) to this file, for the edge's --parent-ca (https parents with a CA of their own)")
     .addHelpText(
       'after',
       '\nExample:\n  outpost connected-registry get-settings -n edge01 --parent-protocol https --generate-password 1 --query ACR_REGISTRY_CONNECTION_STRING -o tsv --yes\n',
@@ -473,7 +485,7 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
           const token = ctx.interactive ? syncTokenName(await client.showConnectedRegistry(f.name)) : '';
           await confirm(generatePasswordQuestion(token, request.generatePassword), f.yes, ctx);
         }
-        return connectedRegistryGetSettings(client, f);
+        return connectedRegistryGetSettings(client, f, (line) => void process.stderr.write(`${line}\n`));
       }),
     );
 

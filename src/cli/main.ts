@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { NodeFlags } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
 import { processContext } from './command-context.js';
@@ -41,13 +41,26 @@ export async function main(argv: string[]): Promise<void> {
     .option('--data-dir <dir>', 'data folder (env OUTPOST_DATA_DIR or ACR_REGISTRY_DATA_VOLUME; default ./data)')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; env OUTPOST_TLS_CERT)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM; env OUTPOST_TLS_KEY)')
+    .option('--tls-auto', 'serve HTTPS with a certificate from a private CA the node makes and keeps in the certificate folder (env OUTPOST_TLS_AUTO=true)')
+    .option('--cert-dir <dir>', 'certificate folder: serve HTTPS with its tls.crt and tls.key (with --tls-auto: where they are made; default <data>/certs) (env OUTPOST_CERT_DIR or ACR_REGISTRY_CERTIFICATE_VOLUME)')
     .option('--log-level <level>', 'Debug|Information|Warning|Error|None (env OUTPOST_LOG_LEVEL)')
+    .option('--log-format <format>', 'pretty|json (env OUTPOST_LOG_FORMAT; default: pretty on a terminal, json otherwise)')
     .option('--anonymous-pull', 'let anyone pull without credentials (env OUTPOST_ANONYMOUS_PULL=true)')
     .option('--login-server <host:port>', 'how clients and children reach this node (their connection strings name it); a connected node refuses other Host values (env OUTPOST_LOGIN_SERVER or ACR_REGISTRY_LOGIN_SERVER)')
-    .option('--connection-string <cs>', 'run as this connected registry: ConnectedRegistryName=…;SyncTokenName=…;SyncTokenPassword=…;ParentGatewayEndpoint=host:port;ParentEndpointProtocol=https (env OUTPOST_CONNECTION_STRING or ACR_REGISTRY_CONNECTION_STRING; ACR_PARENT_GATEWAY_ENDPOINT overrides the parent)')
+    .option('--connection-string <cs>', 'run as this connected registry: ConnectedRegistryName=…;SyncTokenName=…;SyncTokenPassword=…;ParentGatewayEndpoint=host:port;ParentEndpointProtocol=https (env OUTPOST_CONNECTION_STRING or ACR_REGISTRY_CONNECTION_STRING; ACR_PARENT_GATEWAY_ENDPOINT overrides the parent; the process list shows a flag: prefer --connection-string-file or the environment)')
+    .option('--connection-string-file <file>', 'read the connection string from this file (keeps the sync password out of the process list)')
     .option('--parent-ca <file>', 'PEM file of CA certificates trusted for an https parent, besides the system ones (env OUTPOST_PARENT_CA)')
     // Loaded only for `serve`: the server's modules cost ~0.6 s of start-up every management command would pay.
     .action(async (flags: NodeFlags) => (await import('./serve-command.js')).serveCommand(flags));
+
+  program
+    .command('version')
+    .description('print the version of this outpost (the same as --version)')
+    .addOption(new Option('-o, --output <format>', 'text (default), json or none').choices(['text', 'json', 'none']).default('text'))
+    .action((flags: { output: string }) => {
+      if (flags.output === 'none') return;
+      ctx.stdout(flags.output === 'json' ? `${JSON.stringify({ version: OUTPOST_VERSION }, null, 2)}\n` : `outpost ${OUTPOST_VERSION}\n`);
+    });
 
   registerLoginCommands(program, ctx);
   registerTokenCommands(program, ctx);

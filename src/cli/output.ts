@@ -2,8 +2,9 @@ import jmespath from 'jmespath';
 import { stringify as toYaml } from 'yaml';
 import { UsageError } from './usage-error.js';
 
-export type OutputFormat = 'json' | 'table' | 'yaml' | 'tsv';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'table', 'yaml', 'tsv'];
+/** az's formats; `none` prints nothing (the exit code alone tells: scripts that only need to know it worked). */
+export type OutputFormat = 'json' | 'table' | 'yaml' | 'tsv' | 'none';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'table', 'yaml', 'tsv', 'none'];
 
 /** One column of a command's table: az-like upper-case header and how to read the cell. */
 export interface TableColumn {
@@ -34,6 +35,7 @@ export function parseOutputFormat(value: string | undefined): OutputFormat {
 /** Applies `--query` (JMESPath), then formats as `-o` says. Returns the text to print ('' for nothing). */
 export function formatOutput(data: unknown, options: OutputOptions = {}): string {
   const format = parseOutputFormat(options.output);
+  if (format === 'none') return '';
   let value = data;
   if (options.query !== undefined) value = applyQuery(data, options.query);
   if (value === undefined) return '';

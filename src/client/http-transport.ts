@@ -36,8 +36,12 @@ export interface TransportOptions {
   password: string;
   /** PEM file of extra CAs trusted for https, besides the system's. */
   caFile?: string | null;
+  /** Extra CAs trusted for https as PEM text (the parent's CA from the connection settings). */
+  caPem?: string | null;
   /** Parallel connections to the parent. */
   connections?: number;
+  /** The User-Agent of every request (`outpost/<version>`): the parent's logs tell which build calls. */
+  userAgent?: string;
 }
 
 export interface SendOptions {
@@ -65,12 +69,15 @@ const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
 export class HttpTransport {
   readonly baseUrl: string;
   private readonly authorization: string;
+  private readonly userAgent: string | null;
   private readonly agent: Agent;
 
   constructor(options: TransportOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
-    const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
+    this.userAgent = options.userAgent ?? null;
+    const extra = [...(options.caFile ? [readFileSync(options.caFile, 'utf8')] : []), ...(options.caPem ? [options.caPem] : [])];
+    const ca = extra.length > 0 ? [...rootCertificates, ...extra] : undefined;
     this.agent = new Agent({
       connections: options.connections ?? 16,
       keepAliveTimeout: 30_000,
@@ -84,7 +91,7 @@ export class HttpTransport {
       return await request(`${this.baseUrl}${path}`, {
         method,
         dispatcher: this.agent,
-        headers: { authorization: this.authorization, ...options.headers },
+        headers: { authorization: this.authorization, ...(this.userAgent ? { 'user-agent': this.userAgent } : {}), ...options.headers },
         body: options.body ?? null,
         signal: options.signal ?? null,
         headersTimeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,

@@ -221,6 +221,8 @@ export interface ConnectedRegistrySettings {
   ACR_REGISTRY_DATA_VOLUME: string;
   ACR_REGISTRY_CONNECTION_STRING: string;
   ACR_REGISTRY_LOGIN_SERVER: string;
+  /** The parent's CA (PEM), when the parent is a root with a CA of its own and the protocol is https. */
+  OUTPOST_PARENT_CA_CERT?: string;
 }
 
 export interface ConnectedRegistrySettingsRequest {

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ConfigError } from './config-error.js';
 import { parseConnectionString, type ConnectionSettings } from './connection-string.js';
 
@@ -6,14 +7,37 @@ export { ConfigError };
 
 export type LogLevel = 'Debug' | 'Information' | 'Warning' | 'Error' | 'None';
 export const LOG_LEVELS: readonly LogLevel[] = ['Debug', 'Information', 'Warning', 'Error', 'None'];
+/** `pretty`: one readable line per event (pino-pretty); `json`: one JSON object per line, for log collectors. */
+export type LogFormat = 'pretty' | 'json';
+export const LOG_FORMATS: readonly LogFormat[] = ['pretty', 'json'];
+
+/**
+ * Where the served certificate comes from (docs/deploy.md, "TLS"):
+ * - `files`: --tls-cert and --tls-key, as given;
+ * - `folder`: `tls.crt` and `tls.key` in the certificate folder (ACR_REGISTRY_CERTIFICATE_VOLUME or
+ *   OUTPOST_CERT_DIR, the reference's layout; `ca.crt` beside them is handed to children);
+ * - `auto`: --tls-auto: the node makes a private CA (`ca.crt`, `ca.key`) and a serving certificate
+ *   (`tls.crt`, `tls.key`) in the certificate folder (default `<data>/certs`), keeps them, and
+ *   renews the serving certificate when it nears its end or the node's names change.
+ * Either way the files are reloaded when they change (and on SIGHUP), without a restart.
+ */
+export interface TlsConfig {
+  source: 'files' | 'folder' | 'auto';
+  certFile: string;
+  keyFile: string;
+  /** The certificate folder (`folder` and `auto`); null for `files`. */
+  dir: string | null;
+}
 
 /** Everything a node needs to start. Built from flags and environment by `resolveNodeConfig`. */
 export interface NodeConfig {
   host: string;
   port: number;
   dataDir: string;
-  tls: { certFile: string; keyFile: string } | null;
+  /** HTTPS, or null for plain HTTP. */
+  tls: TlsConfig | null;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   /**
    * The storage driver by name (OUTPOST_STORAGE): `filesystem` stores blobs under the data folder,
    * `memory` keeps them in memory (tests only). The storage layer's factory checks the name when
@@ -33,6 +57,11 @@ export interface NodeConfig {
   connection: ConnectionSettings | null;
   /** Extra CA certificates (PEM file) trusted for an https parent, besides the system's. */
   parentCaFile: string | null;
+  /**
+   * The same as PEM text (OUTPOST_PARENT_CA_CERT, as `connected-registry get-settings` prints it,
+   * so that the settings alone make a new edge trust its parent); trusted besides the file's.
+   */
+  parentCaPem: string | null;
 }
 
 export interface NodeFlags {
@@ -41,10 +70,14 @@ export interface NodeFlags {
   dataDir?: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsAuto?: boolean;
+  certDir?: string;
   logLevel?: string;
+  logFormat?: string;
   anonymousPull?: boolean;
   loginServer?: string;
   connectionString?: string;
+  connectionStringFile?: string;
   parentCa?: string;
 }
 
@@ -55,35 +88,37 @@ function firstSet(...values: Array<string | undefined>): string | undefined {
   return values.find((value) => value !== undefined && value !== '');
 }
 
+const truthy = (value: string | undefined): boolean => /^(true|1|yes)$/i.test(value ?? '');
+
 /**
  * Flags win over environment (`OUTPOST_*`, then the ACR names accepted as aliases), which win
- * over the embedded defaults: port 8080, `./data`, plain HTTP, Information logs.
+ * over the embedded defaults: port 8080, `./data`, plain HTTP, Information logs (pretty on a
+ * terminal, JSON otherwise: `stdoutIsTerminal`).
  */
-export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): NodeConfig {
+export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env, stdoutIsTerminal = false): NodeConfig {
   const portText = firstSet(flags.port, env.OUTPOST_PORT) ?? '8080';
   if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new ConfigError(`invalid port: ${portText}`);
-  const certFile = firstSet(flags.tlsCert, env.OUTPOST_TLS_CERT);
-  const keyFile = firstSet(flags.tlsKey, env.OUTPOST_TLS_KEY);
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError('--tls-cert and --tls-key must be given together');
   const logLevel = firstSet(flags.logLevel, env.OUTPOST_LOG_LEVEL) ?? 'Information';
   const level = LOG_LEVELS.find((l) => l.toLowerCase() === logLevel.toLowerCase());
   if (!level) throw new ConfigError(`invalid log level: ${logLevel} (one of ${LOG_LEVELS.join(', ')})`);
-  // An empty flag is a mistake (an unset shell variable), not a request to run as a root.
-  if (flags.connectionString !== undefined && flags.connectionString.trim() === '') throw new ConfigError('--connection-string is empty');
-  const connectionString = firstSet(flags.connectionString, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
+  const formatText = firstSet(flags.logFormat, env.OUTPOST_LOG_FORMAT);
+  const logFormat = formatText === undefined ? (stdoutIsTerminal ? 'pretty' : 'json') : LOG_FORMATS.find((f) => f === formatText.toLowerCase());
+  if (!logFormat) throw new ConfigError(`invalid log format: ${formatText} (one of ${LOG_FORMATS.join(', ')})`);
   const { dataDir, storage } = resolveDataLocation(flags.dataDir, env);
   return {
     host: firstSet(flags.host, env.OUTPOST_HOST) ?? '0.0.0.0',
     port: Number(portText),
     dataDir,
-    tls: certFile && keyFile ? { certFile, keyFile } : null,
+    tls: resolveTls(flags, env, dataDir),
     logLevel: level,
+    logFormat,
     storage,
-    anonymousPull: flags.anonymousPull === true || /^(true|1|yes)$/i.test(env.OUTPOST_ANONYMOUS_PULL ?? ''),
+    anonymousPull: flags.anonymousPull === true || truthy(env.OUTPOST_ANONYMOUS_PULL),
     adminPassword: firstSet(env.OUTPOST_ADMIN_PASSWORD) ?? null,
     loginServer: firstSet(flags.loginServer, env.OUTPOST_LOGIN_SERVER, env.ACR_REGISTRY_LOGIN_SERVER) ?? null,
-    connection: connectionString === undefined ? null : parseConnectionString(connectionString, firstSet(env.ACR_PARENT_GATEWAY_ENDPOINT)),
+    connection: resolveConnection(flags, env),
     parentCaFile: firstSet(flags.parentCa, env.OUTPOST_PARENT_CA) ?? null,
+    parentCaPem: firstSet(env.OUTPOST_PARENT_CA_CERT) ?? null,
   };
 }
 
@@ -98,4 +133,46 @@ export function resolveDataLocation(dataDirFlag: string | undefined, env: Env = 
     dataDir: resolve(firstSet(dataDirFlag, env.OUTPOST_DATA_DIR, env.ACR_REGISTRY_DATA_VOLUME) ?? './data'),
     storage: firstSet(env.OUTPOST_STORAGE) ?? 'filesystem',
   };
+}
+
+/** --tls-cert/--tls-key, else --tls-auto, else a certificate folder, else plain HTTP (TlsConfig). */
+function resolveTls(flags: NodeFlags, env: Env, dataDir: string): TlsConfig | null {
+  const certFile = firstSet(flags.tlsCert, env.OUTPOST_TLS_CERT);
+  const keyFile = firstSet(flags.tlsKey, env.OUTPOST_TLS_KEY);
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError('--tls-cert and --tls-key must be given together');
+  const auto = flags.tlsAuto === true || truthy(env.OUTPOST_TLS_AUTO);
+  if (certFile !== undefined && keyFile !== undefined) {
+    if (auto) throw new ConfigError('--tls-auto makes its own certificate: give either it or --tls-cert and --tls-key');
+    return { source: 'files', certFile: resolve(certFile), keyFile: resolve(keyFile), dir: null };
+  }
+  const folder = firstSet(flags.certDir, env.OUTPOST_CERT_DIR, env.ACR_REGISTRY_CERTIFICATE_VOLUME);
+  if (!auto && folder === undefined) return null;
+  const dir = resolve(folder ?? join(dataDir, 'certs'));
+  return { source: auto ? 'auto' : 'folder', certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), dir };
+}
+
+/**
+ * The connection string: --connection-string, --connection-string-file, OUTPOST_CONNECTION_STRING,
+ * ACR_REGISTRY_CONNECTION_STRING (first set wins); none: a root. A set but empty one is refused:
+ * it is an unset shell variable or an empty secret, and starting as a root instead would be wrong.
+ */
+function resolveConnection(flags: NodeFlags, env: Env): ConnectionSettings | null {
+  if (flags.connectionString !== undefined && flags.connectionString.trim() === '') throw new ConfigError('--connection-string is empty');
+  let fromFile: string | undefined;
+  if (flags.connectionStringFile !== undefined) {
+    try {
+      fromFile = readFileSync(flags.connectionStringFile, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`--connection-string-file ${flags.connectionStringFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    if (fromFile === '') throw new ConfigError(`--connection-string-file ${flags.connectionStringFile} is empty`);
+  }
+  for (const name of ['OUTPOST_CONNECTION_STRING', 'ACR_REGISTRY_CONNECTION_STRING'] as const) {
+    const value = env[name];
+    if (value !== undefined && value.trim() === '' && flags.connectionString === undefined && fromFile === undefined) {
+      throw new ConfigError(`${name} is set but empty: give the connected registry's connection string, or unset it to run a root`);
+    }
+  }
+  const text = firstSet(flags.connectionString, fromFile, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
+  return text === undefined ? null : parseConnectionString(text, firstSet(env.ACR_PARENT_GATEWAY_ENDPOINT));
 }

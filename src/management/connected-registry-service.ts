@@ -85,6 +85,12 @@ export interface ConnectedRegistrySettings {
   ACR_REGISTRY_DATA_VOLUME: string;
   ACR_REGISTRY_CONNECTION_STRING: string;
   ACR_REGISTRY_LOGIN_SERVER: string;
+  /**
+   * Ours, not the reference's: the PEM of the CA the parent's HTTPS certificate chains to, when the
+   * parent is this root and it has one (--tls-auto, or ca.crt in its certificate folder). A node
+   * started with it in its environment trusts its parent without further steps.
+   */
+  OUTPOST_PARENT_CA_CERT?: string;
 }
 
 export interface ConnectedRegistryServiceDeps {
@@ -97,6 +103,8 @@ export interface ConnectedRegistryServiceDeps {
   lock: WorkflowLock;
   /** The root's address for top-level edges (`host:port`); the address the admin used (Host) when absent. */
   loginServer?: string;
+  /** The CA of this root's HTTPS certificate (PEM), when it has one to hand to its top-level edges. */
+  parentCaCertificate?: () => Promise<string | null>;
 }
 
 /**
@@ -383,6 +391,8 @@ export class ConnectedRegistryService {
       }
       const parent = current.parent === null ? null : await this.store.getConnectedRegistry(current.parent);
       const endpoint = current.parent === null ? this.rootEndpoint(requestHost) : parent?.runtime.loginServer?.host ?? PARENT_ENDPOINT_PLACEHOLDER;
+      // Only this root's own CA is known here; an edge's children trust their parent edge's CA (docs/deploy.md).
+      const ca = current.parent === null && parentProtocol === 'https' ? await this.deps.parentCaCertificate?.() ?? null : null;
       return {
         SYNC_TOKEN_USER: tokenName,
         SYNC_TOKEN_PASSWORD: password,
@@ -390,6 +400,7 @@ export class ConnectedRegistryService {
         ACR_REGISTRY_DATA_VOLUME: '/var/acr/data',
         ACR_REGISTRY_CONNECTION_STRING: `ConnectedRegistryName=${current.name};SyncTokenName=${tokenName};SyncTokenPassword=${password};ParentGatewayEndpoint=${endpoint};ParentEndpointProtocol=${parentProtocol}`,
         ACR_REGISTRY_LOGIN_SERVER: LOGIN_SERVER_PLACEHOLDER,
+        ...(ca !== null ? { OUTPOST_PARENT_CA_CERT: ca } : {}),
       };
     });
   }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
+import pretty from 'pino-pretty';
+import { ConfigError, type NodeConfig, type LogLevel, type LogFormat } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
 import {
   createStorageDriver, DriverBlobStore, DriverUploadStore, parseStorageDriverSpec, StorageDriverSpecError, type StorageDriver,
@@ -29,7 +30,9 @@ import { TokenService } from '../management/token-service.js';
 import { ScopeMapService } from '../management/scope-map-service.js';
 import { InProcessLock } from '../management/workflow-lock.js';
 import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-routes.js';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
+import { ServedCertificate, type PreparedCertificate } from './served-certificate.js';
 import { EdgePolicy } from '../sync/edge-policy.js';
 import { SyncAgent } from '../sync/sync-agent.js';
 import { httpParentLink } from '../sync/parent-link.js';
@@ -73,6 +76,8 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const NOTIFICATION_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 /** Due webhook deliveries (retries) are looked for this often on the node's clock; new events wake the job at once. */
 const WEBHOOK_DELIVERY_EVERY_MS = 1000;
+/** --tls-auto checks its serving certificate this often (it is renewed 30 days before its end). */
+const RENEW_CHECK_EVERY_MS = 12 * 60 * 60 * 1000;
 
 export interface OutpostApp {
   app: FastifyInstance;
@@ -92,6 +97,8 @@ export interface OutpostApp {
   jobs: JobRunner;
   /** The node's one clock. */
   clock: Clock;
+  /** The served certificate of an HTTPS node (reload, renew, its CA), and what start found or made; null over plain HTTP. */
+  certificate: { served: ServedCertificate; prepared: PreparedCertificate } | null;
   close(): Promise<void>;
 }
 
@@ -123,21 +130,38 @@ export interface AppOptions {
   onRoute?: (route: { method: string; url: string }) => void;
   /** How long a webhook receiver has to answer one attempt (10 s). */
   webhookTimeoutMs?: number;
+  /** Reload the certificate when its files change (true); tests of SIGHUP turn it off. */
+  watchCertificates?: boolean;
 }
 
 /** Default for AppOptions.bodyIdleTimeoutMs and headersTimeoutMs. */
 const HTTP_IDLE_MS = 60_000;
 
-export function createLogger(level: LogLevel): Logger {
-  return pino({ level: PINO_LEVELS[level], base: { service: 'outpost' } });
+/**
+ * The node's logger: JSON lines (for collectors), or `pretty` (pino-pretty, in this process and
+ * synchronous: a line is on the terminal before the next one is written) for a person.
+ */
+export function createLogger(level: LogLevel, format: LogFormat = 'json'): Logger {
+  const options = { level: PINO_LEVELS[level], base: { service: 'outpost' } };
+  if (format === 'json') return pino(options);
+  return pino(options, pretty({
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,service',
+    singleLine: true,
+    sync: true,
+  }));
 }
 
 /** The composition root: builds the parts of a node from its config and passes each its dependencies (no module-level singletons). */
-export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel), options: AppOptions = {}): Promise<OutpostApp> {
+export async function buildApp(config: NodeConfig, logger: Logger = createLogger(config.logLevel, config.logFormat), options: AppOptions = {}): Promise<OutpostApp> {
   // The node's one clock (docs/architecture.md, "Time"): everything below takes it from here.
   const clock: Clock = options.clock ?? systemClock;
   const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
+  // The certificate first: a missing or bad one stops the start before anything is opened.
+  const served = config.tls ? new ServedCertificate(config.tls, { clock, logger, names: certificateNames(config) }) : null;
+  const prepared = served ? await served.prepare() : null;
   const driver = storageDriverOf(config, clock);
   const blobs = new DriverBlobStore(driver, { clock });
   const uploads = new DriverUploadStore(driver, blobs, {
@@ -185,9 +209,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     requestTimeout: 0,
     connectionsCheckingInterval: Math.max(10, Math.min(5000, Math.floor(headersTimeout / 4))),
   };
-  const https = config.tls
-    ? { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile), ...serverOptions }
-    : null;
+  const https = prepared ? { key: prepared.key, cert: prepared.cert, ...serverOptions } : null;
   const app = Fastify({
     loggerInstance: logger,
     // Per-request lines only at Debug: at Information a busy registry would log more than it serves.
@@ -212,6 +234,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   }) as unknown as FastifyInstance;
   const connections = new ConnectionTracker();
   connections.attach(app.server, https !== null);
+  if (served) {
+    served.attach(app.server as unknown as import('node:https').Server);
+    if (options.watchCertificates !== false) served.watch();
+    if (config.tls?.source === 'auto') jobs.add({ name: 'certificate-renew', schedule: { everyMs: RENEW_CHECK_EVERY_MS }, run: () => served.renewIfDue() });
+  }
   new BodyIdleTimeout(options.bodyIdleTimeoutMs ?? HTTP_IDLE_MS, logger).attach(app.server);
   if (options.onRoute) {
     const onRoute = options.onRoute;
@@ -221,7 +248,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   }
   refuseRepeatedHost(app);
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // The version, so that a probe or a person can tell which build answers (docs/deploy.md, "Upgrade").
+  app.get('/healthz', async () => ({ status: 'ok', version: OUTPOST_VERSION }));
   app.get('/readyz', async () => {
     await metadata.lastChangeSeq();
     return { status: 'ready' };
@@ -258,7 +286,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     const services = { identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, events, clock, lock: new InProcessLock() };
     await registerIdentityRoutes(app, { tokens: new TokenService(services), scopeMaps: new ScopeMapService(services), guard });
     await registerManagementRoutes(app, { metadata, writer, guard });
-    const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
+    const connectedRegistries = new ConnectedRegistryService({
+      ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}),
+      // The CA a top-level edge must trust to reach this root over HTTPS (its settings carry it).
+      ...(served ? { parentCaCertificate: () => served.caCertificate() } : {}),
+    });
     await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock });
     // Retention runs where the management plane is: a connected node gets these deletes through sync.
     const retention = new RetentionService({
@@ -305,7 +337,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const connection = config.connection;
   const parent = edge === null || connection === null ? null : httpParentLink({
     tokenName: connection.tokenName, tokenPassword: connection.tokenPassword, parentEndpoint: connection.parentEndpoint,
-    parentProtocol: connection.parentProtocol, caFile: config.parentCaFile,
+    parentProtocol: connection.parentProtocol, caFile: config.parentCaFile, caPem: config.parentCaPem, userAgent: `outpost/${OUTPOST_VERSION}`,
   }, connection.name);
   // The notification events recorded here go up during each sync session, woken as they are recorded.
   const relay = parent === null ? null : new EventRelay({
@@ -364,8 +396,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     events,
     jobs,
     clock,
+    certificate: served && prepared ? { served, prepared } : null,
     async close() {
       shutdown.abort();
+      served?.close();
       await jobs.stop();
       await agent?.stop();
       // Requests in flight finish; each keep-alive connection is closed once it goes idle.
@@ -418,6 +452,39 @@ function loginServerOf(config: NodeConfig, app: FastifyInstance): LoginServerDoc
   const wildcard = config.host === '0.0.0.0' || config.host === '::';
   const host = wildcard ? hostname() : config.host;
   return { host: `${host.includes(':') ? `[${host}]` : host}:${address.port}`, tls };
+}
+
+/**
+ * The names --tls-auto puts in the serving certificate: the login server's host, the listen
+ * address (or, on a wildcard, every address of the machine), the host name, and localhost.
+ */
+export function certificateNames(config: Pick<NodeConfig, 'host' | 'loginServer'>): string[] {
+  const names: string[] = [];
+  const add = (name: string | null | undefined): void => {
+    const bare = name?.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    if (bare && !names.includes(bare)) names.push(bare);
+  };
+  if (config.loginServer) add(hostOf(config.loginServer));
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  add(hostname());
+  if (!wildcard) add(config.host);
+  add('localhost');
+  add('127.0.0.1');
+  add('::1');
+  if (wildcard) {
+    for (const addresses of Object.values(networkInterfaces())) {
+      for (const address of addresses ?? []) if (!address.internal && !address.address.startsWith('fe80:')) add(address.address);
+    }
+  }
+  return names;
+}
+
+/** `host`, `host:port`, `[v6]:port` or a bare IPv6 address → the host. */
+function hostOf(address: string): string {
+  if (isIP(address) === 6) return address;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1]!;
+  return address.replace(/:\d+$/, '');
 }
 
 /** ACR_REGISTRY_LOGIN_SERVER: "the connected registry only accepts requests made to this login server value". */

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { SyncStore } from '../metadata/index.js';
 import type { Clock } from '../core/clock.js';
 import type { EdgePolicy } from './edge-policy.js';
@@ -13,6 +14,8 @@ export interface OutboxLoopDeps {
   policy: Pick<EdgePolicy, 'currentMode'>;
   activity: Pick<SyncActivity, 'track'>;
   clock: Clock;
+  /** Says what a drain pushed (one line per drain that pushed something). */
+  logger?: Pick<Logger, 'info'>;
 }
 
 /**
@@ -32,8 +35,10 @@ export class OutboxLoop {
   }
 
   /** Pushes everything pending now (tracked as a drain); returns how many changes were handled. Throws RemoteError on link failures. */
-  drain(signal: AbortSignal): Promise<number> {
-    return this.deps.activity.track('drain', () => this.deps.pusher.drain(signal));
+  async drain(signal: AbortSignal): Promise<number> {
+    const handled = await this.deps.activity.track('drain', () => this.deps.pusher.drain(signal));
+    if (handled > 0) this.deps.logger?.info({ changes: handled }, `pushed ${handled} queued ${handled === 1 ? 'change' : 'changes'} to the parent`);
+    return handled;
   }
 
   /** Drains until `signal` aborts; on a ReadOnly node only waits for it. Throws what a drain throws. */

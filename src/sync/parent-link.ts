@@ -11,6 +11,10 @@ export interface ParentSettings {
   parentProtocol: 'http' | 'https';
   /** PEM file of extra CAs trusted for an https parent. */
   caFile: string | null;
+  /** The same as PEM text (OUTPOST_PARENT_CA_CERT). */
+  caPem?: string | null;
+  /** The User-Agent of the sync requests (`outpost/<version>`). */
+  userAgent?: string;
 }
 
 /** What the sync agent talks to: the parent's gateway for this node and its /v2 API (a fake parent in unit tests). */
@@ -32,6 +36,8 @@ export function httpParentLink(settings: ParentSettings, selfName: string): Pare
     username: settings.tokenName,
     password: settings.tokenPassword,
     caFile: settings.caFile,
+    caPem: settings.caPem ?? null,
+    ...(settings.userAgent ? { userAgent: settings.userAgent } : {}),
   });
   const gateway = new GatewayClient(transport, selfName);
   return {

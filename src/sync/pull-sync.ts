@@ -285,7 +285,7 @@ export class PullSync {
       await this.applier.applyRepositoryDelete(repository);
     }
     await this.state.setCursor(head);
-    this.logger.info({ repositories: parentRepos.length, tags }, 'full reconcile with the parent done');
+    this.logger.info({ repositories: parentRepos.length, tags }, `reconciled ${parentRepos.length} ${parentRepos.length === 1 ? 'repository' : 'repositories'} (${tags} tags) with the parent`);
     // Parked items of the log are retried too (a reconcile only walks tags).
     await this.retryParked(signal, true);
     return { repositories: parentRepos.length, tags };

@@ -53,6 +53,8 @@ export class SessionRunner {
   private running: Promise<void> | null = null;
   /** When the parent became unreachable (this agent's clock), while it is. */
   private outageSince: number | null = null;
+  /** The first session has connected (said once: "connected to the parent"). */
+  private connectedOnce = false;
 
   constructor(private readonly deps: SessionRunnerDeps) {
     this.backoff = new RetryBackoff(deps.random);
@@ -113,10 +115,12 @@ export class SessionRunner {
         this.deps.status.noteFailure(err);
         const fatal = err instanceof SyncFatalError;
         this.outageSince ??= clock.now();
-        logger[fatal ? 'error' : 'warn']({ err: failureText(err) }, fatal ? 'the parent refuses this node' : 'sync with the parent interrupted; retrying');
         // A continuous session only ever ends by failing: one that held a while starts the waits over.
-        const waitMs = this.backoff.next(clock.now() - started);
-        await this.sleepUntil(clock.now() + (fatal ? REFUSED_RETRY_MS : waitMs), signal);
+        const waitMs = fatal ? REFUSED_RETRY_MS : this.backoff.next(clock.now() - started);
+        const retryIn = `${Math.round(waitMs / 100) / 10} s`;
+        logger[fatal ? 'error' : 'warn']({ err: failureText(err), retryInSeconds: waitMs / 1000 },
+          fatal ? `the parent refuses this node: ${failureText(err)}; trying again in ${retryIn}` : `sync with the parent interrupted: ${failureText(err)}; retrying in ${retryIn}`);
+        await this.sleepUntil(clock.now() + waitMs, signal);
       }
     }
   }
@@ -127,8 +131,14 @@ export class SessionRunner {
     while (!signal.aborted && clock.now() < deadline) await clock.sleep(deadline - clock.now(), signal);
   }
 
-  /** The parent answered again after an outage: say so, and how long it lasted. */
+  /** The parent answered: the first time say so, after an outage say how long it lasted. */
   private noteReconnected(): void {
+    if (!this.connectedOnce && this.outageSince === null) {
+      this.connectedOnce = true;
+      this.deps.logger.info({ parent: this.deps.parentAddress }, `connected to the parent ${this.deps.parentAddress}`);
+      return;
+    }
+    this.connectedOnce = true;
     if (this.outageSince === null) return;
     const outageSeconds = Math.round((this.deps.clock.now() - this.outageSince) / 100) / 10;
     this.outageSince = null;

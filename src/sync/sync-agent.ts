@@ -89,7 +89,7 @@ export class SyncAgent {
     const pull = new PullSync(parent.registry, this.puller, metadata, metadata, applier, deps.policy, logger, now);
     this.outbox = new OutboxLoop({
       pusher: new OutboxPusher(parent.registry, deps.blobs, metadata, metadata, logger, now),
-      store: metadata, policy: deps.policy, activity: this.activity, clock,
+      store: metadata, policy: deps.policy, activity: this.activity, clock, logger,
     });
     const status = new StatusReporter({
       gateway: parent.gateway, store: metadata, connectedRegistries: deps.connectedRegistries, activity: this.activity, config: this.config,

@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { spawnNode, tempDir, OUTPOST_BIN, type NodeProcess } from '../helpers/test-node.js';
@@ -296,6 +296,30 @@ describe('outpost CLI against a real root', () => {
     assertOneLineError(await outpostWith(noEnv, 'token', 'list'), 1, /no registry given/);
     assertOneLineError(await outpostWith(noEnv, 'token', 'list', '-r', node.url), 1, /^outpost: .+/);
     assertOneLineError(await outpostWith(noEnv, 'logout'), 2, /not logged in/);
+  });
+
+  test('-o none prints nothing and the exit code tells; a failure still prints its one line', async () => {
+    assert.equal(await ok('scope-map', 'create', '-n', 'quiet-map', '--repository', 'quiet', 'content/read', '-o', 'none'), '');
+    assert.equal(await ok('scope-map', 'show', '-n', 'quiet-map', '-o', 'none', '--query', 'actions'), '');
+    assert.deepEqual((await okJson<{ actions: string[] }>('scope-map', 'show', '-n', 'quiet-map')).actions, ['repositories/quiet/content/read']);
+    assertOneLineError(await outpost('scope-map', 'show', '-n', 'no-such-map', '-o', 'none'), 1, /not found/);
+    await ok('scope-map', 'delete', '-n', 'quiet-map', '--yes', '-o', 'none');
+  });
+
+  test('--version and `version` print the one version of package.json; /healthz reports it too', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const flag = await outpostWith({}, '--version');
+    assert.deepEqual([flag.code, flag.stdout], [0, `${version}\n`]);
+    const command = await outpostWith({}, 'version');
+    assert.deepEqual([command.code, command.stdout], [0, `outpost ${version}\n`]);
+    assert.deepEqual(JSON.parse((await outpostWith({}, 'version', '-o', 'json')).stdout), { version });
+    const health = await fetch(`${node.url}/healthz`);
+    assert.deepEqual(await health.json(), { status: 'ok', version });
+  });
+
+  test('serve refuses an empty ACR_REGISTRY_CONNECTION_STRING with one line instead of starting a root', async () => {
+    const run = await outpostWith({ ACR_REGISTRY_CONNECTION_STRING: '' }, 'serve', '--port', '0', '--data-dir', `${home.path}/never`);
+    assertOneLineError(run, 1, /^outpost: ACR_REGISTRY_CONNECTION_STRING is set but empty/);
   });
 
   test('a registry that does not answer is one line naming its URL', async () => {

@@ -34,6 +34,12 @@ describe('output formatting', () => {
     assert.equal(formatOutput(undefined, { output: 'table' }), '');
   });
 
+  test('none prints nothing, whatever the answer and the query (az -o none)', () => {
+    assert.equal(formatOutput(token, { output: 'none' }), '');
+    assert.equal(formatOutput(maps, { output: 'NONE', table: SCOPE_MAP_TABLE }), '');
+    assert.equal(formatOutput(token, { output: 'none', query: 'credentials.passwords[0].value' }), '');
+  });
+
   test('yaml round-trips', () => {
     assert.deepEqual(parseYaml(formatOutput(token, { output: 'yaml' })), token);
   });

@@ -4,6 +4,8 @@ import { resolveNodeConfig, ConfigError } from '../../src/config/node-config.js'
 import { parseConnectionString } from '../../src/config/connection-string.js';
 import { buildApp } from '../../src/server/build-app.js';
 import { tempDir } from '../helpers/test-node.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const CS = 'ConnectedRegistryName=Factory1;SyncTokenName=factory1;SyncTokenPassword=a=b;ParentGatewayEndpoint=root.example:8443;ParentEndpointProtocol=https';
 
@@ -45,6 +47,50 @@ test('the connection string comes from the flag, OUTPOST_CONNECTION_STRING or AC
   assert.equal(resolveNodeConfig({}, { OUTPOST_PARENT_CA: '/env-ca.pem' }).parentCaFile, '/env-ca.pem');
   // An empty flag (an unset shell variable) must not silently start a root.
   assert.throws(() => resolveNodeConfig({ connectionString: ' ' }, {}), /--connection-string is empty/);
+});
+
+test('--connection-string-file reads the string from a file (no password in the process list); a missing or empty file is one clear error', async () => {
+  const dir = await tempDir();
+  try {
+    const file = join(dir.path, 'edge.cs');
+    await writeFile(file, `${CS.replace('a=b', 'from-file')}\n`, { mode: 0o600 });
+    const config = resolveNodeConfig({ connectionStringFile: file }, { ACR_REGISTRY_CONNECTION_STRING: CS });
+    assert.equal(config.connection?.tokenPassword, 'from-file', 'the file wins over the environment; the newline is trimmed');
+    assert.throws(() => resolveNodeConfig({ connectionStringFile: join(dir.path, 'missing') }, {}), /--connection-string-file .*missing: no such file/);
+    await writeFile(join(dir.path, 'empty'), '\n');
+    assert.throws(() => resolveNodeConfig({ connectionStringFile: join(dir.path, 'empty') }, {}), /--connection-string-file .*empty is empty/);
+  } finally {
+    await dir.cleanup();
+  }
+});
+
+test('an empty ACR_REGISTRY_CONNECTION_STRING (or OUTPOST_CONNECTION_STRING) is refused instead of starting a root', () => {
+  for (const name of ['ACR_REGISTRY_CONNECTION_STRING', 'OUTPOST_CONNECTION_STRING']) {
+    assert.throws(() => resolveNodeConfig({}, { [name]: '' }), (err: unknown) =>
+      err instanceof ConfigError && err.message === `${name} is set but empty: give the connected registry's connection string, or unset it to run a root`);
+    assert.throws(() => resolveNodeConfig({}, { [name]: '  ' }), ConfigError);
+  }
+});
+
+test('logs are pretty on a terminal and JSON otherwise, unless --log-format or OUTPOST_LOG_FORMAT says', () => {
+  assert.equal(resolveNodeConfig({}, {}, true).logFormat, 'pretty');
+  assert.equal(resolveNodeConfig({}, {}, false).logFormat, 'json');
+  assert.equal(resolveNodeConfig({ logFormat: 'json' }, {}, true).logFormat, 'json');
+  assert.equal(resolveNodeConfig({}, { OUTPOST_LOG_FORMAT: 'PRETTY' }, false).logFormat, 'pretty');
+  assert.throws(() => resolveNodeConfig({ logFormat: 'xml' }, {}), /invalid log format: xml \(one of pretty, json\)/);
+});
+
+test('TLS: --tls-cert/--tls-key, else --tls-auto (in <data>/certs or the certificate folder), else the certificate folder alone, else plain HTTP', () => {
+  assert.equal(resolveNodeConfig({}, {}).tls, null);
+  assert.deepEqual(resolveNodeConfig({ tlsCert: '/c/a.crt', tlsKey: '/c/a.key' }, {}).tls, { source: 'files', certFile: '/c/a.crt', keyFile: '/c/a.key', dir: null });
+  assert.deepEqual(resolveNodeConfig({ dataDir: '/d', tlsAuto: true }, {}).tls, { source: 'auto', certFile: '/d/certs/tls.crt', keyFile: '/d/certs/tls.key', dir: '/d/certs' });
+  assert.deepEqual(resolveNodeConfig({ dataDir: '/d' }, { OUTPOST_TLS_AUTO: 'true', ACR_REGISTRY_CERTIFICATE_VOLUME: '/var/acr/certs' }).tls,
+    { source: 'auto', certFile: '/var/acr/certs/tls.crt', keyFile: '/var/acr/certs/tls.key', dir: '/var/acr/certs' });
+  assert.deepEqual(resolveNodeConfig({}, { ACR_REGISTRY_CERTIFICATE_VOLUME: '/var/acr/certs' }).tls,
+    { source: 'folder', certFile: '/var/acr/certs/tls.crt', keyFile: '/var/acr/certs/tls.key', dir: '/var/acr/certs' });
+  assert.equal(resolveNodeConfig({ certDir: '/flag' }, { OUTPOST_CERT_DIR: '/env', ACR_REGISTRY_CERTIFICATE_VOLUME: '/acr' }).tls?.dir, '/flag');
+  assert.equal(resolveNodeConfig({}, { OUTPOST_CERT_DIR: '/env', ACR_REGISTRY_CERTIFICATE_VOLUME: '/acr' }).tls?.dir, '/env');
+  assert.equal(resolveNodeConfig({}, { OUTPOST_PARENT_CA_CERT: '-----BEGIN CERTIFICATE-----' }).parentCaPem, '-----BEGIN CERTIFICATE-----');
 });
 
 test('OUTPOST_STORAGE names the storage driver; a name no driver takes stops the node at start with a ConfigError', async () => {

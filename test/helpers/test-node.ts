@@ -37,6 +37,8 @@ export interface TestNodeOptions {
   env?: Record<string, string>;
   /** Serve HTTPS with this certificate and key (PEM files). */
   tls?: { certFile: string; keyFile: string };
+  /** The listen address (127.0.0.1 by default). */
+  host?: string;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     ...(options.connectionString !== undefined ? { OUTPOST_CONNECTION_STRING: options.connectionString } : {}),
     ...options.env,
   };
-  const flags = { host: '127.0.0.1', port: '0', dataDir, logLevel: 'Error', ...(options.tls ? { tlsCert: options.tls.certFile, tlsKey: options.tls.keyFile } : {}) };
+  const flags = { host: options.host ?? '127.0.0.1', port: '0', dataDir, logLevel: 'Error', ...(options.tls ? { tlsCert: options.tls.certFile, tlsKey: options.tls.keyFile } : {}) };
   const node = await startNode(resolveNodeConfig(flags, env), options.app ?? {});
   return {
     url: node.url,

@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
+import { pino } from 'pino';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import type { Mode } from '../../src/client/gateway-protocol.js';
 import { OutboxLoop } from '../../src/sync/outbox-loop.js';
@@ -9,7 +10,7 @@ import { manualClock, until } from './unit-fixture.js';
 
 /** The push-back loop of a session (docs/architecture.md, "Outbox"), on a stand-in pusher. */
 describe('OutboxLoop', () => {
-  function loop(clock: Clock, mode: Mode = 'ReadWrite'): { outbox: OutboxLoop; pending: { count: number }; drains: { count: number }; activity: SyncActivity } {
+  function loop(clock: Clock, mode: Mode = 'ReadWrite', lines: string[] = []): { outbox: OutboxLoop; pending: { count: number }; drains: { count: number }; activity: SyncActivity } {
     const pending = { count: 0 };
     const drains = { count: 0 };
     const activity = new SyncActivity();
@@ -26,6 +27,7 @@ describe('OutboxLoop', () => {
       policy: { currentMode: mode },
       activity,
       clock,
+      logger: pino({}, { write: (line: string) => void lines.push((JSON.parse(line) as { msg: string }).msg) }),
     });
     return { outbox, pending, drains, activity };
   }
@@ -58,6 +60,17 @@ describe('OutboxLoop', () => {
     assert.equal(activity.inFlight('drain'), 1);
     await draining;
     assert.equal(activity.inFlight('drain'), 0);
+  });
+
+  test('a drain that pushed something says how many changes, in one line; an empty one says nothing', async () => {
+    const lines: string[] = [];
+    const { outbox, pending } = loop(manualClock(), 'ReadWrite', lines);
+    pending.count = 3;
+    assert.equal(await outbox.drain(new AbortController().signal), 3);
+    assert.equal(await outbox.drain(new AbortController().signal), 0);
+    pending.count = 1;
+    await outbox.drain(new AbortController().signal);
+    assert.deepEqual(lines, ['pushed 3 queued changes to the parent', 'pushed 1 queued change to the parent']);
   });
 
   test('on a ReadOnly node it only waits for the session to end', async () => {

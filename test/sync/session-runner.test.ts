@@ -78,6 +78,10 @@ describe('SessionRunner', () => {
       assert.ok(Math.max(...gaps) <= MAX_RETRY_MS + 100, `a wait of ${Math.max(...gaps)} ms between retries`);
       assert.ok(gaps.slice(-5).every((gap) => gap >= 1_000), `the waits at the end: ${gaps.slice(-5).join(', ')} ms`);
       assert.equal(agent.currentState, 'Offline');
+      // The lines a person reads: connected once at first, then why sync stopped and when it tries again.
+      assert.equal(local.lines.filter((l) => /^connected to the parent /.test(l.msg)).length, 1);
+      assert.ok(local.lines.some((l) => l.level === 40 && /^sync with the parent interrupted: .+; retrying in \d+(\.\d)? s$/.test(l.msg)),
+        local.lines.map((l) => l.msg).filter((m) => /interrupted/.test(m)).slice(0, 2).join(' | '));
 
       down.release();
       const back = clock.now();

@@ -202,7 +202,7 @@ describe('SyncAgent', () => {
     parent.deactivate();
     parent.activeInstance = 'another-instance';
     clock.advance(1_000);
-    await until('the refusal logged', () => local.lines.some((l) => l.level === 50 && l.msg === 'the parent refuses this node'));
+    await until('the refusal logged', () => local.lines.some((l) => l.level === 50 && l.msg.startsWith('the parent refuses this node: ')));
     assert.equal(agent.currentState, 'Offline');
     const activations = (): number => parent.callsOf((method, path) => method === 'POST' && path === '/gateway/activate').length;
     const before = activations();

@@ -33,6 +33,15 @@ export interface NodeConfig {
   connection: ConnectionSettings | null;
   /** Extra CA certificates (PEM file) trusted for an https parent, besides the system's. */
   parentCaFile: string | null;
+  /** Where Prometheus metrics are served (`--metrics-listen host:port`, its own listener); null: not served. */
+  metricsListen: { host: string; port: number } | null;
+  /**
+   * Where audit lines go (`--audit-log <file|->`): a file, or `-` for standard output. Null: on
+   * the root, no audit log; on a connected node, `<data>/audit.log` (its resource switches it on).
+   */
+  auditLog: string | null;
+  /** On the root, whether the audit log records (`--audit-log-status`; Enabled by default once `auditLog` is set). A connected node takes its resource's. */
+  auditLogEnabled: boolean;
 }
 
 export interface NodeFlags {
@@ -46,6 +55,9 @@ export interface NodeFlags {
   loginServer?: string;
   connectionString?: string;
   parentCa?: string;
+  metricsListen?: string;
+  auditLog?: string;
+  auditLogStatus?: string;
 }
 
 
@@ -72,6 +84,10 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
   if (flags.connectionString !== undefined && flags.connectionString.trim() === '') throw new ConfigError('--connection-string is empty');
   const connectionString = firstSet(flags.connectionString, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
   const storage = firstSet(env.OUTPOST_STORAGE) ?? 'filesystem';
+  const metricsListen = firstSet(flags.metricsListen, env.OUTPOST_METRICS_LISTEN);
+  const auditLog = firstSet(flags.auditLog, env.OUTPOST_AUDIT_LOG);
+  const auditLogStatus = firstSet(flags.auditLogStatus, env.OUTPOST_AUDIT_LOG_STATUS) ?? 'Enabled';
+  if (!/^(enabled|disabled)$/i.test(auditLogStatus)) throw new ConfigError(`invalid audit log status: ${auditLogStatus} (Enabled or Disabled)`);
   return {
     host: firstSet(flags.host, env.OUTPOST_HOST) ?? '0.0.0.0',
     port: Number(portText),
@@ -84,5 +100,17 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
     loginServer: firstSet(flags.loginServer, env.OUTPOST_LOGIN_SERVER, env.ACR_REGISTRY_LOGIN_SERVER) ?? null,
     connection: connectionString === undefined ? null : parseConnectionString(connectionString, firstSet(env.ACR_PARENT_GATEWAY_ENDPOINT)),
     parentCaFile: firstSet(flags.parentCa, env.OUTPOST_PARENT_CA) ?? null,
+    metricsListen: metricsListen === undefined ? null : parseListenAddress(metricsListen),
+    auditLog: auditLog === undefined ? null : auditLog === '-' ? '-' : resolve(auditLog),
+    auditLogEnabled: auditLogStatus.toLowerCase() === 'enabled',
   };
+}
+
+/** `host:port`, `[v6]:port` or `:port` (every address) as the metrics listener takes it. */
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new ConfigError(`invalid metrics listen address: ${text} (host:port, e.g. 127.0.0.1:9090)`);
+  const host = match[1] ?? (match[2] === '' ? '0.0.0.0' : match[2]!);
+  return { host, port };
 }

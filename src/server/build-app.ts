@@ -1,10 +1,10 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { pino, type Logger } from 'pino';
 import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
-import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
+import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type AdoptingBlobStore, type StorageDriver } from '../storage/index.js';
 import { SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
@@ -33,15 +33,12 @@ import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
-import type { LoginServerDoc } from '../client/gateway-protocol.js';
-
-const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
-  Debug: 'debug',
-  Information: 'info',
-  Warning: 'warn',
-  Error: 'error',
-  None: 'silent',
-};
+import type { ConfigDocument, LoginServerDoc } from '../client/gateway-protocol.js';
+import { LogLevels, PINO_LEVELS } from '../observability/log-levels.js';
+import { NodeMetrics } from '../observability/node-metrics.js';
+import { MetricsServer } from '../observability/metrics-server.js';
+import { AUDIT_ROTATION_CHECK_MS, AuditLog } from '../observability/audit-log.js';
+import { AuditRecorder } from '../observability/audit-recorder.js';
 
 /** Upload sessions untouched this long are removed (docs/api.md, "Upload sessions"), checked every PURGE_EVERY_MS. */
 const STALE_SESSION_MS = 60 * 60 * 1000;
@@ -69,6 +66,12 @@ export interface OutpostApp {
   jobs: JobRunner;
   /** The node's one clock. */
   clock: Clock;
+  /** The node's log level, changed live by a connected node's config (docs/observability.md, "Log level"). */
+  logLevels: LogLevels;
+  /** The metrics listener (`--metrics-listen`); null when metrics are off. */
+  metrics: { url: string; registry: NodeMetrics } | null;
+  /** The audit log (`--audit-log`; a connected node's `<data>/audit.log`); null on a root without one. */
+  audit: AuditLog | null;
   close(): Promise<void>;
 }
 
@@ -114,14 +117,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const now = (): number => clock.now();
   await mkdir(config.dataDir, { recursive: true });
   const driver = storageDriverOf(config, clock);
-  const blobs = new DriverBlobStore(driver, { clock });
+  // Metrics (docs/observability.md): built only when they are served, so a node without them pays nothing.
+  const metrics = config.metricsListen ? new NodeMetrics(clock) : null;
+  const storedBlobs = new DriverBlobStore(driver, { clock });
+  const blobs: AdoptingBlobStore = metrics ? metrics.meterBlobStore(storedBlobs) : storedBlobs;
   const uploads = new DriverUploadStore(driver, blobs, {
     clock, ...(options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {}),
   });
   // Before the node listens, no put can be running: every temporary file is a crash's leftover
   // (one process per data folder, docs/api.md). Abandoned sessions go by the same rule as later.
   // A disk that refuses (read-only) must not keep the node from serving reads: warn and go on.
-  await blobs.clearTemp().then(() => uploads.purgeStale(STALE_SESSION_MS)).catch((err: unknown) =>
+  await storedBlobs.clearTemp().then(() => uploads.purgeStale(STALE_SESSION_MS)).catch((err: unknown) =>
     logger.warn({ err }, 'removing leftover upload data at start failed'));
   const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
@@ -160,10 +166,14 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const https = config.tls
     ? { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile), ...serverOptions }
     : null;
+  // One level for every logger of the node, changed live (a connected node's config sets it).
+  const logLevels = new LogLevels(config.logLevel);
+  logLevels.register(logger);
   const app = Fastify({
     loggerInstance: logger,
     // Per-request lines only at Debug: at Information a busy registry would log more than it serves.
-    logController: new LogController({ disableRequestLogging: config.logLevel !== 'Debug' }),
+    // Asked per request, so a level set later (from the parent's config) starts or stops them.
+    logController: new LogController({ disableRequestLogging: () => !logLevels.requestLogging }),
     exposeHeadRoutes: false,
     // Repository names with several levels and digests make long paths; the spec allows 255-char names.
     routerOptions: { maxParamLength: 1024 },
@@ -179,6 +189,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     clientErrorHandler: clientErrorHandler(logger),
     ...(https ? { https } : { http: serverOptions }),
   }) as unknown as FastifyInstance;
+  // fastify logs through its own child of `logger` (and each request through a child of that).
+  logLevels.register(app.log);
   const connections = new ConnectionTracker();
   connections.attach(app.server, https !== null);
   new BodyIdleTimeout(options.bodyIdleTimeoutMs ?? HTTP_IDLE_MS, logger).attach(app.server);
@@ -189,6 +201,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     });
   }
   refuseRepeatedHost(app);
+  // Hooks of the root instance, before any route: every route of every plugin is counted.
+  metrics?.attachHttp(app);
+  // The audit log (docs/observability.md): a root records with --audit-log; a connected node
+  // keeps <data>/audit.log unless told otherwise, and its resource switches it on and off.
+  const auditDestination = config.auditLog ?? (edge ? join(config.dataDir, 'audit.log') : null);
+  const audit = auditDestination === null ? null : new AuditLog(auditDestination, {
+    clock, registry: config.connection?.name ?? null, enabled: edge === null && config.auditLogEnabled,
+    onError: (err) => logger.error({ err }, 'writing the audit log failed'),
+  });
+  const auditRecorder = audit ? new AuditRecorder(audit, guard) : null;
+  auditRecorder?.attachHttp(app);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
@@ -228,6 +251,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   jobs.add({ name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS }, run: () => gateway.prune() });
 
   const syncLogger = logger.child({ component: 'sync' });
+  logLevels.register(syncLogger);
+  // The connected registry's logging settings from the root (children made later inherit them).
+  const applyLogging = (document: ConfigDocument): void => {
+    logLevels.set(document.self.logging.logLevel);
+    if (audit) audit.enabled = document.self.logging.auditLogStatus === 'Enabled';
+  };
   const connection = config.connection;
   const agent = edge === null || connection === null ? null : new SyncAgent({
     selfName: connection.name,
@@ -246,10 +275,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     loginServer: () => loginServerOf(config, app),
     onConfigApplied: (document) => {
       events.publish({ type: 'connected-registry-config-changed', name: null });
-      // The connected registry's log level from the root (children made later inherit it).
-      logger.level = PINO_LEVELS[document.self.logging.logLevel];
-      syncLogger.level = logger.level;
+      applyLogging(document);
     },
+    onConfigLoaded: applyLogging,
+    publish: (event) => events.publish(event),
     clock,
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
@@ -258,6 +287,24 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
     if (event.origin === 'local' && event.seq !== null) agent.localWrite();
   });
+  if (agent && connection && auditRecorder) auditRecorder.observeSync(events, { tokenName: connection.tokenName, parentEndpoint: connection.parentEndpoint });
+  if (audit && audit.destination !== '-') {
+    jobs.add({ name: 'audit-log-rotation', schedule: { everyMs: AUDIT_ROTATION_CHECK_MS }, run: async () => audit.checkRotation() });
+  }
+  let metricsServer: MetricsServer | null = null;
+  if (metrics && config.metricsListen) {
+    metrics.observeRepositoryEvents(events);
+    // Every node may be a parent: its records of the registries below it.
+    metrics.observeFleet(metadata.connectedRegistries, events, selfName);
+    if (agent && edge) {
+      const policy = edge;
+      metrics.observeSync({
+        observe: () => agent.observe(),
+        syncedRepositories: (limit) => syncedRepositories(metadata, (name) => policy.inScope(name), limit),
+      }, events);
+    }
+    metricsServer = await MetricsServer.start(metrics, config.metricsListen, logger);
+  }
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.
@@ -265,7 +312,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     name: 'upload-purge',
     schedule: { everyMs: PURGE_EVERY_MS },
     run: async (signal) => {
-      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS, { signal }), blobs.purgeTemp(STALE_TEMP_MS, { signal })]);
+      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS, { signal }), storedBlobs.purgeTemp(STALE_TEMP_MS, { signal })]);
       return { sessions, temporary };
     },
   });
@@ -282,16 +329,34 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     events,
     jobs,
     clock,
+    logLevels,
+    metrics: metrics && metricsServer ? { url: metricsServer.url, registry: metrics } : null,
+    audit,
     async close() {
       shutdown.abort();
+      await metricsServer?.close();
       await jobs.stop();
       await agent?.stop();
       // Requests in flight finish; each keep-alive connection is closed once it goes idle.
       connections.drain();
       await app.close();
+      audit?.close();
       await metadata.close();
     },
   };
+}
+
+/** The first `limit` repositories here that the sync scope takes (label values of the lag metrics), reading at most 10 pages. */
+async function syncedRepositories(metadata: MetadataStore, inScope: (name: string) => boolean, limit: number): Promise<string[]> {
+  const names: string[] = [];
+  let last: string | undefined;
+  for (let page = 0; page < 10 && names.length < limit; page++) {
+    const batch = await metadata.listRepositories({ limit: 1000, ...(last !== undefined ? { last } : {}) });
+    names.push(...batch.filter(inScope));
+    if (batch.length < 1000) break;
+    last = batch[batch.length - 1];
+  }
+  return names.slice(0, limit);
 }
 
 /** The node's storage driver, by the name in its config; a name no driver takes is a config error. */

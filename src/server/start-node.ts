@@ -29,7 +29,7 @@ export async function startNode(config: NodeConfig, options: AppOptions = {}): P
 
 /**
  * Stops the node on SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the
- * store. A second signal exits at once.
+ * store. A second signal exits at once. SIGHUP reopens the audit log's file.
  */
 export function closeOnSignals(node: RunningNode): void {
   let closing = false;
@@ -47,4 +47,6 @@ export function closeOnSignals(node: RunningNode): void {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // logrotate's postrotate: the audit log starts its file afresh (docs/observability.md, "Audit log").
+  process.on('SIGHUP', () => node.audit?.reopen());
 }

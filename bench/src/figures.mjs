@@ -1,6 +1,7 @@
 // The figures. Each figure runs against one registry at a time and returns rows
 // { id, label, unit, better, value, detail }; main.mjs puts the registries side by side.
 import { performance } from 'node:perf_hooks';
+import { setInterval, clearInterval } from 'node:timers';
 import { request } from 'undici';
 import { pushBlob, pushManifest, getAndCheck, OCI_MANIFEST } from './oci.mjs';
 import { launchers } from './registries.mjs';

@@ -11,6 +11,7 @@ import { downloadBlob, newClient, uploadBlob } from './transfer.mjs';
 import { startRssSampler, rssNow } from './rss.mjs';
 import { MB, freePort, log, median, round, sleep } from './util.mjs';
 import { SYNC_FIGURES } from './sync-figures.mjs';
+import { processTree, treeCpuSeconds } from './proc.mjs';
 
 const mbps = ({ bytes, ms }) => bytes / MB / (ms / 1000);
 
@@ -102,24 +103,37 @@ async function metricsCost(reg, ctx) {
         let timer = null;
         if (r === metered) timer = setInterval(() => void scrapeOnce().catch(() => undefined), 5000);
         try {
-          const w = await wrkFigure(r, ctx, { url: urls.get(r), connections: 64, headers: { Accept: OCI_MANIFEST } });
+          // CPU time of the registry process per request answered: what metrics cost the process
+          // itself, which a loaded machine disturbs far less than the request rate.
+          const load = { url: urls.get(r), connections: 64, headers: { Accept: OCI_MANIFEST } };
+          if (ctx.opts.warmup > 0) await runWrk({ ...load, seconds: ctx.opts.warmup });
+          const cpuBefore = treeCpuSeconds(processTree(r.pid));
+          const w = await runWrk({ ...load, seconds: ctx.opts.seconds });
+          if (w.errors > 0) log(`  warning: ${r.name}: ${w.errors} errors ${JSON.stringify(w.errorDetail)}`);
+          const cpuUs = ((treeCpuSeconds(processTree(r.pid)) - cpuBefore) * 1e6) / Math.max(1, w.requests);
           result[r === metered ? 'on' : 'off'] = w.rps;
+          result[r === metered ? 'cpuOn' : 'cpuOff'] = cpuUs;
         } finally {
           if (timer) clearInterval(timer);
         }
       }
       result.ratio = result.on / result.off;
-      log(`  round ${i + 1}/${rounds}: without ${round(result.off, 0)} req/s, with metrics ${round(result.on, 0)} req/s, ratio ${result.ratio.toFixed(3)}`);
+      result.cpuRatio = result.cpuOn / result.cpuOff;
+      log(`  round ${i + 1}/${rounds}: without ${round(result.off, 0)} req/s (${round(result.cpuOff, 1)} µs CPU/req), with metrics ${round(result.on, 0)} req/s (${round(result.cpuOn, 1)} µs CPU/req), ratio ${result.ratio.toFixed(3)}, CPU ratio ${result.cpuRatio.toFixed(3)}`);
       runs.push(result);
     }
     // The listener counted what it served (a metrics build that counts nothing would be cheap too).
     const counted = /outpost_http_requests_total\{route="v2:manifest",method="GET",code="200"\} (\d+)/.exec(await scrapeOnce());
     if (!counted || Number(counted[1]) < 1000) throw new Error('the metrics listener did not count the manifest GETs');
-    const detail = { rounds: runs.map((r) => ({ off: round(r.off, 5), on: round(r.on, 5), ratio: round(r.ratio, 4) })), counted: Number(counted[1]) };
+    const detail = {
+      rounds: runs.map((r) => ({ off: round(r.off, 5), on: round(r.on, 5), ratio: round(r.ratio, 4), cpuUsOff: round(r.cpuOff, 4), cpuUsOn: round(r.cpuOn, 4), cpuRatio: round(r.cpuRatio, 4) })),
+      counted: Number(counted[1]),
+    };
     return [
       { id: 'metrics-off-manifest-get-rps', label: 'manifest GET, 64 conns, no metrics (median)', unit: 'req/s', better: 'higher', value: median(runs.map((r) => r.off)), detail },
       { id: 'metrics-on-manifest-get-rps', label: '  the same with --metrics-listen (median)', unit: 'req/s', better: 'higher', value: median(runs.map((r) => r.on)), detail },
       { id: 'metrics-cost-ratio', label: '  with / without metrics, median of rounds (goal >= 0.95)', unit: 'ratio', better: 'higher', value: median(runs.map((r) => r.ratio)), detail },
+      { id: 'metrics-cpu-per-request-ratio', label: '  CPU per request, with / without, median of rounds', unit: 'ratio', better: 'lower', value: median(runs.map((r) => r.cpuRatio)), detail },
     ];
   } finally {
     await metered.stop();

@@ -1,47 +1,43 @@
 import type { Readable } from 'node:stream';
-import type { Counter } from 'prom-client';
 import type { AdoptingBlobStore } from '../storage/blob-store.js';
 import type { CallOptions, RandomReadHandle } from '../storage/driver.js';
 
-/** The blob store families, registered by NodeMetrics. */
-export interface BlobStoreFamilies {
-  operations: Counter<'operation'>;
-  errors: Counter<'operation'>;
-  writtenBytes: Counter;
-  writtenBlobs: Counter;
-}
+export type BlobStoreOperation = 'stat' | 'open' | 'open-for-read' | 'get' | 'put' | 'adopt' | 'delete' | 'list';
+export const BLOB_STORE_OPERATIONS: readonly BlobStoreOperation[] = ['stat', 'open', 'open-for-read', 'get', 'put', 'adopt', 'delete', 'list'];
 
-type Operation = 'stat' | 'open' | 'open-for-read' | 'get' | 'put' | 'adopt' | 'delete' | 'list';
-const OPERATIONS: readonly Operation[] = ['stat', 'open', 'open-for-read', 'get', 'put', 'adopt', 'delete', 'list'];
+/** What the wrapper has counted so far (plain numbers: NodeMetrics reads them when Prometheus scrapes). */
+export interface BlobStoreCounts {
+  calls: Record<BlobStoreOperation, number>;
+  failures: Record<BlobStoreOperation, number>;
+  writtenBlobs: number;
+  writtenBytes: number;
+}
 
 /**
  * The node's blob store, counted: calls and failures per operation, and the blobs and bytes
  * written (a put or an upload adopted; a blob already there counts again, as the write it was).
- * Everything else is the wrapped store's. Counters are bound once per operation, so a call costs
- * one increment.
+ * Everything else is the wrapped store's. A call costs one addition.
  */
 export class MeteredBlobStore implements AdoptingBlobStore {
-  private readonly calls: Record<Operation, { inc(): void }>;
-  private readonly failures: Record<Operation, { inc(): void }>;
+  readonly counts: BlobStoreCounts = {
+    calls: zeroes(), failures: zeroes(), writtenBlobs: 0, writtenBytes: 0,
+  };
 
-  constructor(private readonly inner: AdoptingBlobStore, private readonly families: BlobStoreFamilies) {
-    this.calls = Object.fromEntries(OPERATIONS.map((op) => [op, families.operations.labels(op)])) as Record<Operation, { inc(): void }>;
-    this.failures = Object.fromEntries(OPERATIONS.map((op) => [op, families.errors.labels(op)])) as Record<Operation, { inc(): void }>;
-  }
+  constructor(private readonly inner: AdoptingBlobStore) {}
 
-  private async counted<T>(operation: Operation, call: () => Promise<T>): Promise<T> {
-    this.calls[operation].inc();
+  private async counted<T>(operation: BlobStoreOperation, call: () => Promise<T>): Promise<T> {
+    this.counts.calls[operation] += 1;
     try {
       return await call();
     } catch (err) {
-      this.failures[operation].inc();
+      this.counts.failures[operation] += 1;
       throw err;
     }
   }
 
   private written(stored: { size: number }): void {
-    this.families.writtenBlobs.inc();
-    this.families.writtenBytes.inc(stored.size);
+    this.counts.writtenBlobs += 1;
+    this.counts.writtenBytes += stored.size;
   }
 
   stat(digest: string, options?: CallOptions): Promise<{ size: number } | null> {
@@ -77,7 +73,11 @@ export class MeteredBlobStore implements AdoptingBlobStore {
   }
 
   list(options?: CallOptions): AsyncIterable<string> {
-    this.calls.list.inc();
+    this.counts.calls.list += 1;
     return this.inner.list(options);
   }
+}
+
+function zeroes(): Record<BlobStoreOperation, number> {
+  return Object.fromEntries(BLOB_STORE_OPERATIONS.map((op) => [op, 0])) as Record<BlobStoreOperation, number>;
 }

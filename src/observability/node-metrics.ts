@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { REPOSITORY_EVENT_TYPES, SYNC_EVENT_TYPES, type EventBus } from '../core/events.js';
@@ -6,10 +6,8 @@ import { effectiveConnectionState, type ConnectedRegistryStore } from '../metada
 import type { AdoptingBlobStore } from '../storage/blob-store.js';
 import type { SyncObservation } from '../sync/sync-agent.js';
 import { registerHttpMetrics } from './http-metrics.js';
-import { MeteredBlobStore } from './metered-blob-store.js';
+import { BLOB_STORE_OPERATIONS, MeteredBlobStore } from './metered-blob-store.js';
 
-/** Latency buckets (seconds): a manifest from memory takes well under a millisecond, a large blob minutes. */
-const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 /** At most this many repositories get series of their own in the lag families; the rest are summed under `_other`. */
 export const MAX_REPOSITORY_SERIES = 100;
 export const OTHER_REPOSITORIES = '_other';
@@ -52,29 +50,39 @@ export class NodeMetrics {
 
   /** Requests by route, method and status; latency; bytes; requests and uploads in flight. */
   attachHttp(app: FastifyInstance): void {
-    const registers = [this.registry];
-    registerHttpMetrics(app, {
-      requests: new Counter({ name: 'outpost_http_requests_total', help: 'HTTP requests answered, by route template, method and status code.', labelNames: ['route', 'method', 'code'] as const, registers }),
-      duration: new Histogram({
-        name: 'outpost_http_request_duration_seconds', help: 'Time from the request to the last byte of the answer, by route template and method.',
-        labelNames: ['route', 'method'] as const, buckets: DURATION_BUCKETS, registers,
-      }),
-      received: new Counter({ name: 'outpost_http_received_bytes_total', help: 'Bytes received on the socket while requests were served, by route template.', labelNames: ['route'] as const, registers }),
-      sent: new Counter({ name: 'outpost_http_sent_bytes_total', help: 'Bytes sent on the socket while requests were served, by route template.', labelNames: ['route'] as const, registers }),
-      inFlight: new Gauge({ name: 'outpost_http_requests_in_flight', help: 'Requests being served now, by route template.', labelNames: ['route'] as const, registers }),
-      uploadsInFlight: new Gauge({ name: 'outpost_uploads_in_flight', help: 'Blob upload requests (POST, PATCH, PUT of upload sessions) being received now.', registers }),
-    });
+    registerHttpMetrics(app, this.registry);
   }
 
   /** The node's blob store, counted (operations, failures, blobs and bytes written). */
   meterBlobStore(blobs: AdoptingBlobStore): AdoptingBlobStore {
+    const metered = new MeteredBlobStore(blobs);
+    const { counts } = metered;
     const registers = [this.registry];
-    return new MeteredBlobStore(blobs, {
-      operations: new Counter({ name: 'outpost_blob_store_operations_total', help: 'Blob store calls, by operation.', labelNames: ['operation'] as const, registers }),
-      errors: new Counter({ name: 'outpost_blob_store_errors_total', help: 'Blob store calls that failed (a blob unknown included), by operation.', labelNames: ['operation'] as const, registers }),
-      writtenBlobs: new Counter({ name: 'outpost_blob_store_written_blobs_total', help: 'Blobs written to the blob store (puts and completed uploads).', registers }),
-      writtenBytes: new Counter({ name: 'outpost_blob_store_written_bytes_total', help: 'Bytes of the blobs written to the blob store.', registers }),
+    new Counter({
+      name: 'outpost_blob_store_operations_total', help: 'Blob store calls, by operation.', labelNames: ['operation'] as const, registers,
+      collect() {
+        for (const operation of BLOB_STORE_OPERATIONS) setTotal(this, { operation }, counts.calls[operation]);
+      },
     });
+    new Counter({
+      name: 'outpost_blob_store_errors_total', help: 'Blob store calls that failed (a blob unknown included), by operation.', labelNames: ['operation'] as const, registers,
+      collect() {
+        for (const operation of BLOB_STORE_OPERATIONS) setTotal(this, { operation }, counts.failures[operation]);
+      },
+    });
+    new Counter({
+      name: 'outpost_blob_store_written_blobs_total', help: 'Blobs written to the blob store (puts and completed uploads).', registers,
+      collect() {
+        setTotal(this, {}, counts.writtenBlobs);
+      },
+    });
+    new Counter({
+      name: 'outpost_blob_store_written_bytes_total', help: 'Bytes of the blobs written to the blob store.', registers,
+      collect() {
+        setTotal(this, {}, counts.writtenBytes);
+      },
+    });
+    return metered;
   }
 
   /** Writes to the repositories, from the bus: by event, and by origin (a client here, or sync from the parent). */

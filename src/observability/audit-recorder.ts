@@ -75,7 +75,9 @@ export class AuditRecorder {
     const route = routeLabel(request);
     const path = pathOf(request.url);
     const address = request.ip;
-    if (status === 401 || status === 429) {
+    // Refused before an identity was established: a 429 then is the login throttle's (one after it,
+    // such as too many upload sessions, is not about signing in).
+    if ((status === 401 || status === 429) && this.guard.identityOf(request) === undefined) {
       const attempt = signInAttempt(request, path);
       if (attempt !== null) {
         return { action: 'authentication.failed', identity: attempt.name, address, resource: `${surfaceOf(route, path)}:${attempt.scheme}`, result: resultOf(status), status };

@@ -303,7 +303,13 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
         syncedRepositories: (limit) => syncedRepositories(metadata, (name) => policy.inScope(name), limit),
       }, events);
     }
-    metricsServer = await MetricsServer.start(metrics, config.metricsListen, logger);
+    const listen = config.metricsListen;
+    metricsServer = await MetricsServer.start(metrics, listen, logger).catch(async (err: unknown) => {
+      // The address is taken (or not ours): nothing else has started yet; close what is open and say which flag.
+      await app.close();
+      await metadata.close();
+      throw new ConfigError(`--metrics-listen ${listen.host}:${listen.port}: ${err instanceof Error ? err.message : String(err)}`);
+    });
   }
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space

@@ -1,10 +1,10 @@
 // Lint: typescript-eslint's recommended rules plus the layer rule (docs/architecture.md, "Layers"):
 // imports point down the list core → oci → storage → metadata → lifecycle → auth → registry →
-// events → gateway → sync → management → client → server → cli, never up.
+// events → gateway → sync → management → observability → client → server → cli, never up.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const layers = ['oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'events', 'gateway', 'sync', 'management', 'server', 'cli'];
+const layers = ['oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'events', 'gateway', 'sync', 'management', 'observability', 'server', 'cli'];
 // client/ talks HTTP and only needs oci/; config/ is plain data read by server/ and cli/.
 const allowedBelow = {
   core: [],
@@ -22,7 +22,9 @@ const allowedBelow = {
   sync: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'events', 'client'],
   management: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'lifecycle', 'events'],
   config: ['core', 'oci'],
-  server: ['core', 'oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'events', 'gateway', 'sync', 'management', 'config', 'client'],
+  // Metrics, the audit log and the live log level: fed by the parts below (hooks, the bus, reads at scrape time), wired by server/.
+  observability: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'client', 'config'],
+  server: ['core', 'oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'events', 'gateway', 'sync', 'management', 'observability', 'config', 'client'],
   cli: ['core', 'oci', 'client', 'config', 'server', 'lifecycle'],
 };
 const allFolders = [...new Set(['core', ...layers, 'client', 'config'])];

@@ -1,6 +1,8 @@
 // The figures. Each figure runs against one registry at a time and returns rows
 // { id, label, unit, better, value, detail }; main.mjs puts the registries side by side.
 import { performance } from 'node:perf_hooks';
+import { setInterval, clearInterval } from 'node:timers';
+import process from 'node:process';
 import { request } from 'undici';
 import { pushBlob, pushManifest, getAndCheck, OCI_MANIFEST } from './oci.mjs';
 import { launchers } from './registries.mjs';
@@ -8,9 +10,10 @@ import { openBlob } from './blobs.mjs';
 import { runWrk } from './wrk.mjs';
 import { downloadBlob, newClient, uploadBlob } from './transfer.mjs';
 import { startRssSampler, rssNow } from './rss.mjs';
-import { MB, log, median, round, sleep } from './util.mjs';
+import { MB, freePort, log, median, round, sleep } from './util.mjs';
 import { SYNC_FIGURES } from './sync-figures.mjs';
 import { WEBHOOK_FIGURES } from './webhook-figures.mjs';
+import { processTree, treeCpuSeconds } from './proc.mjs';
 
 const mbps = ({ bytes, ms }) => bytes / MB / (ms / 1000);
 
@@ -60,6 +63,86 @@ async function manifestLoad(reg, ctx, repo, { mustAuthenticate = false } = {}) {
     if (anonymous.statusCode !== 401) throw new Error(`${reg.name} served a secured manifest without credentials (${anonymous.statusCode})`);
   }
   return wrkFigure(reg, ctx, { url, connections: 64, headers });
+}
+
+/**
+ * The cost of metrics on the manifest-GET rate (issue 13; goal within 5 %): two fresh Outpost
+ * processes, the same but for `--metrics-listen`, measured one after the other in alternating
+ * order, `rounds` times; while the one with metrics is loaded, its /metrics is scraped every 5 s
+ * (as Prometheus would, a little more often). Each round gives the ratio with/without; the row is
+ * the median ratio (a shared, loaded machine drifts between rounds, not within one).
+ */
+async function metricsCost(reg, ctx) {
+  if (reg.name !== 'outpost') return [];
+  const rounds = ctx.opts.metricsRounds;
+  const metricsPort = await freePort();
+  // BENCH_METRICS_AA=1: both processes without metrics (an A/A run: the noise floor of the ratio on this machine).
+  const aa = process.env.BENCH_METRICS_AA === '1';
+  const plain = await launchers.outpost({ workDir: ctx.workDir, repoRoot: ctx.repoRoot, outpostBin: ctx.opts.outpostBin, dirName: 'outpost-no-metrics' });
+  const metered = await launchers.outpost({
+    workDir: ctx.workDir, repoRoot: ctx.repoRoot, outpostBin: ctx.opts.outpostBin, dirName: 'outpost-metrics',
+    extraArgs: aa ? [] : ['--metrics-listen', `127.0.0.1:${metricsPort}`],
+  });
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const scrapeOnce = async () => {
+    const res = await request(metricsUrl);
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`metrics answered ${res.statusCode}`);
+    return text;
+  };
+  try {
+    const urls = new Map();
+    for (const r of [plain, metered]) {
+      const img = ctx.data.image;
+      for (const b of img.blobs) await pushBlob(r.url, 'bench/metrics', b, undefined, r.pushHeaders);
+      await pushManifest(r.url, 'bench/metrics', 'v1', img.manifest, r.pushHeaders);
+      const url = `${r.url}/v2/bench/metrics/manifests/v1`;
+      await getAndCheck(url, { headers: { Accept: OCI_MANIFEST }, size: img.manifest.length });
+      urls.set(r, url);
+    }
+    const runs = [];
+    for (let i = 0; i < rounds; i++) {
+      const result = {};
+      for (const r of i % 2 ? [metered, plain] : [plain, metered]) {
+        let timer = null;
+        if (r === metered && !aa) timer = setInterval(() => void scrapeOnce().catch(() => undefined), 5000);
+        try {
+          // CPU time of the registry process per request answered: what metrics cost the process
+          // itself, which a loaded machine disturbs far less than the request rate.
+          const load = { url: urls.get(r), connections: 64, headers: { Accept: OCI_MANIFEST } };
+          if (ctx.opts.warmup > 0) await runWrk({ ...load, seconds: ctx.opts.warmup });
+          const cpuBefore = treeCpuSeconds(processTree(r.pid));
+          const w = await runWrk({ ...load, seconds: ctx.opts.seconds });
+          if (w.errors > 0) log(`  warning: ${r.name}: ${w.errors} errors ${JSON.stringify(w.errorDetail)}`);
+          const cpuUs = ((treeCpuSeconds(processTree(r.pid)) - cpuBefore) * 1e6) / Math.max(1, w.requests);
+          result[r === metered ? 'on' : 'off'] = w.rps;
+          result[r === metered ? 'cpuOn' : 'cpuOff'] = cpuUs;
+        } finally {
+          if (timer) clearInterval(timer);
+        }
+      }
+      result.ratio = result.on / result.off;
+      result.cpuRatio = result.cpuOn / result.cpuOff;
+      log(`  round ${i + 1}/${rounds}: without ${round(result.off, 0)} req/s (${round(result.cpuOff, 1)} µs CPU/req), with metrics ${round(result.on, 0)} req/s (${round(result.cpuOn, 1)} µs CPU/req), ratio ${result.ratio.toFixed(3)}, CPU ratio ${result.cpuRatio.toFixed(3)}`);
+      runs.push(result);
+    }
+    // The listener counted what it served (a metrics build that counts nothing would be cheap too).
+    const counted = aa ? ['', '1000'] : /outpost_http_requests_total\{route="v2:manifest",method="GET",code="200"\} (\d+)/.exec(await scrapeOnce());
+    if (!counted || Number(counted[1]) < 1000) throw new Error('the metrics listener did not count the manifest GETs');
+    const detail = {
+      rounds: runs.map((r) => ({ off: round(r.off, 5), on: round(r.on, 5), ratio: round(r.ratio, 4), cpuUsOff: round(r.cpuOff, 4), cpuUsOn: round(r.cpuOn, 4), cpuRatio: round(r.cpuRatio, 4) })),
+      counted: Number(counted[1]), aa,
+    };
+    return [
+      { id: 'metrics-off-manifest-get-rps', label: 'manifest GET, 64 conns, no metrics (median)', unit: 'req/s', better: 'higher', value: median(runs.map((r) => r.off)), detail },
+      { id: 'metrics-on-manifest-get-rps', label: '  the same with --metrics-listen (median)', unit: 'req/s', better: 'higher', value: median(runs.map((r) => r.on)), detail },
+      { id: 'metrics-cost-ratio', label: '  with / without metrics, median of rounds (goal >= 0.95)', unit: 'ratio', better: 'higher', value: median(runs.map((r) => r.ratio)), detail },
+      { id: 'metrics-cpu-per-request-ratio', label: '  CPU per request, with / without, median of rounds', unit: 'ratio', better: 'lower', value: median(runs.map((r) => r.cpuRatio)), detail },
+    ];
+  } finally {
+    await metered.stop();
+    await plain.stop();
+  }
 }
 
 export const FIGURES = [
@@ -211,6 +294,11 @@ export const FIGURES = [
   },
   // Run once (not once per registry), each with its own Outpost hierarchy: see sync-figures.mjs
   // and webhook-figures.mjs.
+  {
+    id: 'metrics-cost',
+    title: 'Cost of Prometheus metrics on manifest GETs/s (Outpost with and without --metrics-listen, interleaved)',
+    run: metricsCost,
+  },
   ...SYNC_FIGURES,
   ...WEBHOOK_FIGURES,
 ];

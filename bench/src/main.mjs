@@ -37,6 +37,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --sync-images <n>    images in the initial-sync set          [BENCH_SYNC_IMAGES, 50]
   --idle-polls <n>     simulated idle children long-polling    [BENCH_IDLE_POLLS, 500]
   --idle-hold <s>      how long they are held and measured     [BENCH_IDLE_HOLD, 25]
+  --metrics-rounds <n> interleaved with/without-metrics rounds in metrics-cost [BENCH_METRICS_ROUNDS, 5]
   --outpost-bin <path> Outpost launcher to run               [OUTPOST_BIN, ../bin/outpost]
   --out <file>         JSON output (default: bench/results/latest.json)
   --quick              short smoke run: 3 s wrk, 1 s warm-up, 2/1 reps, 10 s idle hold
@@ -60,6 +61,7 @@ function options() {
       'sync-images': { type: 'string', default: env('BENCH_SYNC_IMAGES', '50') },
       'idle-polls': { type: 'string', default: env('BENCH_IDLE_POLLS', '500') },
       'idle-hold': { type: 'string', default: env('BENCH_IDLE_HOLD', '25') },
+      'metrics-rounds': { type: 'string', default: env('BENCH_METRICS_ROUNDS', '5') },
       'outpost-bin': { type: 'string', default: env('OUTPOST_BIN', path.join(repoRoot, 'bin', 'outpost')) },
       out: { type: 'string', default: path.join(benchDir, 'results', 'latest.json') },
       quick: { type: 'boolean', default: false },
@@ -102,6 +104,7 @@ function options() {
     syncImages: Math.max(1, Math.round(num(values['sync-images'], 'sync-images'))),
     idlePolls: Math.max(1, Math.round(num(values['idle-polls'], 'idle-polls'))),
     idleHold,
+    metricsRounds: Math.max(1, Math.round(num(values['metrics-rounds'], 'metrics-rounds'))),
     out: path.resolve(values.out),
     outpostBin: path.resolve(values['outpost-bin']),
     keep: values.keep,

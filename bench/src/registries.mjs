@@ -172,9 +172,10 @@ export function outpostVersion(repoRoot) {
  * - `authenticated`: no anonymous pull (otherwise pulls are anonymous, as on distribution);
  * - `dirName`: its folder under workDir (several nodes in one run: a hierarchy);
  * - `connectionString`: start it as a connected node (an edge) of that parent;
- * - `name`: the name it gets in logs and errors (default `outpost`).
+ * - `name`: the name it gets in logs and errors (default `outpost`);
+ * - `extraArgs`: more `serve` flags (e.g. `--metrics-listen`).
  */
-export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false, dirName, connectionString, name = 'outpost' }) {
+export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false, dirName, connectionString, name = 'outpost', extraArgs = [] }) {
   const bin = outpostBin ?? path.join(repoRoot, 'bin', 'outpost');
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} not found (build Outpost first, or run with --only distribution)`);
@@ -189,6 +190,7 @@ export async function startOutpost({ workDir, repoRoot, outpostBin, authenticate
   const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--log-level', 'Error'];
   if (!authenticated) args.push('--anonymous-pull');
   if (connectionString) args.push('--connection-string', connectionString);
+  args.push(...extraArgs);
   const adminPassword = crypto.randomBytes(18).toString('base64url');
   const env = { OUTPOST_ADMIN_PASSWORD: adminPassword };
   const admin = { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` };

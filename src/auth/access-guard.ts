@@ -58,6 +58,9 @@ export function requestOrigin(request: FastifyRequest): { origin: string; host: 
  * credentials only).
  */
 export class AccessGuard {
+  /** Who each request in progress was identified as (the audit log asks once it is answered); gone with the request. */
+  private readonly identified = new WeakMap<object, Identity>();
+
   constructor(
     private readonly authenticator: Authenticator,
     private readonly signer: JwtSigner,
@@ -65,6 +68,17 @@ export class AccessGuard {
 
   /** The caller's identity; null without credentials (and no anonymous access). Throws UNAUTHORIZED for bad credentials. */
   async identify(request: FastifyRequest): Promise<Identity | null> {
+    const identity = await this.identifyNow(request);
+    if (identity !== null) this.identified.set(request.raw, identity);
+    return identity;
+  }
+
+  /** Who `request` was identified as by `identify`; undefined when it was not (or failed). */
+  identityOf(request: FastifyRequest): Identity | undefined {
+    return this.identified.get(request.raw);
+  }
+
+  private async identifyNow(request: FastifyRequest): Promise<Identity | null> {
     const credentials = parseAuthorization(request.headers.authorization);
     if (credentials === null) return this.authenticator.anonymous();
     if (credentials.type === 'basic') return this.authenticator.basic(credentials.username, credentials.password, request.ip);

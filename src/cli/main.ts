@@ -50,6 +50,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--connection-string <cs>', 'run as this connected registry: ConnectedRegistryName=…;SyncTokenName=…;SyncTokenPassword=…;ParentGatewayEndpoint=host:port;ParentEndpointProtocol=https (env OUTPOST_CONNECTION_STRING or ACR_REGISTRY_CONNECTION_STRING; ACR_PARENT_GATEWAY_ENDPOINT overrides the parent; the process list shows a flag: prefer --connection-string-file or the environment)')
     .option('--connection-string-file <file>', 'read the connection string from this file (keeps the sync password out of the process list)')
     .option('--parent-ca <file>', 'PEM file of CA certificates trusted for an https parent, besides the system ones (env OUTPOST_PARENT_CA)')
+    .option('--metrics-listen <host:port>', 'serve Prometheus metrics at GET /metrics on this address, a listener of its own without authentication: bind it to a private address (env OUTPOST_METRICS_LISTEN; off by default)')
+    .option('--audit-log <file|->', 'write the audit log (one JSON line per write, failed sign-in, management change and sync action) to this file, or - for standard output; reopened on SIGHUP (env OUTPOST_AUDIT_LOG; a connected node defaults to <data-dir>/audit.log)')
+    .option('--audit-log-status <status>', 'Enabled|Disabled: whether the root records to --audit-log (env OUTPOST_AUDIT_LOG_STATUS; default Enabled); a connected node follows its resource\'s auditLogStatus')
     // Loaded only for `serve`: the server's modules cost ~0.6 s of start-up every management command would pay.
     .action(async (flags: NodeFlags) => (await import('./serve-command.js')).serveCommand(flags));
 

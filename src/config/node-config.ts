@@ -62,6 +62,15 @@ export interface NodeConfig {
    * so that the settings alone make a new edge trust its parent); trusted besides the file's.
    */
   parentCaPem: string | null;
+  /** Where Prometheus metrics are served (`--metrics-listen host:port`, its own listener); null: not served. */
+  metricsListen: { host: string; port: number } | null;
+  /**
+   * Where audit lines go (`--audit-log <file|->`): a file, or `-` for standard output. Null: on
+   * the root, no audit log; on a connected node, `<data>/audit.log` (its resource switches it on).
+   */
+  auditLog: string | null;
+  /** On the root, whether the audit log records (`--audit-log-status`; Enabled by default once `auditLog` is set). A connected node takes its resource's. */
+  auditLogEnabled: boolean;
 }
 
 export interface NodeFlags {
@@ -79,6 +88,9 @@ export interface NodeFlags {
   connectionString?: string;
   connectionStringFile?: string;
   parentCa?: string;
+  metricsListen?: string;
+  auditLog?: string;
+  auditLogStatus?: string;
 }
 
 
@@ -105,6 +117,10 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env, stdo
   const logFormat = formatText === undefined ? (stdoutIsTerminal ? 'pretty' : 'json') : LOG_FORMATS.find((f) => f === formatText.toLowerCase());
   if (!logFormat) throw new ConfigError(`invalid log format: ${formatText} (one of ${LOG_FORMATS.join(', ')})`);
   const { dataDir, storage } = resolveDataLocation(flags.dataDir, env);
+  const metricsListen = firstSet(flags.metricsListen, env.OUTPOST_METRICS_LISTEN);
+  const auditLog = firstSet(flags.auditLog, env.OUTPOST_AUDIT_LOG);
+  const auditLogStatus = firstSet(flags.auditLogStatus, env.OUTPOST_AUDIT_LOG_STATUS) ?? 'Enabled';
+  if (!/^(enabled|disabled)$/i.test(auditLogStatus)) throw new ConfigError(`invalid audit log status: ${auditLogStatus} (Enabled or Disabled)`);
   return {
     host: firstSet(flags.host, env.OUTPOST_HOST) ?? '0.0.0.0',
     port: Number(portText),
@@ -119,6 +135,9 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env, stdo
     connection: resolveConnection(flags, env),
     parentCaFile: firstSet(flags.parentCa, env.OUTPOST_PARENT_CA) ?? null,
     parentCaPem: firstSet(env.OUTPOST_PARENT_CA_CERT) ?? null,
+    metricsListen: metricsListen === undefined ? null : parseListenAddress(metricsListen),
+    auditLog: auditLog === undefined ? null : auditLog === '-' ? '-' : resolve(auditLog),
+    auditLogEnabled: auditLogStatus.toLowerCase() === 'enabled',
   };
 }
 
@@ -175,4 +194,13 @@ function resolveConnection(flags: NodeFlags, env: Env): ConnectionSettings | nul
   }
   const text = firstSet(flags.connectionString, fromFile, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
   return text === undefined ? null : parseConnectionString(text, firstSet(env.ACR_PARENT_GATEWAY_ENDPOINT));
+}
+
+/** `host:port`, `[v6]:port` or `:port` (every address) as the metrics listener takes it. */
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new ConfigError(`invalid metrics listen address: ${text} (host:port, e.g. 127.0.0.1:9090)`);
+  const host = match[1] ?? (match[2] === '' ? '0.0.0.0' : match[2]!);
+  return { host, port };
 }

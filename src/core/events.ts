@@ -61,7 +61,22 @@ export type DomainEvent =
   | {
     type: 'webhook-attempted'; webhook: string; eventId: string; action: string; attempt: number;
     outcome: 'delivered' | 'retrying' | 'failed'; status: number | null; durationMs: number;
-  };
+  }
+  /*
+   * The sync agent's work on a connected node (sync/), after each outcome is recorded: metrics
+   * and the audit log subscribe. The changes it applies are the repository events of origin `sync`.
+   */
+  /** A local write carried up to the parent (`pushed`), refused there for good (`rejected`), or unreadable here and parked (`parked`). */
+  | {
+    type: 'sync-push-finished'; repository: string; change: string; tag: string | null; digest: string | null;
+    result: 'pushed' | 'rejected' | 'parked'; code: string | null;
+  }
+  /** A full reconcile with the parent ended; `failed` with the failure's code (it is owed again). */
+  | { type: 'sync-reconcile-finished'; result: 'completed' | 'failed'; repositories: number | null; tags: number | null; durationMs: number; code: string | null }
+  /** A change from the parent could not be completed here and is parked (or parked again after a failed retry). */
+  | { type: 'sync-item-parked'; repository: string; digest: string; tag: string | null; code: string }
+  /** A sync session ended in failure: `kind` says whose (sync/sync-failures.ts, `SyncFailureKind`). */
+  | { type: 'sync-session-failed'; kind: string; code: string };
 
 export type DomainEventType = DomainEvent['type'];
 export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
@@ -119,3 +134,8 @@ export const REPOSITORY_EVENT_TYPES = [
 
 /** An event of a repository write (it carries origin, actor and seq). */
 export type RepositoryEvent = EventOf<(typeof REPOSITORY_EVENT_TYPES)[number]>;
+
+/** The sync agent's events (a connected node only). */
+export const SYNC_EVENT_TYPES = [
+  'sync-push-finished', 'sync-reconcile-finished', 'sync-item-parked', 'sync-session-failed',
+] as const satisfies readonly DomainEventType[];

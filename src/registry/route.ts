@@ -26,13 +26,13 @@ export type V2RouteOf<K extends V2RouteKind> = { kind: K } & V2RouteFields[K];
 export type V2Route = { [K in V2RouteKind]: V2RouteOf<K> }[V2RouteKind];
 
 // Order matters: `uploads` must be tried before the generic blob pattern.
-const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => V2Route]> = [
-  [/^(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1]!, reference: decode(m[2]!) })],
-  [/^(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'upload-start', name: m[1]! })],
-  [/^(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1]!, id: decode(m[2]!) })],
-  [/^(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1]!, digest: decode(m[2]!) })],
-  [/^(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: m[1]! })],
-  [/^(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: decode(m[2]!) })],
+const PATTERNS: Array<[RegExp, V2RouteKind, (m: RegExpExecArray) => V2Route]> = [
+  [/^(.+)\/manifests\/([^/]+)$/, 'manifest', (m) => ({ kind: 'manifest', name: m[1]!, reference: decode(m[2]!) })],
+  [/^(.+)\/blobs\/uploads\/?$/, 'upload-start', (m) => ({ kind: 'upload-start', name: m[1]! })],
+  [/^(.+)\/blobs\/uploads\/([^/]+)$/, 'upload', (m) => ({ kind: 'upload', name: m[1]!, id: decode(m[2]!) })],
+  [/^(.+)\/blobs\/([^/]+)$/, 'blob', (m) => ({ kind: 'blob', name: m[1]!, digest: decode(m[2]!) })],
+  [/^(.+)\/tags\/list$/, 'tags', (m) => ({ kind: 'tags', name: m[1]! })],
+  [/^(.+)\/referrers\/([^/]+)$/, 'referrers', (m) => ({ kind: 'referrers', name: m[1]!, digest: decode(m[2]!) })],
 ];
 
 function decode(component: string): string {
@@ -50,7 +50,7 @@ function decode(component: string): string {
 export function parseV2Path(path: string): V2Route {
   if (path === '' || path === '/') return { kind: 'base' };
   if (path === '_catalog') return { kind: 'catalog' };
-  for (const [pattern, build] of PATTERNS) {
+  for (const [pattern, , build] of PATTERNS) {
     const match = pattern.exec(path);
     if (!match) continue;
     const route = build(match);
@@ -71,4 +71,16 @@ export function requiredAction(route: V2Route, method: string): RepositoryAction
   if (reading) return 'pull';
   if (method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) return 'delete';
   return route.kind === 'manifest' ? 'push-manifest' : 'push';
+}
+
+/**
+ * The kind of route a path after `/v2/` (no query string) addresses, by the same patterns as
+ * parseV2Path but without validating or decoding anything: null for a path outside the API.
+ * For labels that must never carry a name or a digest (metrics, logs).
+ */
+export function v2RouteKindOf(path: string): V2RouteKind | null {
+  if (path === '' || path === '/') return 'base';
+  if (path === '_catalog') return 'catalog';
+  for (const [pattern, kind] of PATTERNS) if (pattern.test(path)) return kind;
+  return null;
 }

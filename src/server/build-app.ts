@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { ConfigError, type NodeConfig, type LogLevel, type LogFormat } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
 import {
-  createStorageDriver, DriverBlobStore, DriverUploadStore, parseStorageDriverSpec, StorageDriverSpecError, type StorageDriver,
+  createStorageDriver, DriverBlobStore, DriverUploadStore, parseStorageDriverSpec, StorageDriverSpecError, type AdoptingBlobStore, type StorageDriver,
 } from '../storage/index.js';
 import { DEFAULT_IDENTITY_LIMITS, SqliteMetadataStore, SYNC_STATE_KEYS } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
@@ -39,7 +39,7 @@ import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
 import { JobRunner } from '../core/jobs.js';
-import type { LoginServerDoc, StorageUsageDoc } from '../client/gateway-protocol.js';
+import type { ConfigDocument, LoginServerDoc, StorageUsageDoc } from '../client/gateway-protocol.js';
 import { RETENTION_EVERY_MS, RETENTION_JOB, RetentionService } from '../lifecycle/retention-service.js';
 import { StorageMeter, type StorageFigures } from '../lifecycle/storage-meter.js';
 import { UsageService } from '../lifecycle/usage-service.js';
@@ -52,14 +52,11 @@ import { WebhookSender } from '../events/webhook-sender.js';
 import { WebhookService } from '../events/webhook-service.js';
 import { WebhookDelivery } from '../events/webhook-delivery.js';
 import { registerWebhookRoutes } from '../management/webhook-routes.js';
-
-const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
-  Debug: 'debug',
-  Information: 'info',
-  Warning: 'warn',
-  Error: 'error',
-  None: 'silent',
-};
+import { LogLevels, PINO_LEVELS } from '../observability/log-levels.js';
+import { NodeMetrics } from '../observability/node-metrics.js';
+import { MetricsServer } from '../observability/metrics-server.js';
+import { AUDIT_ROTATION_CHECK_MS, AuditLog } from '../observability/audit-log.js';
+import { AuditRecorder } from '../observability/audit-recorder.js';
 
 /** Upload sessions untouched this long are removed (docs/api.md, "Upload sessions"), checked every PURGE_EVERY_MS. */
 const STALE_SESSION_MS = 60 * 60 * 1000;
@@ -99,6 +96,12 @@ export interface OutpostApp {
   clock: Clock;
   /** The served certificate of an HTTPS node (reload, renew, its CA), and what start found or made; null over plain HTTP. */
   certificate: { served: ServedCertificate; prepared: PreparedCertificate } | null;
+  /** The node's log level, changed live by a connected node's config (docs/observability.md, "Log level"). */
+  logLevels: LogLevels;
+  /** The metrics listener (`--metrics-listen`); null when metrics are off. */
+  metrics: { url: string; registry: NodeMetrics } | null;
+  /** The audit log (`--audit-log`; a connected node's `<data>/audit.log`); null on a root without one. */
+  audit: AuditLog | null;
   close(): Promise<void>;
 }
 
@@ -163,14 +166,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const served = config.tls ? new ServedCertificate(config.tls, { clock, logger, names: certificateNames(config) }) : null;
   const prepared = served ? await served.prepare() : null;
   const driver = storageDriverOf(config, clock);
-  const blobs = new DriverBlobStore(driver, { clock });
+  // Metrics (docs/observability.md): built only when they are served, so a node without them pays nothing.
+  const metrics = config.metricsListen ? new NodeMetrics(clock) : null;
+  const storedBlobs = new DriverBlobStore(driver, { clock });
+  const blobs: AdoptingBlobStore = metrics ? metrics.meterBlobStore(storedBlobs) : storedBlobs;
   const uploads = new DriverUploadStore(driver, blobs, {
     clock, ...(options.uploadSessionsPerCaller !== undefined ? { maxSessionsPerOwner: options.uploadSessionsPerCaller } : {}),
   });
   // Before the node listens, no put can be running: every temporary file is a crash's leftover
   // (one process per data folder, docs/api.md). Abandoned sessions go by the same rule as later.
   // A disk that refuses (read-only) must not keep the node from serving reads: warn and go on.
-  await blobs.clearTemp().then(() => uploads.purgeStale(STALE_SESSION_MS)).catch((err: unknown) =>
+  await storedBlobs.clearTemp().then(() => uploads.purgeStale(STALE_SESSION_MS)).catch((err: unknown) =>
     logger.warn({ err }, 'removing leftover upload data at start failed'));
   const metadata = await SqliteMetadataStore.open(join(config.dataDir, 'metadata.db'), {
     ...(options.identityLimits ? { identityLimits: options.identityLimits } : {}),
@@ -210,10 +216,14 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     connectionsCheckingInterval: Math.max(10, Math.min(5000, Math.floor(headersTimeout / 4))),
   };
   const https = prepared ? { key: prepared.key, cert: prepared.cert, ...serverOptions } : null;
+  // One level for every logger of the node, changed live (a connected node's config sets it).
+  const logLevels = new LogLevels(config.logLevel);
+  logLevels.register(logger);
   const app = Fastify({
     loggerInstance: logger,
     // Per-request lines only at Debug: at Information a busy registry would log more than it serves.
-    logController: new LogController({ disableRequestLogging: config.logLevel !== 'Debug' }),
+    // Asked per request, so a level set later (from the parent's config) starts or stops them.
+    logController: new LogController({ disableRequestLogging: () => !logLevels.requestLogging }),
     exposeHeadRoutes: false,
     // Repository names with several levels and digests make long paths; the spec allows 255-char names.
     routerOptions: { maxParamLength: 1024 },
@@ -232,6 +242,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     clientErrorHandler: clientErrorHandler(logger),
     ...(https ? { https } : { http: serverOptions }),
   }) as unknown as FastifyInstance;
+  // fastify logs through its own child of `logger` (and each request through a child of that).
+  logLevels.register(app.log);
   const connections = new ConnectionTracker();
   connections.attach(app.server, https !== null);
   if (served) {
@@ -247,6 +259,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     });
   }
   refuseRepeatedHost(app);
+  // Hooks of the root instance, before any route: every route of every plugin is counted.
+  metrics?.attachHttp(app);
+  // The audit log (docs/observability.md): a root records with --audit-log; a connected node
+  // keeps <data>/audit.log unless told otherwise, and its resource switches it on and off.
+  const auditDestination = config.auditLog ?? (edge ? join(config.dataDir, 'audit.log') : null);
+  const audit = auditDestination === null ? null : new AuditLog(auditDestination, {
+    clock, registry: config.connection?.name ?? null, enabled: edge === null && config.auditLogEnabled,
+    onError: (err) => logger.error({ err }, 'writing the audit log failed'),
+  });
+  const auditRecorder = audit ? new AuditRecorder(audit, guard) : null;
+  auditRecorder?.attachHttp(app);
 
   // The version, so that a probe or a person can tell which build answers (docs/deploy.md, "Upgrade").
   app.get('/healthz', async () => ({ status: 'ok', version: OUTPOST_VERSION }));
@@ -334,6 +357,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
 
   const syncLogger = logger.child({ component: 'sync' });
+  logLevels.register(syncLogger);
+  // The connected registry's logging settings from the root (children made later inherit them).
+  const applyLogging = (document: ConfigDocument): void => {
+    logLevels.set(document.self.logging.logLevel);
+    if (audit) audit.enabled = document.self.logging.auditLogStatus === 'Enabled';
+  };
   const connection = config.connection;
   const parent = edge === null || connection === null ? null : httpParentLink({
     tokenName: connection.tokenName, tokenPassword: connection.tokenPassword, parentEndpoint: connection.parentEndpoint,
@@ -359,10 +388,10 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     storage: async () => storageDocOf(await meter.measure()),
     onConfigApplied: (document) => {
       events.publish({ type: 'connected-registry-config-changed', name: null });
-      // The connected registry's log level from the root (children made later inherit it).
-      logger.level = PINO_LEVELS[document.self.logging.logLevel];
-      syncLogger.level = logger.level;
+      applyLogging(document);
     },
+    onConfigLoaded: applyLogging,
+    publish: (event) => events.publish(event),
     clock,
     ...(options.syncPollSeconds !== undefined ? { pollSeconds: options.syncPollSeconds } : {}),
     ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
@@ -372,6 +401,30 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
     if (event.origin === 'local' && event.seq !== null) agent.localWrite();
   });
+  if (agent && connection && auditRecorder) auditRecorder.observeSync(events, { tokenName: connection.tokenName, parentEndpoint: connection.parentEndpoint });
+  if (audit && audit.destination !== '-') {
+    jobs.add({ name: 'audit-log-rotation', schedule: { everyMs: AUDIT_ROTATION_CHECK_MS }, run: async () => audit.checkRotation() });
+  }
+  let metricsServer: MetricsServer | null = null;
+  if (metrics && config.metricsListen) {
+    metrics.observeRepositoryEvents(events);
+    // Every node may be a parent: its records of the registries below it.
+    metrics.observeFleet(metadata.connectedRegistries, events, selfName);
+    if (agent && edge) {
+      const policy = edge;
+      metrics.observeSync({
+        observe: () => agent.observe(),
+        syncedRepositories: (limit) => syncedRepositories(metadata, (name) => policy.inScope(name), limit),
+      }, events);
+    }
+    const listen = config.metricsListen;
+    metricsServer = await MetricsServer.start(metrics, listen, logger).catch(async (err: unknown) => {
+      // The address is taken (or not ours): nothing else has started yet; close what is open and say which flag.
+      await app.close();
+      await metadata.close();
+      throw new ConfigError(`--metrics-listen ${listen.host}:${listen.port}: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
 
   // Leftovers of interrupted uploads never block anything (unique names); this frees their space
   // and, for sessions, their owner's place under the per-caller bound.
@@ -379,7 +432,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     name: 'upload-purge',
     schedule: { everyMs: PURGE_EVERY_MS },
     run: async (signal) => {
-      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS, { signal }), blobs.purgeTemp(STALE_TEMP_MS, { signal })]);
+      const [sessions, temporary] = await Promise.all([uploads.purgeStale(STALE_SESSION_MS, { signal }), storedBlobs.purgeTemp(STALE_TEMP_MS, { signal })]);
       return { sessions, temporary };
     },
   });
@@ -397,9 +450,13 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     jobs,
     clock,
     certificate: served && prepared ? { served, prepared } : null,
+    logLevels,
+    metrics: metrics && metricsServer ? { url: metricsServer.url, registry: metrics } : null,
+    audit,
     async close() {
       shutdown.abort();
       served?.close();
+      await metricsServer?.close();
       await jobs.stop();
       await agent?.stop();
       // Requests in flight finish; each keep-alive connection is closed once it goes idle.
@@ -407,9 +464,23 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       await app.close();
       // The events of the last writes are recorded before the database closes.
       await localEvents.stop();
+      audit?.close();
       await metadata.close();
     },
   };
+}
+
+/** The first `limit` repositories here that the sync scope takes (label values of the lag metrics), reading at most 10 pages. */
+async function syncedRepositories(metadata: MetadataStore, inScope: (name: string) => boolean, limit: number): Promise<string[]> {
+  const names: string[] = [];
+  let last: string | undefined;
+  for (let page = 0; page < 10 && names.length < limit; page++) {
+    const batch = await metadata.listRepositories({ limit: 1000, ...(last !== undefined ? { last } : {}) });
+    names.push(...batch.filter(inScope));
+    if (batch.length < 1000) break;
+    last = batch[batch.length - 1];
+  }
+  return names.slice(0, limit);
 }
 
 /** The node's storage driver, by the name in its config; a name no driver takes is a config error. */

@@ -70,7 +70,8 @@ function announceCertificate(node: OutpostApp, config: NodeConfig, port: number)
 
 /**
  * Stops the node on SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the
- * store. A second signal exits at once. SIGHUP reloads the certificate (reloadOnHangup).
+ * store. A second signal exits at once. SIGHUP reloads the certificate (reloadOnHangup) and
+ * reopens the audit log's file.
  */
 export function closeOnSignals(node: RunningNode): void {
   let closing = false;
@@ -91,9 +92,11 @@ export function closeOnSignals(node: RunningNode): void {
   reloadOnHangup(node);
 }
 
-/** SIGHUP: read the certificate files again and serve them to new connections (open ones keep theirs). */
+/** SIGHUP: reopen the audit log's file; read the certificate files again and serve them to new connections (open ones keep theirs). */
 export function reloadOnHangup(node: OutpostApp): () => void {
   const onHangup = (): void => {
+    // logrotate's postrotate: the audit log starts its file afresh (docs/observability.md, "Audit log").
+    node.audit?.reopen();
     if (!node.certificate) {
       node.logger.info('SIGHUP: plain HTTP, no certificate to reload');
       return;

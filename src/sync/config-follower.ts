@@ -18,6 +18,8 @@ export interface ConfigFollowerDeps {
   logger: Logger;
   /** Called after a new config is applied (wakes this node's own children's long-polls, sets the log level). */
   onApplied?: (document: ConfigDocument) => void;
+  /** Called when the config applied last is loaded at start (the node enforces its logging settings before the parent answers). */
+  onLoaded?: (document: ConfigDocument) => void;
 }
 
 /**
@@ -35,6 +37,7 @@ export class ConfigFollower {
   /** Loads the config applied last (null on a node that never had one): the node enforces it before the parent answers. */
   async load(): Promise<void> {
     this.current = await this.deps.applier.load();
+    if (this.current) this.deps.onLoaded?.(this.current.document);
   }
 
   get document(): ConfigDocument | null {

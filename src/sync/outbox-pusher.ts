@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../oci/index.js';
 import type { Change, MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
 import type { BlobStore } from '../storage/types.js';
+import type { DomainEvent } from '../core/events.js';
 import type { RemoteDestination } from '../client/registry-client.js';
 import { toInput } from './content-puller.js';
 import { runAll } from './limiter.js';
@@ -39,7 +40,12 @@ export class OutboxPusher {
     private readonly state: SyncStore,
     private readonly logger: Logger,
     private readonly now: () => number,
+    /** The node's bus: each change's outcome is announced (`sync-push-finished`). */
+    private readonly publish: (event: DomainEvent) => void = () => undefined,
   ) {}
+
+  /** Blobs and manifests carried up so far, and the blobs' bytes (sent by this node; the parent may have had some). */
+  readonly counters = { blobsPushed: 0, blobBytesPushed: 0, manifestsPushed: 0 };
 
   /**
    * Pushes everything pending, then the parked writes whose retry is due; returns how many
@@ -83,18 +89,25 @@ export class OutboxPusher {
       if (err instanceof LocalSyncError) {
         const nextAttemptAt = new Date(at.getTime() + retryDelayMs(attempts + 1));
         await this.state.parkOutboxChange(change, { code: err.code, message: err.message, at, nextAttemptAt });
+        this.announce(change, 'parked', err.code);
         this.logger.warn({ change: describe(change), code: err.code, err: err.message, retryAt: nextAttemptAt.toISOString() },
           'a local write cannot be read back here: parked, retried later (the writes after it go on)');
         return;
       }
       if (isRefusal(err)) {
         await this.state.recordRejected(change, { code: err.code, message: err.message, at });
+        this.announce(change, 'rejected', err.code);
         this.logger.error({ change: describe(change), code: err.code, status: err.status, err: err.message }, 'the parent refused a local write; it stays local only');
         return;
       }
       throw err;
     }
     await this.state.recordPushed(change, appended);
+    this.announce(change, 'pushed', null);
+  }
+
+  private announce(change: Change, result: 'pushed' | 'rejected' | 'parked', code: string | null): void {
+    this.publish({ type: 'sync-push-finished', repository: change.repository, change: change.kind, tag: change.tag, digest: change.digest, result, code });
   }
 
   /** Carries one change up; returns whether the parent appended a change for it (whose echo comes back in its messages). */
@@ -144,6 +157,8 @@ export class OutboxPusher {
       };
       try {
         await this.parent.pushBlob(repository, blob, stored.size, open, inner);
+        this.counters.blobsPushed += 1;
+        this.counters.blobBytesPushed += stored.size;
       } catch (err) {
         if (readFailure === null) throw err;
         throw readFailure instanceof RegistryError
@@ -153,6 +168,7 @@ export class OutboxPusher {
     });
     // An index's children were local writes with earlier outbox rows, or came from the parent.
     await this.parent.putManifest(repository, reference, body, record.mediaType, signal);
+    this.counters.manifestsPushed += 1;
     return true;
   }
 }

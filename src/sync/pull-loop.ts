@@ -3,13 +3,15 @@ import type { SyncStore } from '../metadata/index.js';
 import { RemoteError } from '../client/http-transport.js';
 import type { ParentGateway } from '../client/gateway-client.js';
 import type { Clock } from '../core/clock.js';
+import type { DomainEvent } from '../core/events.js';
 import type { ConfigFollower } from './config-follower.js';
 import type { OutboxLoop } from './outbox-loop.js';
 import type { PullSync } from './pull-sync.js';
 import type { ReconcileRequests } from './reconcile-requests.js';
 import type { StatusReporter } from './status-reporter.js';
 import type { SyncActivity } from './sync-activity.js';
-import { asFatalRefusal, failureText } from './sync-failures.js';
+import { asFatalRefusal, failureCode, failureText } from './sync-failures.js';
+import type { SyncProgress } from './sync-progress.js';
 
 /** Longest long-poll asked of the parent by default (seconds). */
 const POLL_SECONDS = 25;
@@ -30,6 +32,10 @@ export interface PullLoopDeps {
   selfName: string;
   /** Longest long-poll asked of the parent, seconds (25 by default; tests shorten it). */
   pollSeconds?: number;
+  /** Where each answer and catch-up is noted (how far behind the parent this node is). */
+  progress?: SyncProgress;
+  /** The node's bus: each reconcile's end is announced (`sync-reconcile-finished`). */
+  publish?: (event: DomainEvent) => void;
 }
 
 /** When a session's pull loop stops by itself. */
@@ -78,6 +84,7 @@ export class PullLoop {
         }
         throw asFatalRefusal(err, this.deps.selfName);
       }
+      this.deps.progress?.noteAnswer(page);
       await store.noteParentHead(page.head, pushOrder);
       await config.refreshIfChanged(page.config, signal);
       if (page.messages.length > 0) {
@@ -88,6 +95,7 @@ export class PullLoop {
         // Nothing in scope: the cursor moves on, and pushes whose echo would be before it are settled.
         await pull.apply([], page.next, signal);
       }
+      if (page.next >= page.head) this.deps.progress?.noteCaughtUp(clock.now());
       // Parked items whose retry is due (a failing one is parked again, with a longer wait).
       await pull.retryParked(signal);
       status.noteSynced();
@@ -100,10 +108,24 @@ export class PullLoop {
   }
 
   private async reconcile(signal: AbortSignal): Promise<void> {
-    const { pull, reconciles, activity, status, logger } = this.deps;
-    await activity.track('reconcile', () => reconciles.run(async () => {
-      await pull.reconcile(await this.parentHead(signal), signal);
-    }));
+    const { pull, reconciles, activity, status, logger, clock } = this.deps;
+    const started = clock.now();
+    // Set inside the reconcile's closure (what it walked), read after it.
+    const walked: { counts: { repositories: number; tags: number } | null } = { counts: null };
+    try {
+      await activity.track('reconcile', () => reconciles.run(async () => {
+        walked.counts = await pull.reconcile(await this.parentHead(signal), signal);
+      }));
+    } catch (err) {
+      this.deps.publish?.({
+        type: 'sync-reconcile-finished', result: 'failed', repositories: null, tags: null, durationMs: clock.now() - started, code: failureCode(err),
+      });
+      throw err;
+    }
+    this.deps.publish?.({
+      type: 'sync-reconcile-finished', result: 'completed', repositories: walked.counts?.repositories ?? null, tags: walked.counts?.tags ?? null,
+      durationMs: clock.now() - started, code: null,
+    });
     // What failed on the disk (a reconcile is retried first) has been stored now.
     status.clearDiskError();
     status.noteSynced();

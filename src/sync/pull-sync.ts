@@ -3,6 +3,7 @@ import { RegistryError } from '../oci/index.js';
 import type { Change, MetadataStore, PutManifestInput, SyncStore } from '../metadata/index.js';
 import type { RemoteSource } from '../client/registry-client.js';
 import type { Message } from '../client/gateway-protocol.js';
+import type { DomainEvent } from '../core/events.js';
 import { RemoteError } from '../client/http-transport.js';
 import type { ContentPuller } from './content-puller.js';
 import type { SyncApplier } from './sync-applier.js';
@@ -51,6 +52,8 @@ export class PullSync {
     private readonly policy: EdgePolicy,
     private readonly logger: Logger,
     private readonly now: () => number,
+    /** The node's bus: each item parked is announced (`sync-item-parked`). */
+    private readonly publish: (event: DomainEvent) => void = () => undefined,
   ) {}
 
   /** The message the last sessions ended on with a server error of the parent, and how many times in a row. */
@@ -188,8 +191,12 @@ export class PullSync {
     const fields = {
       repository: key.repository, digest: key.digest, tag: key.tag, code: failureCode(err), err: failureText(err), attempts, retryAt: nextAttemptAt.toISOString(),
     };
-    if (known && !retry) this.logger.debug(fields, 'a parked change came again from the parent; still parked');
-    else this.logger.warn(fields, 'a change from the parent cannot be completed here: parked, retried later (the changes after it go on)');
+    if (known && !retry) {
+      this.logger.debug(fields, 'a parked change came again from the parent; still parked');
+      return;
+    }
+    this.logger.warn(fields, 'a change from the parent cannot be completed here: parked, retried later (the changes after it go on)');
+    this.publish({ type: 'sync-item-parked', repository: key.repository, digest: key.digest, tag: key.tag, code: failureCode(err) });
   }
 
   /**

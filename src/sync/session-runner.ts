@@ -2,13 +2,14 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParentGateway } from '../client/gateway-client.js';
 import type { Clock } from '../core/clock.js';
+import type { DomainEvent } from '../core/events.js';
 import type { ConfigFollower } from './config-follower.js';
 import type { OutboxLoop } from './outbox-loop.js';
 import type { PullLoop } from './pull-loop.js';
 import { RetryBackoff } from './retry-backoff.js';
 import type { StatusReporter } from './status-reporter.js';
 import type { SyncActivity } from './sync-activity.js';
-import { asFatalRefusal, failureText, SyncFatalError } from './sync-failures.js';
+import { asFatalRefusal, failureCode, failureKind, failureText, SyncFatalError } from './sync-failures.js';
 
 /** While the parent refuses this node (credentials, another instance): retried this often. */
 const REFUSED_RETRY_MS = 30_000;
@@ -38,6 +39,8 @@ export interface SessionRunnerDeps {
   logger: Logger;
   /** The backoff's jitter source (Math.random; tests fix it). */
   random?: () => number;
+  /** The node's bus: each failed session is announced (`sync-session-failed`). */
+  publish?: (event: DomainEvent) => void;
 }
 
 /**
@@ -113,6 +116,7 @@ export class SessionRunner {
         if (signal.aborted) break;
         activity.enter('Offline');
         this.deps.status.noteFailure(err);
+        this.deps.publish?.({ type: 'sync-session-failed', kind: failureKind(err), code: failureCode(err) });
         const fatal = err instanceof SyncFatalError;
         this.outageSince ??= clock.now();
         // A continuous session only ever ends by failing: one that held a while starts the waits over.

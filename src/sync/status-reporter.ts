@@ -49,6 +49,11 @@ export class StatusReporter {
 
   constructor(private readonly deps: StatusReporterDeps) {}
 
+  /** When a sync (a page of messages, a reconcile) last completed (this node's clock); null before the first. */
+  get lastSync(): number | null {
+    return this.lastSyncTime;
+  }
+
   /** A sync (a page of messages, a reconcile) has completed now. */
   noteSynced(): void {
     this.lastSyncTime = this.deps.clock.now();

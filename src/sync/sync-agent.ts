@@ -4,6 +4,7 @@ import { SYNC_STATE_KEYS, type ConnectedRegistryStore, type IdentityStore, type 
 import type { BlobStore } from '../storage/types.js';
 import type { ConfigDocument, LoginServerDoc, StorageUsageDoc } from '../client/gateway-protocol.js';
 import type { Clock } from '../core/clock.js';
+import type { DomainEvent } from '../core/events.js';
 import { ConfigApplier } from './config-applier.js';
 import { ConfigFollower } from './config-follower.js';
 import { ContentPuller, type TransferCounters } from './content-puller.js';
@@ -18,6 +19,7 @@ import { SessionRunner } from './session-runner.js';
 import { StatusReporter } from './status-reporter.js';
 import { SyncActivity, type AgentState } from './sync-activity.js';
 import { SyncApplier } from './sync-applier.js';
+import { SyncProgress, type PendingRepository } from './sync-progress.js';
 import type { RegistryWriter } from '../registry/registry-writer.js';
 
 export type { AgentState } from './sync-activity.js';
@@ -43,6 +45,8 @@ export interface SyncAgentDeps {
   storage?: () => Promise<StorageUsageDoc | null>;
   /** Called after a new config is applied (wakes this node's own children's long-polls). */
   onConfigApplied?: (document: ConfigDocument) => void;
+  /** Called at start with the config applied last, when there is one (its logging settings apply before the parent answers). */
+  onConfigLoaded?: (document: ConfigDocument) => void;
   /** The node's one clock: windows, backoff, heartbeats, parked-item retries. */
   clock: Clock;
   /** Longest long-poll asked of the parent, seconds (25 by default; tests shorten it). */
@@ -54,6 +58,29 @@ export interface SyncAgentDeps {
   random?: () => number;
   /** More work of each session beside pull, push-back and heartbeats (the notification event relay). */
   sessionTasks?: ReadonlyArray<{ run(signal: AbortSignal): Promise<void> }>;
+  /** Publishes on the node's bus: the agent's outcomes (pushes, reconciles, parked items, failed sessions; core/events.ts). */
+  publish?: (event: DomainEvent) => void;
+}
+
+/** What the agent can tell about its progress now (metrics read it at each scrape: docs/observability.md). */
+export interface SyncObservation {
+  state: AgentState;
+  /** When a sync last completed (a page of messages applied, a reconcile); null before the first. */
+  lastSyncAt: number | null;
+  /** When the cursor last reached the parent's head; null before the first time. */
+  caughtUpAt: number | null;
+  /** When the agent started (the lag of a node that never caught up runs from here). */
+  startedAt: number;
+  cursor: number | null;
+  /** The parent's newest sequence number as of its last answer; null before one. */
+  parentHead: number | null;
+  /** Changes from the parent known here and not applied yet, per repository, largest first. */
+  pending: PendingRepository[];
+  /** Local writes waiting to go up (ReadWrite). */
+  outbox: number;
+  /** Changes from the parent parked here. */
+  parked: number;
+  transfers: TransferCounters & { blobsPushed: number; blobBytesPushed: number; manifestsPushed: number };
 }
 
 /**
@@ -70,11 +97,17 @@ export class SyncAgent {
   private readonly config: ConfigFollower;
   private readonly reconciles: ReconcileRequests;
   private readonly sessions: SessionRunner;
+  private readonly pusher: OutboxPusher;
+  private readonly status: StatusReporter;
+  private readonly progress = new SyncProgress();
+  private readonly startedAt: number;
   private instanceId = '';
 
   constructor(private readonly deps: SyncAgentDeps) {
     const { parent, metadata, selfName, logger, clock } = deps;
     const now = (): number => clock.now();
+    const publish = deps.publish ?? ((): void => undefined);
+    this.startedAt = now();
     const instanceId = (): string => this.instanceId;
     this.reconciles = new ReconcileRequests(metadata);
     this.config = new ConfigFollower({
@@ -82,16 +115,18 @@ export class SyncAgent {
       applier: new ConfigApplier(deps.connectedRegistries, deps.identities, metadata, deps.policy),
       state: metadata, reconciles: this.reconciles, selfName, logger,
       ...(deps.onConfigApplied ? { onApplied: deps.onConfigApplied } : {}),
+      ...(deps.onConfigLoaded ? { onLoaded: deps.onConfigLoaded } : {}),
     });
     // The parent's changes are written through the node's write pipeline.
     const applier = new SyncApplier(deps.writer);
     this.puller = new ContentPuller(parent.registry, deps.blobs, metadata, applier, deps.parallelBlobs ?? 8);
-    const pull = new PullSync(parent.registry, this.puller, metadata, metadata, applier, deps.policy, logger, now);
+    const pull = new PullSync(parent.registry, this.puller, metadata, metadata, applier, deps.policy, logger, now, publish);
+    this.pusher = new OutboxPusher(parent.registry, deps.blobs, metadata, metadata, logger, now, publish);
     this.outbox = new OutboxLoop({
-      pusher: new OutboxPusher(parent.registry, deps.blobs, metadata, metadata, logger, now),
+      pusher: this.pusher,
       store: metadata, policy: deps.policy, activity: this.activity, clock, logger,
     });
-    const status = new StatusReporter({
+    const status = this.status = new StatusReporter({
       gateway: parent.gateway, store: metadata, connectedRegistries: deps.connectedRegistries, activity: this.activity, config: this.config,
       selfName, version: deps.version, loginServer: deps.loginServer, instanceId, clock, logger,
       ...(deps.storage ? { storage: deps.storage } : {}),
@@ -100,12 +135,12 @@ export class SyncAgent {
     });
     const pullLoop = new PullLoop({
       gateway: parent.gateway, pull, store: metadata, config: this.config, reconciles: this.reconciles, activity: this.activity,
-      status, outbox: this.outbox, clock, logger, selfName,
+      status, outbox: this.outbox, clock, logger, selfName, progress: this.progress, publish,
       ...(deps.pollSeconds !== undefined ? { pollSeconds: deps.pollSeconds } : {}),
     });
     this.sessions = new SessionRunner({
       gateway: parent.gateway, config: this.config, activity: this.activity, pull: pullLoop, outbox: this.outbox, status,
-      instanceId, selfName, version: deps.version, parentAddress: parent.address, clock, logger,
+      instanceId, selfName, version: deps.version, parentAddress: parent.address, clock, logger, publish,
       ...(deps.random ? { random: deps.random } : {}),
       ...(deps.sessionTasks ? { alongside: deps.sessionTasks } : {}),
     });
@@ -119,6 +154,24 @@ export class SyncAgent {
   /** Bytes and objects moved from the parent so far. */
   get transfers(): TransferCounters {
     return this.puller.counters;
+  }
+
+  /** The agent's progress now: state, lag behind the parent, outbox, transfers (a few reads of the store). */
+  async observe(): Promise<SyncObservation> {
+    const { metadata } = this.deps;
+    const cursor = await metadata.getCursor();
+    return {
+      state: this.activity.state,
+      lastSyncAt: this.status.lastSync,
+      caughtUpAt: this.progress.caughtUpAt,
+      startedAt: this.startedAt,
+      cursor,
+      parentHead: this.progress.parentHead,
+      pending: this.progress.pending(cursor),
+      outbox: await metadata.outboxSize(),
+      parked: (await metadata.parkedItems()).length,
+      transfers: { ...this.puller.counters, ...this.pusher.counters },
+    };
   }
 
   /**

@@ -97,3 +97,18 @@ export function diskErrorCode(err: unknown): string | null {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && DISK_ERRORS.has(code) ? code : null;
 }
+
+/**
+ * Whose failure ended a sync session, as metrics count it (docs/observability.md): `refused`
+ * (the parent refuses this node: credentials, another instance, an untrusted certificate),
+ * `disk` (the local disk), `parent` (the parent answered with a server error or a refusal of
+ * its own), `link` (nothing answered: the network, a timeout), `local` (anything else here).
+ */
+export type SyncFailureKind = 'refused' | 'disk' | 'parent' | 'link' | 'local';
+
+export function failureKind(err: unknown): SyncFailureKind {
+  if (err instanceof SyncFatalError) return 'refused';
+  if (diskErrorCode(err) !== null) return 'disk';
+  if (err instanceof RemoteError) return err.status === 0 ? 'link' : 'parent';
+  return 'local';
+}

@@ -54,6 +54,22 @@ describe('ConfigFollower', () => {
     assert.deepEqual(restarted.document, parent.configDocument);
   });
 
+  test('a restart hands the config applied last to onLoaded (its logging settings apply before the parent answers), a fresh node nothing', async () => {
+    const loaded: string[] = [];
+    const withLoaded = (): ConfigFollower => new ConfigFollower({
+      gateway: parent, applier: new ConfigApplier(local.store.connectedRegistries, local.store.identity, local.store, local.policy),
+      state: local.store, reconciles: owed, selfName: 'edge', logger: local.logger, onLoaded: (doc) => loaded.push(doc.self.logging.auditLogStatus),
+    });
+    await withLoaded().load();
+    assert.deepEqual(loaded, [], 'nothing applied yet');
+    parent.setConfig((doc) => {
+      doc.self.logging.auditLogStatus = 'Enabled';
+    });
+    await withLoaded().refresh(signal);
+    await withLoaded().load();
+    assert.deepEqual(loaded, ['Enabled']);
+  });
+
   test('a new scope asks for a reconcile, stored before the scope is stored as handled', async () => {
     const config = follower();
     await config.refresh(signal);

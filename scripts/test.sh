@@ -50,7 +50,7 @@ lint=$?
 echo "test: run"
 # Only *.test.js files: node 20 given a folder would also load every helper module as a test file.
 find dist/test -name '*.test.js' ! -path "$long" -print0 | sort -z \
-  | xargs -0 node --test --test-concurrency=2 --test-timeout=120000 2>&1 | tee "$logs/suite.log"
+  | xargs -0 node --test --test-concurrency=2 --test-timeout=300000 2>&1 | tee "$logs/suite.log"
 suite=${PIPESTATUS[2]}  # find | sort | xargs node | tee: the third is the test runner
 echo "test: waiting for $long"
 wait "$containers_pid"

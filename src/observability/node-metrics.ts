@@ -217,6 +217,12 @@ export class NodeMetrics {
     const details = new Gauge({
       name: 'outpost_connected_registry_status_details', help: 'Status details a connected registry reported at its last heartbeat, by type.', labelNames: [...labelNames, 'type'] as const, registers,
     });
+    const storageUsed = new Gauge({
+      name: 'outpost_connected_registry_storage_used_bytes', help: 'Bytes of blobs and manifests a connected registry stores, as its last heartbeat reported.', labelNames, registers,
+    });
+    const storageFree = new Gauge({
+      name: 'outpost_connected_registry_storage_free_bytes', help: 'Bytes still available to a connected registry on its storage\'s filesystem, as its last heartbeat reported.', labelNames, registers,
+    });
     const heartbeats = new Counter({
       name: 'outpost_gateway_heartbeats_received_total', help: 'Heartbeats recorded by this node\'s gateway: its children\'s, and those they relay for the registries below them.',
       labelNames: ['connected_registry'] as const, registers,
@@ -225,7 +231,7 @@ export class NodeMetrics {
 
     this.refreshers.push(async () => {
       const now = this.clock.now();
-      for (const family of [state, heartbeatAge, lastSync, pendingChanges, outbox, details]) family.reset();
+      for (const family of [state, heartbeatAge, lastSync, pendingChanges, outbox, details, storageUsed, storageFree]) family.reset();
       for (const record of await registries.listConnectedRegistries()) {
         if (record.name === selfName) continue;
         const labels = { connected_registry: record.name, parent: record.parent ?? '' };
@@ -235,6 +241,11 @@ export class NodeMetrics {
         if (record.sync.lastSyncTime) lastSync.set(labels, record.sync.lastSyncTime.getTime() / 1000);
         pendingChanges.set(labels, record.runtime.repositories.reduce((sum, r) => sum + r.pendingChanges, 0));
         if (record.runtime.outboxPending !== null) outbox.set(labels, record.runtime.outboxPending);
+        const storage = record.runtime.storage;
+        if (storage) {
+          storageUsed.set(labels, storage.usedBytes);
+          if (storage.availableBytes !== null) storageFree.set(labels, storage.availableBytes);
+        }
         const byType = new Map<string, number>();
         for (const d of record.runtime.statusDetails) byType.set(d.type, (byType.get(d.type) ?? 0) + 1);
         for (const [type, count] of byType) details.set({ ...labels, type }, count);

@@ -20,6 +20,7 @@ const NODE_FAMILIES = [
   'outpost_blob_store_written_blobs_total', 'outpost_blob_store_written_bytes_total', 'outpost_repository_events_total',
   'outpost_connected_registry_connection_state', 'outpost_connected_registry_last_heartbeat_age_seconds', 'outpost_connected_registry_pending_changes',
   'outpost_connected_registry_outbox_pending', 'outpost_connected_registry_last_sync_timestamp_seconds', 'outpost_connected_registry_status_details',
+  'outpost_connected_registry_storage_used_bytes', 'outpost_connected_registry_storage_free_bytes',
   'outpost_gateway_heartbeats_received_total', 'process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes',
 ];
 const SYNC_FAMILIES = [
@@ -113,7 +114,7 @@ describe('Prometheus metrics of a root and an edge', () => {
     assert.ok(state[0] === 'Online' || state[0] === 'Syncing', `state ${state[0]}`);
   });
 
-  test('the root shows the edge it serves: state, heartbeat age, lag and outbox', async () => {
+  test('the root shows the edge it serves: state, heartbeat age, lag, outbox and storage', async () => {
     await waitFor('a heartbeat recorded', async () => sampleValue(await scrape(metricsUrl(root)), 'outpost_gateway_heartbeats_received_total', { connected_registry: 'site-a' }) >= 1);
     const fleet = await scrape(metricsUrl(root));
     const labels = { connected_registry: 'site-a', parent: '' };
@@ -124,6 +125,9 @@ describe('Prometheus metrics of a root and an edge', () => {
     assert.ok(age >= 0 && age < 30, `heartbeat age ${age}`);
     assert.ok(samplesOf(fleet, 'outpost_connected_registry_pending_changes').some((s) => s.labels.connected_registry === 'site-a'));
     assert.ok(samplesOf(fleet, 'outpost_connected_registry_outbox_pending').some((s) => s.labels.connected_registry === 'site-a'));
+    // The edge's disk as its heartbeat reported it (the edge has synced content by now).
+    assert.ok(sampleValue(fleet, 'outpost_connected_registry_storage_used_bytes', labels) > 0, 'storage used reported');
+    assert.ok(sampleValue(fleet, 'outpost_connected_registry_storage_free_bytes', labels) > 0, 'storage free reported');
   });
 
   test('a pull at the edge and a push there carried up move the edge\'s counters', async () => {

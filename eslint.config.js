@@ -1,16 +1,18 @@
 // Lint: typescript-eslint's recommended rules plus the layer rule (docs/architecture.md, "Layers"):
-// imports point down the list core → oci → storage → metadata → auth → registry → gateway → sync →
-// management → client → server → cli, never up.
+// imports point down the list core → oci → storage → metadata → lifecycle → auth → registry →
+// gateway → sync → management → client → server → cli, never up.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const layers = ['oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'server', 'cli'];
+const layers = ['oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'gateway', 'sync', 'management', 'server', 'cli'];
 // client/ talks HTTP and only needs oci/; config/ is plain data read by server/ and cli/.
 const allowedBelow = {
   core: [],
   oci: ['core'],
   storage: ['core', 'oci'],
   metadata: ['core', 'oci'],
+  // Garbage collection (and what else keeps storage in shape): it asks the metadata what is referenced.
+  lifecycle: ['core', 'oci', 'storage', 'metadata'],
   auth: ['core', 'oci', 'metadata'],
   registry: ['core', 'oci', 'storage', 'metadata', 'auth'],
   gateway: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
@@ -18,7 +20,7 @@ const allowedBelow = {
   sync: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'client'],
   management: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry'],
   config: ['core', 'oci'],
-  server: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
+  server: ['core', 'oci', 'storage', 'metadata', 'lifecycle', 'auth', 'registry', 'gateway', 'sync', 'management', 'config', 'client'],
   cli: ['core', 'oci', 'client', 'config', 'server'],
 };
 const allFolders = [...new Set(['core', ...layers, 'client', 'config'])];

@@ -7,6 +7,7 @@ import { registerScopeMapCommands } from './scope-map-commands.js';
 import { registerRepositoryCommands } from './repository-commands.js';
 import { registerLoginCommands } from './login-command.js';
 import { registerConnectedRegistryCommands } from './connected-registry-commands.js';
+import { registerGcCommands } from './gc-commands.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 /** `outpost … | head` closes the pipe early: that is not a failure worth a stack trace. Once per process. */
@@ -43,6 +44,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--login-server <host:port>', 'how clients and children reach this node (their connection strings name it); a connected node refuses other Host values (env OUTPOST_LOGIN_SERVER or ACR_REGISTRY_LOGIN_SERVER)')
     .option('--connection-string <cs>', 'run as this connected registry: ConnectedRegistryName=…;SyncTokenName=…;SyncTokenPassword=…;ParentGatewayEndpoint=host:port;ParentEndpointProtocol=https (env OUTPOST_CONNECTION_STRING or ACR_REGISTRY_CONNECTION_STRING; ACR_PARENT_GATEWAY_ENDPOINT overrides the parent)')
     .option('--parent-ca <file>', 'PEM file of CA certificates trusted for an https parent, besides the system ones (env OUTPOST_PARENT_CA)')
+    .option('--gc-schedule <cron>', 'root only: collect garbage at each occurrence of this 5-field cron, UTC (env OUTPOST_GC_SCHEDULE; default: only when asked, outpost gc)')
+    .option('--gc-grace <duration>', 'garbage collection leaves alone what was written or used within this long: ISO 8601 (PT1H) or 30m, 2h (env OUTPOST_GC_GRACE; default PT1H)')
     // Loaded only for `serve`: the server's modules cost ~0.6 s of start-up every management command would pay.
     .action(async (flags: NodeFlags) => (await import('./serve-command.js')).serveCommand(flags));
 
@@ -51,6 +54,7 @@ export async function main(argv: string[]): Promise<void> {
   registerScopeMapCommands(program, ctx);
   registerRepositoryCommands(program, ctx);
   registerConnectedRegistryCommands(program, ctx);
+  registerGcCommands(program, ctx);
 
   try {
     await program.parseAsync(argv);

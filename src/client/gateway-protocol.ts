@@ -27,6 +27,10 @@
  *   other instance holds it.
  */
 
+import type { GcReport, GcRequestDoc } from '../core/gc-report.js';
+
+export type { GcReport, GcRequestDoc } from '../core/gc-report.js';
+
 export const GATEWAY_PREFIX = '/gateway/v1';
 
 /** Longest long-poll a gateway grants (seconds); a child asks for less. */
@@ -66,6 +70,8 @@ export interface RegistryDoc {
   activationEpoch: number;
   /** The last `resync` request at the root (ISO), or null. */
   resyncRequestedAt: string | null;
+  /** The last `gc` request at the root, or null (absent from a parent that predates it). The edge runs each request once. */
+  gcRequest?: GcRequestDoc | null;
 }
 
 export interface PasswordDoc {
@@ -182,6 +188,8 @@ export interface DescendantStatus {
   repositories: RepositoryStatusDoc[];
   /** Its local writes still waiting to go up, as it last reported; null when unknown. */
   outbox?: number | null;
+  /** Its last garbage collection, as it last reported; null when none (absent from an older node: unknown). */
+  lastGarbageCollection?: GcReport | null;
 }
 
 /** PUT status: the heartbeat. */
@@ -197,6 +205,8 @@ export interface StatusReport {
   cursor: number | null;
   /** Local writes waiting to be pushed up (ReadWrite). */
   outbox: number;
+  /** The report of its last garbage collection (a dry run's too); null before the first. Absent from an older child. */
+  lastGarbageCollection?: GcReport | null;
   descendants: DescendantStatus[];
 }
 

@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { Cron } from 'croner';
+import { isoDurationMs } from '../oci/durations.js';
 import { ConfigError } from './config-error.js';
 import { parseConnectionString, type ConnectionSettings } from './connection-string.js';
 
@@ -33,6 +35,13 @@ export interface NodeConfig {
   connection: ConnectionSettings | null;
   /** Extra CA certificates (PEM file) trusted for an https parent, besides the system's. */
   parentCaFile: string | null;
+  /**
+   * When the root collects its garbage (5-field cron, UTC); null: only when asked (`outpost gc`).
+   * A connected node takes its schedule from its connected-registry resource instead.
+   */
+  gcSchedule: string | null;
+  /** Garbage collection leaves alone what was written or used within this long (1 hour by default). */
+  gcGraceMs: number;
 }
 
 export interface NodeFlags {
@@ -46,7 +55,12 @@ export interface NodeFlags {
   loginServer?: string;
   connectionString?: string;
   parentCa?: string;
+  gcSchedule?: string;
+  gcGrace?: string;
 }
+
+/** The default of `gcGraceMs`. */
+export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 
 
 type Env = Record<string, string | undefined>;
@@ -72,6 +86,14 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
   if (flags.connectionString !== undefined && flags.connectionString.trim() === '') throw new ConfigError('--connection-string is empty');
   const connectionString = firstSet(flags.connectionString, env.OUTPOST_CONNECTION_STRING, env.ACR_REGISTRY_CONNECTION_STRING);
   const storage = firstSet(env.OUTPOST_STORAGE) ?? 'filesystem';
+  const gcSchedule = firstSet(flags.gcSchedule, env.OUTPOST_GC_SCHEDULE) ?? null;
+  if (gcSchedule !== null) {
+    if (connectionString !== undefined) {
+      throw new ConfigError('--gc-schedule (OUTPOST_GC_SCHEDULE) is for the root: a connected registry collects on the schedule of its resource (outpost connected-registry update --gc-enabled --gc-schedule)');
+    }
+    assertCron(gcSchedule, '--gc-schedule');
+  }
+  const gcGrace = firstSet(flags.gcGrace, env.OUTPOST_GC_GRACE);
   return {
     host: firstSet(flags.host, env.OUTPOST_HOST) ?? '0.0.0.0',
     port: Number(portText),
@@ -84,5 +106,34 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env): Nod
     loginServer: firstSet(flags.loginServer, env.OUTPOST_LOGIN_SERVER, env.ACR_REGISTRY_LOGIN_SERVER) ?? null,
     connection: connectionString === undefined ? null : parseConnectionString(connectionString, firstSet(env.ACR_PARENT_GATEWAY_ENDPOINT)),
     parentCaFile: firstSet(flags.parentCa, env.OUTPOST_PARENT_CA) ?? null,
+    gcSchedule,
+    gcGraceMs: gcGrace === undefined ? DEFAULT_GC_GRACE_MS : parseGrace(gcGrace),
   };
+}
+
+/** A 5-field cron (UTC), as the connected registries' schedules. */
+function assertCron(value: string, what: string): void {
+  const fields = value.trim().split(/\s+/);
+  let valid = fields.length === 5;
+  if (valid) {
+    try {
+      new Cron(value, { paused: true, timezone: 'UTC' }).stop();
+    } catch {
+      valid = false;
+    }
+  }
+  if (!valid) throw new ConfigError(`${what}: '${value}' is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"`);
+}
+
+/** An ISO 8601 duration (`PT1H`, `PT30M`, `P1D`, `PT0S`) or a number with a unit (`90s`, `30m`, `1h`, `2d`). */
+export function parseGrace(value: string): number {
+  const text = value.trim();
+  const short = /^(\d+)(s|m|h|d)$/i.exec(text);
+  const ms = short
+    ? Number(short[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[short[2]!.toLowerCase() as 's' | 'm' | 'h' | 'd']
+    : isoDurationMs(text.toUpperCase());
+  if (ms === null || !Number.isFinite(ms)) {
+    throw new ConfigError(`--gc-grace: '${value}' is not a duration: use ISO 8601 (PT1H, PT30M, P1D) or 90s, 30m, 1h, 2d`);
+  }
+  return ms;
 }

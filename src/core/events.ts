@@ -1,3 +1,5 @@
+import type { GcReport } from './gc-report.js';
+
 /**
  * Typed domain events, published on an in-process bus after the write they describe has
  * committed. Cross-cutting work subscribes here (the gateway's wake-ups and config cache, the
@@ -37,7 +39,9 @@ export type DomainEvent =
   /** A heartbeat was recorded: a direct child's, or one it relayed up for a registry below it. */
   | { type: 'connected-registry-status-received'; name: string }
   /** A credential was created, rotated, disabled or deleted: caches of verified credentials drop it. `token` null: the admin or every token. */
-  | { type: 'credential-changed'; token: string | null };
+  | { type: 'credential-changed'; token: string | null }
+  /** A garbage collection ended (a dry run too): what it found and freed. */
+  | { type: 'garbage-collected'; report: GcReport };
 
 export type DomainEventType = DomainEvent['type'];
 export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;

@@ -142,6 +142,8 @@ export class GatewayService {
         statusDetails: report.statusDetails,
         repositories,
         outboxPending: report.outbox,
+        // An older child says nothing about garbage collection: what is recorded stays.
+        ...(report.lastGarbageCollection !== undefined ? { lastGarbageCollection: report.lastGarbageCollection } : {}),
       },
     };
     const updated = await this.stores.connectedRegistries.updateConnectedRegistry(child.name, change);
@@ -197,6 +199,7 @@ export class GatewayService {
           statusDetails: s.statusDetails,
           repositories: s.repositories,
           outboxPending: s.outbox ?? null,
+          ...(s.lastGarbageCollection !== undefined ? { lastGarbageCollection: s.lastGarbageCollection } : {}),
         },
       });
       this.events?.publish({ type: 'connected-registry-status-received', name: record.name });

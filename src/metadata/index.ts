@@ -1,5 +1,5 @@
 export type {
-  Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
+  BlobLink, BlobLinkKey, Change, ChangeKind, ChangeOrigin, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo, TagDetail, WriteContext, WriteOutcome,
 } from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
@@ -17,7 +17,7 @@ export {
 export type {
   ActivationStatus, AuditLogStatus, ConnectedRegistryChange, ConnectedRegistryInput, ConnectedRegistryLogLevel, ConnectedRegistryLogging,
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
-  StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
+  GarbageCollectionRequest, StatusDetail, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
 } from './connected-registry-types.js';
 export { ancestorsOf, descendantsOf } from './connected-registry-hierarchy.js';
 export type { HierarchyNode } from './connected-registry-hierarchy.js';

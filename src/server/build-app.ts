@@ -4,8 +4,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { ConfigError, type NodeConfig, type LogLevel } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
-import { createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
-import { SqliteMetadataStore } from '../metadata/index.js';
+import { BlobGate, createStorageDriver, DriverBlobStore, DriverUploadStore, StorageDriverSpecError, type StorageDriver } from '../storage/index.js';
+import { SYNC_STATE_KEYS, SqliteMetadataStore } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
 import { ManifestService } from '../registry/manifest-service.js';
 import { RegistryWriter } from '../registry/registry-writer.js';
@@ -26,13 +26,16 @@ import { TokenService } from '../management/token-service.js';
 import { ScopeMapService } from '../management/scope-map-service.js';
 import { InProcessLock } from '../management/workflow-lock.js';
 import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-routes.js';
+import { registerGcRoutes } from '../management/gc-routes.js';
+import { GarbageCollector } from '../lifecycle/garbage-collector.js';
+import type { GcReport } from '../core/gc-report.js';
 import { hostname } from 'node:os';
 import { EdgePolicy } from '../sync/edge-policy.js';
 import { SyncAgent } from '../sync/sync-agent.js';
 import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
-import { JobRunner } from '../core/jobs.js';
+import { JobRunner, type JobSchedule } from '../core/jobs.js';
 import type { LoginServerDoc } from '../client/gateway-protocol.js';
 
 const PINO_LEVELS: Record<LogLevel, LevelWithSilent> = {
@@ -144,9 +147,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const shutdown = new AbortController();
   const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
   const jobs = new JobRunner(clock, logger);
+  // Writes hold the blob bytes they rely on until their metadata commits; garbage collection claims
+  // what it deletes through the same gate (docs/architecture.md, "Garbage collection").
+  const gate = new BlobGate();
   // The one write pipeline of the repositories: /v2, the management API and the sync agent write through it.
-  const writer = new RegistryWriter(metadata, events);
-  const manifests = new ManifestService(blobs, metadata, writer);
+  const writer = new RegistryWriter(metadata, events, { blobs, gate });
+  const manifests = new ManifestService(blobs, metadata, writer, gate);
 
   // Slow clients (docs/security.md): headers must arrive within headersTimeout (checked every
   // connectionsCheckingInterval). No total request timeout (requestTimeout 0): it would cut a large
@@ -208,8 +214,37 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   if (edge && config.loginServer !== null) refuseOtherHosts(app, config.loginServer);
   // On a connected node its policy is the /v2 write rule (mode and sync scope, sync/edge-policy.ts).
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, writer, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
+  await registerV2Routes(app, { blobs, uploads, gate, metadata, manifests, writer, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
+  // Garbage collection (docs/operations.md): the `gc` job on the root's own schedule
+  // (--gc-schedule) or, on a connected node, its resource's; `gc-dry-run` only when asked. The
+  // collector runs one collection at a time, whoever asks.
+  const collector = new GarbageCollector({ metadata, blobs, uploads, gate, clock, graceMs: config.gcGraceMs, logger, events });
+  const selfName = options.selfName ?? config.connection?.name ?? null;
+  const ownGcSchedule = async (): Promise<JobSchedule> => {
+    const self = selfName === null ? null : await metadata.connectedRegistries.getConnectedRegistry(selfName);
+    return self?.garbageCollection.enabled ? { cron: self.garbageCollection.schedule } : null;
+  };
+  jobs.add({
+    name: 'gc',
+    schedule: edge === null ? (config.gcSchedule === null ? null : { cron: config.gcSchedule }) : await ownGcSchedule(),
+    run: (signal) => collector.run({ signal }),
+  });
+  jobs.add({ name: 'gc-dry-run', schedule: null, run: (signal) => collector.run({ dryRun: true, signal }) });
+  const collectGarbage = (dryRun: boolean): Promise<GcReport> => jobs.runNow<GcReport>(dryRun ? 'gc-dry-run' : 'gc');
+  if (edge !== null) {
+    // A schedule changed at the root applies without a restart.
+    events.subscribe(['connected-registry-config-changed'], () => {
+      void ownGcSchedule().then((schedule) => jobs.reschedule('gc', schedule)).catch((err: unknown) =>
+        logger.warn({ err }, 'the garbage collection schedule from the parent cannot be used'));
+    });
+    // The last report goes up in every heartbeat, also after a restart.
+    events.subscribe(['garbage-collected'], (event) => {
+      void metadata.setState(SYNC_STATE_KEYS.gcLastReport, JSON.stringify(event.report)).catch((err: unknown) =>
+        logger.warn({ err }, 'storing the garbage collection report failed'));
+    });
+  }
+
   // The management plane lives on the root only; a connected node's config comes from its parent.
   // Its services announce every committed change on the bus (config and credential changes).
   if (edge === null) {
@@ -218,9 +253,9 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     await registerManagementRoutes(app, { metadata, writer, guard });
     const connectedRegistries = new ConnectedRegistryService({ ...services, ...(config.loginServer !== null ? { loginServer: config.loginServer } : {}) });
     await registerConnectedRegistryRoutes(app, { service: connectedRegistries, guard, clock });
+    await registerGcRoutes(app, { guard, collect: collectGarbage });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
-  const selfName = options.selfName ?? config.connection?.name ?? null;
   const gateway = await registerGatewayRoutes(app, {
     metadata, identities: metadata.identity, connectedRegistries: metadata.connectedRegistries, guard, selfName, clock: now, events, logger,
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
@@ -244,6 +279,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     logger: syncLogger,
     version: OUTPOST_VERSION,
     loginServer: () => loginServerOf(config, app),
+    collectGarbage,
     onConfigApplied: (document) => {
       events.publish({ type: 'connected-registry-config-changed', name: null });
       // The connected registry's log level from the root (children made later inherit it).

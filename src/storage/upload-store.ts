@@ -186,8 +186,12 @@ export class DriverUploadStore implements UploadStore {
   }
 
   async purgeStale(olderThanMs: number, options?: CallOptions): Promise<number> {
+    return (await this.sweepAbandoned(olderThanMs, options)).count;
+  }
+
+  async sweepAbandoned(olderThanMs: number, options: CallOptions & { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
     const cutoff = this.#clock.now() - olderThanMs;
-    let purged = 0;
+    const swept = { count: 0, bytes: 0 };
     const names = await this.driver.list('uploads', options);
     // Sessions gone from the disk behind our back no longer count toward their owner's bound.
     const present = new Set(names);
@@ -204,19 +208,23 @@ export class DriverUploadStore implements UploadStore {
         ? [await this.driver.stat(`${dir}/data`, options), await this.driver.stat(`${dir}/info.json`, options)]
         : [];
       // Half-created sessions and stray entries fall back to the folder's own time.
-      const times = stats.filter((s) => s !== null).map((s) => s.modifiedAt.getTime());
+      const files = stats.filter((s) => s !== null);
+      const times = files.map((s) => s.modifiedAt.getTime());
       if (times.length === 0) {
         const folder = await this.driver.stat(dir, options);
         if (folder) times.push(folder.modifiedAt.getTime());
       }
       if (times.length === 0 || Math.max(...times) < cutoff) {
-        this.#hashes.delete(name);
-        await this.driver.delete(dir, options);
-        this.#disown(name);
-        purged++;
+        if (!options.dryRun) {
+          this.#hashes.delete(name);
+          await this.driver.delete(dir, options);
+          this.#disown(name);
+        }
+        swept.count += 1;
+        swept.bytes += files.reduce((sum, f) => sum + f.size, 0);
       }
     }
-    return purged;
+    return swept;
   }
 
   /** Open sessions held by `owner` (the per-caller bound counts these). */

@@ -41,6 +41,8 @@ export interface SyncAgentDeps {
   loginServer: () => LoginServerDoc | null;
   /** Called after a new config is applied (wakes this node's own children's long-polls). */
   onConfigApplied?: (document: ConfigDocument) => void;
+  /** Runs this node's garbage collection when the root asks for it (`connected-registry gc`); resolves when it ends. */
+  collectGarbage?: (dryRun: boolean) => Promise<unknown>;
   /** The node's one clock: windows, backoff, heartbeats, parked-item retries. */
   clock: Clock;
   /** Longest long-poll asked of the parent, seconds (25 by default; tests shorten it). */
@@ -78,6 +80,7 @@ export class SyncAgent {
       applier: new ConfigApplier(deps.connectedRegistries, deps.identities, metadata, deps.policy),
       state: metadata, reconciles: this.reconciles, selfName, logger,
       ...(deps.onConfigApplied ? { onApplied: deps.onConfigApplied } : {}),
+      ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
     });
     // The parent's changes are written through the node's write pipeline.
     const applier = new SyncApplier(deps.writer);

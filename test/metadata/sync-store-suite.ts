@@ -314,6 +314,7 @@ export function runSyncStoreSuite(name: string, open: () => Promise<OpenedSyncSt
           deleteRepository: (ctx, repository) => store.deleteRepository(ctx, repository),
           linkBlob: (ctx, repository, digest, size) => store.linkBlob(ctx, repository, digest, size),
           unlinkBlob: (ctx, repository, digest) => store.unlinkBlob(ctx, repository, digest),
+          touchBlobLink: (repository, digest) => store.touchBlobLink(repository, digest),
           applySync: (ctx, plan) => store.applySync(ctx, plan),
           syncFacts: async (repository, digest) => {
             decisions += 1;

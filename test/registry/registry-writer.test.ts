@@ -91,6 +91,7 @@ describe('RegistryWriter', () => {
       deleteRepository: (ctx, repository) => store.deleteRepository(ctx, repository),
       linkBlob: (ctx, repository, digest, size) => store.linkBlob(ctx, repository, digest, size),
       unlinkBlob: (ctx, repository, digest) => store.unlinkBlob(ctx, repository, digest),
+      touchBlobLink: (repository, digest) => store.touchBlobLink(repository, digest),
       syncFacts: async (repository, digest) => {
         decisions += 1;
         return store.syncFacts(repository, digest);

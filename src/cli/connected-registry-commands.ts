@@ -326,14 +326,18 @@ function lastGc(row: Record<string, unknown>): string {
   return `${utcTime(report.finishedAt)} ${report.dryRun ? 'would free' : 'freed'} ${formatBytes(report.freedBytes)}`;
 }
 
-/** `show` (and create, update, deactivate): the list columns plus SYNC SCHEDULE, SYNC WINDOW and the last garbage collection. */
+/** create, update, deactivate: the list columns plus SYNC SCHEDULE and SYNC WINDOW (az's `show` table). */
 export const CONNECTED_REGISTRY_TABLE: TableSpec = {
   columns: [
     ...LIST_COLUMNS,
     { header: 'SYNC SCHEDULE', value: (row) => parentOf(row).syncProperties?.schedule },
     { header: 'SYNC WINDOW', value: (row) => parentOf(row).syncProperties?.syncWindow },
-    { header: 'LAST GC (UTC)', value: lastGc },
   ],
+};
+
+/** `show`: az's columns, then Outpost's own LAST GC (UTC), the edge's last garbage collection. */
+export const CONNECTED_REGISTRY_SHOW_TABLE: TableSpec = {
+  columns: [...CONNECTED_REGISTRY_TABLE.columns, { header: 'LAST GC (UTC)', value: lastGc }],
 };
 
 // --- registration -------------------------------------------------------------------------------
@@ -460,7 +464,7 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
 
   withCommonFlags(group.command('show').description('show a connected registry'))
     .addOption(nameOption())
-    .action((flags: { name: string } & CommonFlags) => runManaged(ctx, flags, connectedRegistryShow, CONNECTED_REGISTRY_TABLE));
+    .action((flags: { name: string } & CommonFlags) => runManaged(ctx, flags, connectedRegistryShow, CONNECTED_REGISTRY_SHOW_TABLE));
 
   withCommonFlags(group.command('get-settings').description('the settings and connection string to run the connected registry with'))
     .addOption(nameOption())

@@ -11,10 +11,11 @@ const allowedBelow = {
   oci: ['core'],
   storage: ['core', 'oci'],
   metadata: ['core', 'oci'],
+  // Garbage collection, retention, usage, backup and restore: on the stores (GC asks the metadata what is
+  // referenced; retention deletes through the write pipeline the composition root hands it).
+  lifecycle: ['core', 'oci', 'storage', 'metadata'],
   auth: ['core', 'oci', 'metadata'],
   registry: ['core', 'oci', 'storage', 'metadata', 'auth'],
-  // Retention, usage, backup and restore: on the stores; retention deletes through the write pipeline the composition root hands it.
-  lifecycle: ['core', 'oci', 'storage', 'metadata'],
   // events/ (notifications and webhooks) uses client/ for the wire types and the parent's gateway.
   events: ['core', 'oci', 'metadata', 'client'],
   gateway: ['core', 'oci', 'storage', 'metadata', 'auth', 'registry', 'events', 'client'],

@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { formatBytes, type GcReport } from '../core/gc-report.js';
 import type {
-  ConnectedRegistry, ConnectedRegistryDeleted, ConnectedRegistryResync, ConnectedRegistrySettings, ConnectedRegistrySettingsRequest,
+  ConnectedRegistry, ConnectedRegistryDeleted, ConnectedRegistryGcRequested, ConnectedRegistryResync, ConnectedRegistrySettings, ConnectedRegistrySettingsRequest,
   CreateConnectedRegistryRequest, GarbageCollection, ManagementClient, ScopeMap, StorageUsage, Token, UpdateConnectedRegistryRequest,
 } from '../client/management-client.js';
 import { isManagementError } from '../client/management-error.js';
@@ -282,6 +283,11 @@ export async function connectedRegistryPermissionsUpdate(client: ManagementClien
   return client.updateConnectedRegistryPermissions(options.name, { ...(add.length > 0 ? { add } : {}), ...(remove.length > 0 ? { remove } : {}) });
 }
 
+/** `outpost connected-registry gc`: the edge collects its garbage (or reports what it would free) at its next contact with its parent. */
+export function connectedRegistryGc(client: ManagementClient, options: { name: string; dryRun?: boolean }): Promise<ConnectedRegistryGcRequested> {
+  return client.requestConnectedRegistryGc(options.name, { dryRun: options.dryRun === true });
+}
+
 /** `outpost connected-registry resync`: the edge reconciles in full at its next contact with its parent. */
 export function connectedRegistryResync(client: ManagementClient, options: { name: string }): Promise<ConnectedRegistryResync> {
   return client.resyncConnectedRegistry(options.name);
@@ -332,13 +338,25 @@ const LIST_COLUMNS: TableSpec['columns'] = [
 /** az's `connected-registry list -o table` columns. */
 export const CONNECTED_REGISTRY_LIST_TABLE: TableSpec = { columns: LIST_COLUMNS };
 
-/** `show` (and create, update, deactivate): the list columns plus SYNC SCHEDULE and SYNC WINDOW. */
+/** The edge's last garbage collection in a few words: `2025-01-02T03:04:05Z freed 1.2 MiB` (`would free` for a dry run). */
+function lastGc(row: Record<string, unknown>): string {
+  const report = row.lastGarbageCollection as GcReport | null | undefined;
+  if (report === null || report === undefined || typeof report !== 'object') return '';
+  return `${utcTime(report.finishedAt)} ${report.dryRun ? 'would free' : 'freed'} ${formatBytes(report.freedBytes)}`;
+}
+
+/** create, update, deactivate: the list columns plus SYNC SCHEDULE and SYNC WINDOW (az's `show` table). */
 export const CONNECTED_REGISTRY_TABLE: TableSpec = {
   columns: [
     ...LIST_COLUMNS,
     { header: 'SYNC SCHEDULE', value: (row) => parentOf(row).syncProperties?.schedule },
     { header: 'SYNC WINDOW', value: (row) => parentOf(row).syncProperties?.syncWindow },
   ],
+};
+
+/** `show`: az's columns, then Outpost's own LAST GC (UTC), the edge's last garbage collection. */
+export const CONNECTED_REGISTRY_SHOW_TABLE: TableSpec = {
+  columns: [...CONNECTED_REGISTRY_TABLE.columns, { header: 'LAST GC (UTC)', value: lastGc }],
 };
 
 // --- registration -------------------------------------------------------------------------------
@@ -465,7 +483,7 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
 
   withCommonFlags(group.command('show').description('show a connected registry'))
     .addOption(nameOption())
-    .action((flags: { name: string } & CommonFlags) => runManaged(ctx, flags, connectedRegistryShow, CONNECTED_REGISTRY_TABLE));
+    .action((flags: { name: string } & CommonFlags) => runManaged(ctx, flags, connectedRegistryShow, CONNECTED_REGISTRY_SHOW_TABLE));
 
   withCommonFlags(group.command('get-settings').description('the settings and connection string to run the connected registry with'))
     .addOption(nameOption())
@@ -504,6 +522,16 @@ export function registerConnectedRegistryCommands(program: Command, ctx: CliCont
     .option('--remove [repos...]', 'repositories to remove from it and its descendants')
     .addHelpText('after', '\nExample:\n  outpost connected-registry permissions update -n edge01 --add team/app --remove old-repo\n')
     .action((flags: PermissionsUpdateOptions & CommonFlags) => runManaged(ctx, flags, connectedRegistryPermissionsUpdate, SCOPE_MAP_TABLE));
+
+  withCommonFlags(group.command('gc').description('ask the connected registry to collect its garbage at its next contact with its parent'))
+    .addOption(nameOption())
+    .option('--dry-run', 'only report what would be freed')
+    .addHelpText(
+      'after',
+      '\nThe edge runs it once and reports in its status: outpost connected-registry show -n <name> --query lastGarbageCollection\n\n' +
+        'Example:\n  outpost connected-registry gc -n edge01 --dry-run\n',
+    )
+    .action((flags: { name: string; dryRun?: boolean } & CommonFlags) => runManaged(ctx, flags, connectedRegistryGc));
 
   withCommonFlags(group.command('resync').description('ask the connected registry to reconcile in full at its next contact with its parent'))
     .addOption(nameOption())

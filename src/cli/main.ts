@@ -10,6 +10,7 @@ import { registerConnectedRegistryCommands } from './connected-registry-commands
 import { registerLifecycleCommands } from './lifecycle-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerWebhookCommands } from './webhook-commands.js';
+import { registerGcCommands } from './gc-commands.js';
 
 /** Where the program starts: builds the command tree and turns errors into one line and an exit code. */
 /** `outpost … | head` closes the pipe early: that is not a failure worth a stack trace. Once per process. */
@@ -53,6 +54,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--metrics-listen <host:port>', 'serve Prometheus metrics at GET /metrics on this address, a listener of its own without authentication: bind it to a private address (env OUTPOST_METRICS_LISTEN; off by default)')
     .option('--audit-log <file|->', 'write the audit log (one JSON line per write, failed sign-in, management change and sync action) to this file, or - for standard output; reopened on SIGHUP (env OUTPOST_AUDIT_LOG; a connected node defaults to <data-dir>/audit.log)')
     .option('--audit-log-status <status>', 'Enabled|Disabled: whether the root records to --audit-log (env OUTPOST_AUDIT_LOG_STATUS; default Enabled); a connected node follows its resource\'s auditLogStatus')
+    .option('--gc-schedule <cron>', 'root only: collect garbage at each occurrence of this 5-field cron, UTC (env OUTPOST_GC_SCHEDULE; default: only when asked, outpost gc)')
+    .option('--gc-grace <duration>', 'garbage collection leaves alone what was written or used within this long: ISO 8601 (PT1H) or 30m, 2h (env OUTPOST_GC_GRACE; default PT1H)')
     // Loaded only for `serve`: the server's modules cost ~0.6 s of start-up every management command would pay.
     .action(async (flags: NodeFlags) => (await import('./serve-command.js')).serveCommand(flags));
 
@@ -73,6 +76,7 @@ export async function main(argv: string[]): Promise<void> {
   registerLifecycleCommands(program, ctx);
   registerBackupCommands(program, ctx);
   registerWebhookCommands(program, ctx);
+  registerGcCommands(program, ctx);
 
   try {
     await program.parseAsync(argv);

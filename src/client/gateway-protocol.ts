@@ -35,6 +35,10 @@
  *   activation rule as status.
  */
 
+import type { GcReport, GcRequestDoc } from '../core/gc-report.js';
+
+export type { GcReport, GcRequestDoc } from '../core/gc-report.js';
+
 export const GATEWAY_PREFIX = '/gateway/v1';
 
 /** Longest long-poll a gateway grants (seconds); a child asks for less. */
@@ -74,6 +78,8 @@ export interface RegistryDoc {
   activationEpoch: number;
   /** The last `resync` request at the root (ISO), or null. */
   resyncRequestedAt: string | null;
+  /** The last `gc` request at the root, or null (absent from a parent that predates it). The edge runs each request once. */
+  gcRequest?: GcRequestDoc | null;
 }
 
 export interface PasswordDoc {
@@ -206,6 +212,8 @@ export interface DescendantStatus {
   outbox?: number | null;
   /** Its storage as it last reported; null or absent when unknown (a node of an earlier version). */
   storage?: StorageUsageDoc | null;
+  /** Its last garbage collection, as it last reported; null when none (absent from an older node: unknown). */
+  lastGarbageCollection?: GcReport | null;
 }
 
 /** PUT status: the heartbeat. */
@@ -223,6 +231,8 @@ export interface StatusReport {
   outbox: number;
   /** Its storage now; null when it could not be measured (absent from a node of an earlier version). */
   storage?: StorageUsageDoc | null;
+  /** The report of its last garbage collection (a dry run's too); null before the first. Absent from an older child. */
+  lastGarbageCollection?: GcReport | null;
   descendants: DescendantStatus[];
 }
 

@@ -1,5 +1,11 @@
+import type { GcReport } from '../core/gc-report.js';
 import { ManagementError } from './management-error.js';
 import type { CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookEvent, WebhookPing } from './webhook-types.js';
+
+export type { GcReport } from '../core/gc-report.js';
+
+/** How long `collectGarbage` waits for its answer at least (the run's end); fetch's own header timeout is 5 minutes too. */
+const GC_TIMEOUT_MS = 5 * 60 * 1000;
 
 /** A scope map as the management API answers it (the shape `az acr scope-map show` prints). */
 export interface ScopeMap {
@@ -130,6 +136,10 @@ export interface ConnectedRegistry {
   syncStatus?: { repositories: Array<{ name: string; pendingChanges: number }>; resyncRequestedAt: string | null };
   /** Outpost's own: the storage the edge reported at its last heartbeat; null before one. */
   storage?: StorageUsage | null;
+  /** Outpost's own: the last `gc` request, null when none. */
+  garbageCollectionRequest?: { requestedAt: string; dryRun: boolean } | null;
+  /** Outpost's own: the report of the edge's last garbage collection, as its heartbeat said; null before one. */
+  lastGarbageCollection?: GcReport | null;
   creationDate: string;
 }
 
@@ -229,6 +239,14 @@ export interface ConnectedRegistrySettingsRequest {
   parentProtocol: 'http' | 'https';
   /** Regenerates that password of the sync token (the old one stops working). */
   generatePassword?: 1 | 2;
+}
+
+/** The answer of a garbage-collection request to a connected registry (202). */
+export interface ConnectedRegistryGcRequested {
+  name: string;
+  requestedAt: string;
+  dryRun: boolean;
+  message: string;
 }
 
 /** The answer of a resync request (202). */
@@ -385,6 +403,10 @@ export class ManagementClient {
   resyncConnectedRegistry(name: string): Promise<ConnectedRegistryResync> {
     return this.#json('POST', `/connected-registries/${enc(name)}/resync`);
   }
+  /** Asks the edge to collect its garbage (or report what it would free) at its next contact with its parent. */
+  requestConnectedRegistryGc(name: string, options: { dryRun?: boolean } = {}): Promise<ConnectedRegistryGcRequested> {
+    return this.#json('POST', `/connected-registries/${enc(name)}/gc`, { dryRun: options.dryRun === true });
+  }
 
   // Webhooks.
   listWebhooks(): Promise<Webhook[]> {
@@ -410,9 +432,15 @@ export class ManagementClient {
   listWebhookEvents(name: string, top?: number): Promise<WebhookEvent[]> {
     return this.#json('GET', `/webhooks/${enc(name)}/events${top === undefined ? '' : `?top=${top}`}`);
   }
+  // Garbage collection of the root.
+  /** Collects the root's garbage now (or reports what it would free) and answers with the run's report. */
+  collectGarbage(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+    // The answer comes when the run ends: a large store takes longer than other calls.
+    return this.#json('POST', '/gc', { dryRun: options.dryRun === true }, Math.max(this.#timeoutMs, GC_TIMEOUT_MS));
+  }
 
-  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await this.#request(method, path, body);
+  async #json<T>(method: string, path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<T> {
+    const response = await this.#request(method, path, body, timeoutMs);
     const text = await response.text();
     try {
       return JSON.parse(text) as T;
@@ -422,7 +450,7 @@ export class ManagementClient {
   }
 
   /** Sends one request; resolves with a 2xx response, rejects with a `ManagementError` otherwise. */
-  async #request(method: string, path: string, body?: unknown): Promise<Response> {
+  async #request(method: string, path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#authorization) headers.authorization = this.#authorization;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -432,20 +460,20 @@ export class ManagementClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
         redirect: 'error',
       });
     } catch (err) {
-      throw this.#networkError(err);
+      throw this.#networkError(err, timeoutMs);
     }
     if (response.ok) return response;
     throw await errorFromResponse(response, this.registry);
   }
 
-  #networkError(err: unknown): ManagementError {
+  #networkError(err: unknown, timeoutMs: number): ManagementError {
     const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-      return new ManagementError('TIMEOUT', 0, `the registry at ${this.registry} did not answer within ${Math.round(this.#timeoutMs / 1000)} s`);
+      return new ManagementError('TIMEOUT', 0, `the registry at ${this.registry} did not answer within ${Math.round(timeoutMs / 1000)} s`);
     }
     const cause = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
     const why = cause === 'ECONNREFUSED' ? 'connection refused' : cause === 'ENOTFOUND' ? 'host not found' : cause;

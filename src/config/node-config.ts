@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Cron } from 'croner';
+import { isoDurationMs } from '../oci/durations.js';
 import { ConfigError } from './config-error.js';
 import { parseConnectionString, type ConnectionSettings } from './connection-string.js';
 
@@ -71,6 +73,13 @@ export interface NodeConfig {
   auditLog: string | null;
   /** On the root, whether the audit log records (`--audit-log-status`; Enabled by default once `auditLog` is set). A connected node takes its resource's. */
   auditLogEnabled: boolean;
+  /**
+   * When the root collects its garbage (5-field cron, UTC); null: only when asked (`outpost gc`).
+   * A connected node takes its schedule from its connected-registry resource instead.
+   */
+  gcSchedule: string | null;
+  /** Garbage collection leaves alone what was written or used within this long (1 hour by default). */
+  gcGraceMs: number;
 }
 
 export interface NodeFlags {
@@ -91,7 +100,12 @@ export interface NodeFlags {
   metricsListen?: string;
   auditLog?: string;
   auditLogStatus?: string;
+  gcSchedule?: string;
+  gcGrace?: string;
 }
+
+/** The default of `gcGraceMs`. */
+export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 
 
 type Env = Record<string, string | undefined>;
@@ -121,6 +135,15 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env, stdo
   const auditLog = firstSet(flags.auditLog, env.OUTPOST_AUDIT_LOG);
   const auditLogStatus = firstSet(flags.auditLogStatus, env.OUTPOST_AUDIT_LOG_STATUS) ?? 'Enabled';
   if (!/^(enabled|disabled)$/i.test(auditLogStatus)) throw new ConfigError(`invalid audit log status: ${auditLogStatus} (Enabled or Disabled)`);
+  const connection = resolveConnection(flags, env);
+  const gcSchedule = firstSet(flags.gcSchedule, env.OUTPOST_GC_SCHEDULE) ?? null;
+  if (gcSchedule !== null) {
+    if (connection !== null) {
+      throw new ConfigError('--gc-schedule (OUTPOST_GC_SCHEDULE) is for the root: a connected registry collects on the schedule of its resource (outpost connected-registry update --gc-enabled --gc-schedule)');
+    }
+    assertCron(gcSchedule, '--gc-schedule');
+  }
+  const gcGrace = firstSet(flags.gcGrace, env.OUTPOST_GC_GRACE);
   return {
     host: firstSet(flags.host, env.OUTPOST_HOST) ?? '0.0.0.0',
     port: Number(portText),
@@ -132,12 +155,14 @@ export function resolveNodeConfig(flags: NodeFlags, env: Env = process.env, stdo
     anonymousPull: flags.anonymousPull === true || truthy(env.OUTPOST_ANONYMOUS_PULL),
     adminPassword: firstSet(env.OUTPOST_ADMIN_PASSWORD) ?? null,
     loginServer: firstSet(flags.loginServer, env.OUTPOST_LOGIN_SERVER, env.ACR_REGISTRY_LOGIN_SERVER) ?? null,
-    connection: resolveConnection(flags, env),
+    connection,
     parentCaFile: firstSet(flags.parentCa, env.OUTPOST_PARENT_CA) ?? null,
     parentCaPem: firstSet(env.OUTPOST_PARENT_CA_CERT) ?? null,
     metricsListen: metricsListen === undefined ? null : parseListenAddress(metricsListen),
     auditLog: auditLog === undefined ? null : auditLog === '-' ? '-' : resolve(auditLog),
     auditLogEnabled: auditLogStatus.toLowerCase() === 'enabled',
+    gcSchedule,
+    gcGraceMs: gcGrace === undefined ? DEFAULT_GC_GRACE_MS : parseGrace(gcGrace),
   };
 }
 
@@ -203,4 +228,31 @@ export function parseListenAddress(text: string): { host: string; port: number }
   if (!match || port > 65535) throw new ConfigError(`invalid metrics listen address: ${text} (host:port, e.g. 127.0.0.1:9090)`);
   const host = match[1] ?? (match[2] === '' ? '0.0.0.0' : match[2]!);
   return { host, port };
+}
+
+/** A 5-field cron (UTC), as the connected registries' schedules. */
+function assertCron(value: string, what: string): void {
+  const fields = value.trim().split(/\s+/);
+  let valid = fields.length === 5;
+  if (valid) {
+    try {
+      new Cron(value, { paused: true, timezone: 'UTC' }).stop();
+    } catch {
+      valid = false;
+    }
+  }
+  if (!valid) throw new ConfigError(`${what}: '${value}' is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"`);
+}
+
+/** An ISO 8601 duration (`PT1H`, `PT30M`, `P1D`, `PT0S`) or a number with a unit (`90s`, `30m`, `1h`, `2d`). */
+export function parseGrace(value: string): number {
+  const text = value.trim();
+  const short = /^(\d+)(s|m|h|d)$/i.exec(text);
+  const ms = short
+    ? Number(short[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[short[2]!.toLowerCase() as 's' | 'm' | 'h' | 'd']
+    : isoDurationMs(text.toUpperCase());
+  if (ms === null || !Number.isFinite(ms)) {
+    throw new ConfigError(`--gc-grace: '${value}' is not a duration: use ISO 8601 (PT1H, PT30M, P1D) or 90s, 30m, 1h, 2d`);
+  }
+  return ms;
 }

@@ -1,3 +1,5 @@
+import type { GcReport } from './gc-report.js';
+
 /**
  * Typed domain events, published on an in-process bus after the write they describe has
  * committed. Cross-cutting work subscribes here (the gateway's wake-ups and config cache, the
@@ -76,7 +78,9 @@ export type DomainEvent =
   /** A change from the parent could not be completed here and is parked (or parked again after a failed retry). */
   | { type: 'sync-item-parked'; repository: string; digest: string; tag: string | null; code: string }
   /** A sync session ended in failure: `kind` says whose (sync/sync-failures.ts, `SyncFailureKind`). */
-  | { type: 'sync-session-failed'; kind: string; code: string };
+  | { type: 'sync-session-failed'; kind: string; code: string }
+  /** A garbage collection ended (a dry run too): what it found and freed. */
+  | { type: 'garbage-collected'; report: GcReport };
 
 export type DomainEventType = DomainEvent['type'];
 export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;

@@ -28,6 +28,7 @@ export function registryDoc(record: ConnectedRegistryRecord): RegistryDoc {
     garbageCollection: { enabled: record.garbageCollection.enabled, schedule: record.garbageCollection.schedule },
     activationEpoch: record.activationEpoch,
     resyncRequestedAt: record.resyncRequestedAt ? record.resyncRequestedAt.toISOString() : null,
+    gcRequest: record.gcRequest ? { requestedAt: record.gcRequest.requestedAt.toISOString(), dryRun: record.gcRequest.dryRun } : null,
   };
 }
 

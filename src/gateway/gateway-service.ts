@@ -153,6 +153,8 @@ export class GatewayService {
         repositories,
         outboxPending: report.outbox,
         storage: storageOf(report.storage),
+        // An older child says nothing about garbage collection: what is recorded stays.
+        ...(report.lastGarbageCollection !== undefined ? { lastGarbageCollection: report.lastGarbageCollection } : {}),
       },
     };
     const updated = await this.stores.connectedRegistries.updateConnectedRegistry(child.name, change);
@@ -209,6 +211,7 @@ export class GatewayService {
           repositories: s.repositories,
           outboxPending: s.outbox ?? null,
           storage: storageOf(s.storage),
+          ...(s.lastGarbageCollection !== undefined ? { lastGarbageCollection: s.lastGarbageCollection } : {}),
         },
       });
       this.events?.publish({ type: 'connected-registry-status-received', name: record.name });

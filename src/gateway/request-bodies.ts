@@ -1,6 +1,6 @@
 import { RegistryError } from '../oci/index.js';
 import type {
-  ActivateRequest, DescendantStatus, LoginServerDoc, RepositoryStatusDoc, StatusDetailDoc, StatusReport, StorageUsageDoc,
+  ActivateRequest, DescendantStatus, GcReport, LoginServerDoc, RepositoryStatusDoc, StatusDetailDoc, StatusReport, StorageUsageDoc,
 } from '../client/gateway-protocol.js';
 
 /**
@@ -109,6 +109,42 @@ function storageUsage(value: unknown, what: string): StorageUsageDoc | null {
   };
 }
 
+function gcCount(value: unknown, what: string): { count: number; bytes: number } {
+  const c = object(value, what);
+  return { count: count(c.count, `${what}.count`), bytes: count(c.bytes, `${what}.bytes`) };
+}
+
+/** A garbage-collection report (core/gc-report.ts); absent stays absent (an older child), null is "none yet". */
+function gcReport(value: unknown, what: string): GcReport | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  const r = object(value, what);
+  if (typeof r.dryRun !== 'boolean') throw invalid(`${what}.dryRun must be a boolean.`);
+  const t = object(r.timings, `${what}.timings`);
+  const startedAt = isoTime(r.startedAt, `${what}.startedAt`);
+  const finishedAt = isoTime(r.finishedAt, `${what}.finishedAt`);
+  if (startedAt === null || finishedAt === null) throw invalid(`${what}.startedAt and ${what}.finishedAt are required.`);
+  return {
+    dryRun: r.dryRun,
+    startedAt,
+    finishedAt,
+    graceSeconds: count(r.graceSeconds, `${what}.graceSeconds`),
+    links: gcCount(r.links, `${what}.links`),
+    blobs: gcCount(r.blobs, `${what}.blobs`),
+    manifests: gcCount(r.manifests, `${what}.manifests`),
+    uploads: gcCount(r.uploads, `${what}.uploads`),
+    freedBytes: count(r.freedBytes, `${what}.freedBytes`),
+    skipped: count(r.skipped, `${what}.skipped`),
+    timings: {
+      linksMs: count(t.linksMs, `${what}.timings.linksMs`),
+      markMs: count(t.markMs, `${what}.timings.markMs`),
+      sweepMs: count(t.sweepMs, `${what}.timings.sweepMs`),
+      uploadsMs: count(t.uploadsMs, `${what}.timings.uploadsMs`),
+      totalMs: count(t.totalMs, `${what}.timings.totalMs`),
+    },
+  };
+}
+
 const CONNECTION_STATES = ['Online', 'Offline', 'Syncing', 'Unhealthy'] as const;
 
 function descendantStatus(value: unknown, what: string): DescendantStatus {
@@ -132,7 +168,12 @@ function descendantStatus(value: unknown, what: string): DescendantStatus {
     repositories: repositories(d.repositories, `${what}.repositories`),
     outbox: d.outbox === undefined || d.outbox === null ? null : count(d.outbox, `${what}.outbox`),
     storage: storageUsage(d.storage, `${what}.storage`),
+    ...withGcReport(gcReport(d.lastGarbageCollection, `${what}.lastGarbageCollection`)),
   };
+}
+
+function withGcReport(report: GcReport | null | undefined): { lastGarbageCollection?: GcReport | null } {
+  return report === undefined ? {} : { lastGarbageCollection: report };
 }
 
 export function parseStatusReport(body: unknown): StatusReport {
@@ -149,6 +190,7 @@ export function parseStatusReport(body: unknown): StatusReport {
     cursor,
     outbox: b.outbox === undefined || b.outbox === null ? 0 : count(b.outbox, 'outbox'),
     storage: storageUsage(b.storage, 'storage'),
+    ...withGcReport(gcReport(b.lastGarbageCollection, 'lastGarbageCollection')),
     descendants: list(b.descendants, 'descendants').map((d, i) => descendantStatus(d, `descendants[${i}]`)),
   };
 }

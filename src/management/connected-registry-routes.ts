@@ -3,7 +3,8 @@ import { effectiveConnectionState, type ConnectedRegistryRecord } from '../metad
 import type { AccessGuard } from '../auth/index.js';
 import type { Clock } from '../core/clock.js';
 import type { ConnectedRegistryService } from './connected-registry-service.js';
-import { RESYNC_MESSAGE } from './connected-registry-service.js';
+import { GC_DRY_RUN_MESSAGE, GC_MESSAGE, RESYNC_MESSAGE } from './connected-registry-service.js';
+import { parseGcRequest } from './gc-requests.js';
 import { parseCreateRequest, parseListQuery, parsePermissionsRequest, parseSettingsRequest, parseUpdateRequest } from './connected-registry-requests.js';
 import { objectBody, param, scopeMapJson, tokenJson, useAdminJson } from './management-http.js';
 
@@ -62,6 +63,12 @@ function connectedRegistryRoutes(api: FastifyInstance, deps: ConnectedRegistryDe
   api.post(`${PREFIX}/:name/resync`, async (request, reply) => {
     const { name, resyncRequestedAt } = await service.resync(param(request, 'name'));
     return reply.code(202).send({ name, resyncRequestedAt: resyncRequestedAt.toISOString(), message: RESYNC_MESSAGE });
+  });
+
+  api.post(`${PREFIX}/:name/gc`, async (request, reply) => {
+    const { dryRun } = parseGcRequest(objectBody(request));
+    const { name, requestedAt } = await service.requestGarbageCollection(param(request, 'name'), dryRun);
+    return reply.code(202).send({ name, requestedAt: requestedAt.toISOString(), dryRun, message: dryRun ? GC_DRY_RUN_MESSAGE : GC_MESSAGE });
   });
 
   api.get(`${PREFIX}/:name/permissions`, async (request) => scopeMapJson(await service.permissions(param(request, 'name'))));
@@ -126,6 +133,9 @@ export function connectedRegistryJson(record: ConnectedRegistryRecord, gatewayEn
     statusDetails: record.runtime.statusDetails,
     notificationsList: record.notificationsList,
     garbageCollection: record.garbageCollection,
+    // Outpost's own: the last manual request (outpost connected-registry gc) and the report of the edge's last collection.
+    garbageCollectionRequest: record.gcRequest ? { requestedAt: record.gcRequest.requestedAt.toISOString(), dryRun: record.gcRequest.dryRun } : null,
+    lastGarbageCollection: record.runtime.lastGarbageCollection,
     syncStatus: {
       repositories: record.runtime.repositories.map((r) => ({ name: r.name, pendingChanges: r.pendingChanges })),
       outboxPending: record.runtime.outboxPending,

@@ -19,6 +19,8 @@ export const PASSWORD_PLACEHOLDER = '<use --generate-password to generate a new 
 export const LOGIN_SERVER_PLACEHOLDER = '<Optional: connected registry login server. More info at https://aka.ms/acr/connected-registry>';
 export const PARENT_ENDPOINT_PLACEHOLDER = '<parent gateway endpoint>';
 export const RESYNC_MESSAGE = 'Resync requested: the connected registry reconciles in full at its next contact with its parent.';
+export const GC_MESSAGE = 'Garbage collection requested: the connected registry collects at its next contact with its parent and reports in its status (lastGarbageCollection).';
+export const GC_DRY_RUN_MESSAGE = 'Garbage collection dry run requested: the connected registry reports what it would free in its status (lastGarbageCollection) after its next contact with its parent.';
 const CLEANUP_MESSAGE = 'Connected registry successfully deleted. Please cleanup your sync tokens and scope maps. Run the following commands for cleanup:';
 
 /** The repository actions a connected registry of `mode` needs on `repos` (docs/management-api.md, "Connected registries"). */
@@ -339,6 +341,19 @@ export class ConnectedRegistryService {
       await this.store.applyChanges([{ kind: 'request-resync', name, at }]);
       this.configChanged(name);
       return { name, resyncRequestedAt: (await this.get(name)).resyncRequestedAt ?? at };
+    });
+  }
+
+  /**
+   * Records a garbage-collection request (a dry run with `dryRun`); the edge sees it in its
+   * config at its next contact, runs it once and reports in its heartbeat.
+   */
+  async requestGarbageCollection(name: string, dryRun: boolean): Promise<{ name: string; requestedAt: Date; dryRun: boolean }> {
+    return this.deps.lock.run(async () => {
+      const at = new Date(this.deps.clock.now());
+      await this.store.applyChanges([{ kind: 'request-gc', name, at, dryRun }]);
+      this.configChanged(name);
+      return { name, requestedAt: (await this.get(name)).gcRequest?.requestedAt ?? at, dryRun };
     });
   }
 

@@ -1,3 +1,4 @@
+import type { GcReport } from '../core/gc-report.js';
 import type { IdentityChange } from './identity-types.js';
 
 /**
@@ -30,6 +31,8 @@ export interface ConnectedRegistryStore {
   deactivate(name: string): Promise<ConnectedRegistryRecord>;
   /** Asks the edge to reconcile in full at its next contact. Throws NOT_FOUND. */
   requestResync(name: string, at: Date): Promise<ConnectedRegistryRecord>;
+  /** Asks the edge to collect its garbage (or, with `dryRun`, to report what it would free) at its next contact. Throws NOT_FOUND. */
+  requestGarbageCollection(name: string, at: Date, dryRun: boolean): Promise<ConnectedRegistryRecord>;
   /**
    * On a connected node: replaces the local copy of its own record and its descendants' with
    * the parent's config (parents before children; the node's own record has no parent here).
@@ -60,7 +63,9 @@ export type RegistryChange =
   /** As deactivate. */
   | { kind: 'deactivate-registry'; name: string }
   /** As requestResync. */
-  | { kind: 'request-resync'; name: string; at: Date };
+  | { kind: 'request-resync'; name: string; at: Date }
+  /** As requestGarbageCollection. */
+  | { kind: 'request-gc'; name: string; at: Date; dryRun: boolean };
 
 /** A step of a management workflow: a record change or a token/scope-map change. */
 export type ManagementChange = RegistryChange | IdentityChange;
@@ -69,6 +74,15 @@ export type ManagementChange = RegistryChange | IdentityChange;
 export interface ConnectedRegistrySnapshot extends ConnectedRegistryInput {
   activationEpoch: number;
   resyncRequestedAt: Date | null;
+  /** Absent (a parent from before garbage collection could be asked for): none. */
+  gcRequest?: GarbageCollectionRequest | null;
+}
+
+/** The last manual garbage collection asked of a connected registry (`outpost connected-registry gc`). */
+export interface GarbageCollectionRequest {
+  /** A new time is a new request; the edge runs each once. */
+  requestedAt: Date;
+  dryRun: boolean;
 }
 
 /** How far a child is behind its parent in one repository (computed by the parent at each heartbeat). */
@@ -141,6 +155,8 @@ export interface ConnectedRegistryRuntime {
   outboxPending: number | null;
   /** The storage it reported at its last heartbeat; null before one that carried it. */
   storage: StorageUsage | null;
+  /** The report of its last garbage collection, as its heartbeat said; null before one. */
+  lastGarbageCollection: GcReport | null;
 }
 
 /** What an edge stores and how full its disk is (docs/operations.md, "Disk planning and usage"). */
@@ -176,6 +192,7 @@ export interface ConnectedRegistryRecord extends ConnectedRegistryInput {
   /** Bumped by each deactivate; flows down the hierarchy so the edge serving the child frees it too. */
   activationEpoch: number;
   resyncRequestedAt: Date | null;
+  gcRequest: GarbageCollectionRequest | null;
   runtime: ConnectedRegistryRuntime;
   createdAt: Date;
 }

@@ -1,6 +1,6 @@
 export type {
-  Change, ChangeKind, ChangeOrigin, GuardedWriteResult, ManifestGraph, ManifestNode, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo,
-  StoredUsage, TagDetail, WriteContext, WriteOutcome,
+  BlobLink, BlobLinkKey, Change, ChangeKind, ChangeOrigin, GuardedWriteResult, ManifestGraph, ManifestNode, ManifestRecord, MetadataStore, PutManifestInput,
+  RepositoryInfo, StoredUsage, TagDetail, WriteContext, WriteOutcome,
 } from './types.js';
 export { SqliteMetadataStore } from './sqlite-store.js';
 export { MIGRATIONS, runMigrations } from './migrations.js';
@@ -21,7 +21,7 @@ export {
 export type {
   ActivationStatus, AuditLogStatus, ConnectedRegistryChange, ConnectedRegistryInput, ConnectedRegistryLogLevel, ConnectedRegistryLogging,
   ConnectedRegistryMode, ConnectedRegistryRecord, ConnectedRegistryRuntime, ConnectedRegistryStore, ConnectionState, GarbageCollection,
-  StatusDetail, StorageUsage, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
+  GarbageCollectionRequest, StatusDetail, StorageUsage, SyncProperties, ConnectedRegistrySnapshot, RepositorySyncStatus, ManagementChange, RegistryChange,
 } from './connected-registry-types.js';
 export { ancestorsOf, descendantsOf } from './connected-registry-hierarchy.js';
 export type { HierarchyNode } from './connected-registry-hierarchy.js';

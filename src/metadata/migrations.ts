@@ -376,6 +376,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: 'garbage collection: link refresh times, the digest index of manifests, gc requests and reports',
+    sql: `
+      -- When a link was created or last used (a HEAD, a mount, linked again): the grace period of
+      -- garbage collection runs from it, so a client that found a blob keeps it while it pushes.
+      ALTER TABLE repository_blobs ADD COLUMN refreshed_at INTEGER NOT NULL DEFAULT 0;
+      UPDATE repository_blobs SET refreshed_at = created_at;
+
+      -- The sweep asks whether any repository holds a manifest by its digest alone.
+      CREATE INDEX manifests_by_digest ON manifests (digest);
+
+      -- A manual collection asked of an edge ('outpost connected-registry gc'), carried down like a resync.
+      ALTER TABLE connected_registries ADD COLUMN gc_requested_at INTEGER;
+      ALTER TABLE connected_registries ADD COLUMN gc_request_dry_run INTEGER NOT NULL DEFAULT 0;
+      -- The report of the edge's last collection as its heartbeat said (JSON; NULL: none reported).
+      ALTER TABLE connected_registries ADD COLUMN gc_last_report TEXT;
+    `,
+  },
 ];
 
 /**

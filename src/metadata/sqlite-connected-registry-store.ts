@@ -14,6 +14,7 @@ import {
   type ManagementChange,
 } from './connected-registry-types.js';
 import type { SqliteIdentityStore } from './sqlite-identity-store.js';
+import type { GcReport } from '../core/gc-report.js';
 
 interface Row {
   name: string;
@@ -43,6 +44,9 @@ interface Row {
   repositories_status: string;
   outbox_pending: number | null;
   storage_usage: string | null;
+  gc_requested_at: number | null;
+  gc_request_dry_run: number;
+  gc_last_report: string | null;
 }
 
 /**
@@ -112,14 +116,15 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
     this.db.prepare(`UPDATE connected_registries SET schedule = ?, sync_window = ?, message_ttl = ?, last_sync_time = ?,
       client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?, gc_schedule = ?,
       activation_status = ?, connection_state = ?, last_activity_time = ?, version = ?, login_server = ?, status_details = ?,
-      instance_id = ?, repositories_status = ?, outbox_pending = ?
+      instance_id = ?, repositories_status = ?, outbox_pending = ?, gc_last_report = ?
       WHERE name = ?`)
       .run(sync.schedule, sync.syncWindow, sync.messageTtl, sync.lastSyncTime ? sync.lastSyncTime.getTime() : null,
         JSON.stringify(change.clientTokenIds ?? c.clientTokenIds), logging.logLevel, logging.auditLogStatus,
         JSON.stringify(change.notificationsList ?? c.notificationsList), gc.enabled ? 1 : 0, gc.schedule,
         rt.activationStatus, rt.connectionState, rt.lastActivityTime ? rt.lastActivityTime.getTime() : null, rt.version,
         rt.loginServer ? JSON.stringify(rt.loginServer) : null, JSON.stringify(rt.statusDetails),
-        rt.instanceId, JSON.stringify(rt.repositories), rt.outboxPending, name);
+        rt.instanceId, JSON.stringify(rt.repositories), rt.outboxPending,
+        rt.lastGarbageCollection === null ? null : JSON.stringify(rt.lastGarbageCollection), name);
     if (change.runtime?.storage !== undefined) {
       this.db.prepare('UPDATE connected_registries SET storage_usage = ? WHERE name = ?').run(storageText(change.runtime.storage), name);
     }
@@ -177,6 +182,18 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
     this.db.prepare('UPDATE connected_registries SET resync_requested_at = ? WHERE name = ?').run(at.getTime(), name);
   }
 
+  async requestGarbageCollection(name: string, at: Date, dryRun: boolean): Promise<ConnectedRegistryRecord> {
+    return this.db.transaction(() => {
+      this.markGc(name, at, dryRun);
+      return this.must(name);
+    }).immediate();
+  }
+
+  private markGc(name: string, at: Date, dryRun: boolean): void {
+    this.must(name);
+    this.db.prepare('UPDATE connected_registries SET gc_requested_at = ?, gc_request_dry_run = ? WHERE name = ?').run(at.getTime(), dryRun ? 1 : 0, name);
+  }
+
   async applyChanges(changes: readonly ManagementChange[]): Promise<void> {
     this.db.transaction(() => {
       for (const change of changes) {
@@ -195,6 +212,9 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
             break;
           case 'request-resync':
             this.markResync(change.name, change.at);
+            break;
+          case 'request-gc':
+            this.markGc(change.name, change.at, change.dryRun);
             break;
           default:
             this.identities.applyInTransaction(change);
@@ -216,17 +236,19 @@ export class SqliteConnectedRegistryStore implements ConnectedRegistryStore {
         const values = [r.mode, r.parent, r.sync.tokenName, r.sync.schedule, r.sync.syncWindow, r.sync.messageTtl,
           JSON.stringify(r.clientTokenIds), r.logging.logLevel, r.logging.auditLogStatus, JSON.stringify(r.notificationsList),
           r.garbageCollection.enabled ? 1 : 0, r.garbageCollection.schedule, r.activationEpoch,
-          r.resyncRequestedAt ? r.resyncRequestedAt.getTime() : null] as const;
+          r.resyncRequestedAt ? r.resyncRequestedAt.getTime() : null,
+          r.gcRequest ? r.gcRequest.requestedAt.getTime() : null, r.gcRequest?.dryRun ? 1 : 0] as const;
         if (!before) {
           this.db.prepare(`INSERT INTO connected_registries (mode, parent, sync_token, schedule, sync_window, message_ttl,
             client_token_ids, log_level, audit_log_status, notifications, gc_enabled, gc_schedule, activation_epoch,
-            resync_requested_at, name, activation_status, connection_state, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, this.clock());
+            resync_requested_at, gc_requested_at, gc_request_dry_run, name, activation_status, connection_state, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Inactive', 'Offline', ?)`).run(...values, r.name, this.clock());
           continue;
         }
         this.db.prepare(`UPDATE connected_registries SET mode = ?, parent = ?, sync_token = ?, schedule = ?, sync_window = ?,
           message_ttl = ?, client_token_ids = ?, log_level = ?, audit_log_status = ?, notifications = ?, gc_enabled = ?,
-          gc_schedule = ?, activation_epoch = ?, resync_requested_at = ? WHERE name = ?`).run(...values, r.name);
+          gc_schedule = ?, activation_epoch = ?, resync_requested_at = ?, gc_requested_at = ?, gc_request_dry_run = ?
+          WHERE name = ?`).run(...values, r.name);
         if (r.activationEpoch > before.activationEpoch) {
           this.db.prepare(`UPDATE connected_registries SET activation_status = 'Inactive', instance_id = NULL,
             connection_state = 'Offline' WHERE name = ?`).run(r.name);
@@ -285,9 +307,11 @@ function toRecord(row: Row): ConnectedRegistryRecord {
       repositories: jsonArray(row.repositories_status) as RepositorySyncStatus[],
       outboxPending: row.outbox_pending,
       storage: row.storage_usage === null ? null : storageOf(row.storage_usage),
+      lastGarbageCollection: row.gc_last_report === null ? null : (JSON.parse(row.gc_last_report) as GcReport),
     },
     activationEpoch: row.activation_epoch,
     resyncRequestedAt: date(row.resync_requested_at),
+    gcRequest: row.gc_requested_at === null ? null : { requestedAt: new Date(row.gc_requested_at), dryRun: row.gc_request_dry_run === 1 },
     createdAt: new Date(row.created_at),
   };
 }

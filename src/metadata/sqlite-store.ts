@@ -9,8 +9,8 @@ import {
   type SyncFacts, type SyncOp, type SyncPlan, type SyncStore,
 } from './sync-types.js';
 import type {
-  Change, ChangeKind, ChangeOrigin, GuardedWriteResult, ManifestGraph, ManifestRecord, MetadataStore, PutManifestInput, RepositoryInfo,
-  StoredUsage, TagDetail, WriteContext, WriteOutcome,
+  BlobLink, BlobLinkKey, Change, ChangeKind, ChangeOrigin, GuardedWriteResult, ManifestGraph, ManifestRecord, MetadataStore, PutManifestInput,
+  RepositoryInfo, StoredUsage, TagDetail, WriteContext, WriteOutcome,
 } from './types.js';
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
@@ -72,6 +72,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   private readonly db: Database.Database;
   private readonly stmt: Statements;
   private readonly tx: Transactions;
+  private readonly clock: () => number;
   /** Tokens and scope maps, on the same database (docs/architecture.md, "Identity"). */
   readonly identity: SqliteIdentityStore;
   /** Connected registries of the hierarchy, on the same database. */
@@ -84,6 +85,7 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
     const clock = options.clock ?? systemClock.now;
+    this.clock = clock;
     this.identity = new SqliteIdentityStore(db, options.identityLimits, clock);
     this.connectedRegistries = new SqliteConnectedRegistryStore(db, this.identity, options.connectedRegistryLimit, clock);
     this.settings = new SqliteSettingsStore(db, clock);
@@ -263,9 +265,30 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
 
   // --- garbage collection -------------------------------------------------------------------
 
-  async referencedBlobDigests(): Promise<Set<string>> {
-    // One statement, so one snapshot: a manifest deleted halfway through cannot be half counted.
-    return new Set(this.stmt.referencedDigests.all());
+  async referencedBlobDigests(options: { linksRefreshedAfter?: Date } = {}): Promise<Set<string>> {
+    return this.tx.referencedDigests.deferred(options.linksRefreshedAfter?.getTime() ?? Number.MIN_SAFE_INTEGER);
+  }
+
+  async referencedDigestsAmong(digests: readonly string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    return new Set(this.stmt.referencedAmong.all(JSON.stringify(digests)));
+  }
+
+  async unreferencedBlobLinks(cutoff: Date, options: { after?: BlobLinkKey; limit: number }): Promise<BlobLink[]> {
+    const limit = pageLimit(options.limit);
+    if (limit === 0) return [];
+    const after = options.after ?? { repository: '', digest: '' };
+    return this.stmt.unreferencedLinks.all(after.repository, after.repository, after.digest, cutoff.getTime(), limit).map(toBlobLink);
+  }
+
+  async sweepBlobLinks(links: readonly BlobLinkKey[], cutoff: Date): Promise<BlobLink[]> {
+    if (links.length === 0) return [];
+    return this.tx.sweepLinks.immediate(links, cutoff.getTime());
+  }
+
+  async touchBlobLink(repository: string, digest: string): Promise<void> {
+    const now = this.clock();
+    this.stmt.touchLink.run(now, repository, digest, now - TOUCH_SKIP_MS);
   }
 
   async changeCountsSince(after: number): Promise<Map<string, number>> {
@@ -398,6 +421,23 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
 
 }
 
+/**
+ * A link used again within this long of its last refresh is not written again: a burst of HEADs
+ * of one blob costs one write. Far below any sensible grace period.
+ */
+const TOUCH_SKIP_MS = 10_000;
+
+interface LinkRow {
+  repository: string;
+  digest: string;
+  size: number;
+  refreshed_at: number;
+}
+
+function toBlobLink(row: LinkRow): BlobLink {
+  return { repository: row.repository, digest: row.digest, size: row.size, refreshedAt: new Date(row.refreshed_at) };
+}
+
 /** How many of the manifests that hold on to a blob or child manifest a refused delete names. */
 const REFERENCE_DETAIL_LIMIT = 5;
 const CURSOR_KEY = SYNC_STATE_KEYS.cursor;
@@ -474,7 +514,9 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     if (entries.length === 0) return;
     const id = ensureRepository(repository, w.now);
     for (const [digest, size] of entries) {
-      if (stmt.insertBlobLink.run(id, digest, size, w.now).changes === 1) w.linked.push({ repository, digest, size });
+      if (stmt.insertBlobLink.run(id, digest, size, w.now, w.now).changes === 1) w.linked.push({ repository, digest, size });
+      // Linked again (an upload or mount of a blob the repository has): the grace runs from now.
+      else stmt.refreshLink.run(w.now, id, digest, w.now - TOUCH_SKIP_MS);
     }
   };
 
@@ -751,7 +793,28 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
     return rows;
   });
 
+  const referencedDigests = db.transaction((linksRefreshedAfter: number): Set<string> => {
+    const digests = new Set<string>();
+    for (const digest of stmt.manifestDigests.iterate()) digests.add(digest);
+    for (const digest of stmt.manifestBlobDigests.iterate()) digests.add(digest);
+    for (const digest of stmt.linkDigestsRefreshedAfter.iterate(linksRefreshedAfter)) digests.add(digest);
+    return digests;
+  });
+
+  const sweepLinks = db.transaction((links: readonly BlobLinkKey[], cutoff: number): BlobLink[] => {
+    const removed = stmt.sweepLinks.all(JSON.stringify(links.map((l) => ({ repository: l.repository, digest: l.digest }))), cutoff);
+    const names = new Map<number, string>();
+    for (const row of removed) {
+      if (names.has(row.repository_id)) continue;
+      names.set(row.repository_id, stmt.repositoryName.get(row.repository_id) ?? '');
+      // A repository left with no manifest and no link is gone (no repository-delete row, as for an unlink).
+      stmt.deleteRepositoryIfEmpty.run(row.repository_id);
+    }
+    return removed.map((row) => ({ repository: names.get(row.repository_id)!, digest: row.digest, size: row.size, refreshedAt: new Date(row.refreshed_at) }));
+  });
+
   return {
+    referencedDigests, sweepLinks,
     putManifest: writeTx(putManifest),
     linkBlobs: writeTx(linkBlobs),
     unlinkBlob: writeTx(unlinkBlob),
@@ -812,8 +875,13 @@ function prepareStatements(db: Database.Database) {
       AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = repositories.id)
       AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_id = repositories.id)`),
 
-    insertBlobLink: db.prepare<[number, string, number, number], void>(`INSERT INTO repository_blobs
-      (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    insertBlobLink: db.prepare<[number, string, number, number, number], void>(`INSERT INTO repository_blobs
+      (repository_id, digest, size, created_at, refreshed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    // A link used again: garbage collection's grace runs from now (skipped when refreshed moments ago).
+    refreshLink: db.prepare<[number, number, string, number], void>(
+      'UPDATE repository_blobs SET refreshed_at = ? WHERE repository_id = ? AND digest = ? AND refreshed_at < ?'),
+    touchLink: db.prepare<[number, string, string, number], void>(`UPDATE repository_blobs SET refreshed_at = ?
+      WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ? AND refreshed_at < ?`),
     blobLinkSize: db.prepare<[string, string], number>(`SELECT b.size FROM repository_blobs b
       JOIN repositories r ON r.id = b.repository_id WHERE r.name = ? AND b.digest = ?`).pluck(),
     blobLinksOf: db.prepare<[string, string, number], { repository: string; size: number }>(`SELECT r.name AS repository, b.size
@@ -964,6 +1032,28 @@ function prepareStatements(db: Database.Database) {
     referencedDigests: db.prepare<[], string>(`SELECT digest FROM manifests
       UNION SELECT blob_digest FROM manifest_blobs
       UNION SELECT digest FROM repository_blobs`).pluck(),
+    // Garbage collection (docs/architecture.md, "Garbage collection"): the mark, one query per source.
+    manifestDigests: db.prepare<[], string>('SELECT DISTINCT digest FROM manifests').pluck(),
+    manifestBlobDigests: db.prepare<[], string>('SELECT DISTINCT blob_digest FROM manifest_blobs').pluck(),
+    linkDigestsRefreshedAfter: db.prepare<[number], string>('SELECT DISTINCT digest FROM repository_blobs WHERE refreshed_at > ?').pluck(),
+    // The re-check under the sweep's claim: which of the digests (a JSON array) anything names now.
+    referencedAmong: db.prepare<[string], string>(`SELECT j.value FROM json_each(?) j
+      WHERE EXISTS (SELECT 1 FROM manifests WHERE digest = j.value)
+        OR EXISTS (SELECT 1 FROM manifest_blobs WHERE blob_digest = j.value)
+        OR EXISTS (SELECT 1 FROM repository_blobs WHERE digest = j.value)`).pluck(),
+    // Links no manifest of their repository uses, not refreshed after the cutoff: a page after (name, digest).
+    unreferencedLinks: db.prepare<[string, string, string, number, number], LinkRow>(`SELECT r.name AS repository, b.digest, b.size, b.refreshed_at
+      FROM repositories r JOIN repository_blobs b ON b.repository_id = r.id
+      WHERE (r.name > ? OR (r.name = ? AND b.digest > ?)) AND b.refreshed_at <= ?
+        AND NOT EXISTS (SELECT 1 FROM manifest_blobs m WHERE m.repository_id = b.repository_id AND m.blob_digest = b.digest)
+      ORDER BY r.name, b.digest LIMIT ?`),
+    // One statement per batch (a JSON array of {repository, digest}): the same conditions checked again as it deletes.
+    sweepLinks: db.prepare<[string, number], { repository_id: number; digest: string; size: number; refreshed_at: number }>(`DELETE FROM repository_blobs
+      WHERE (repository_id, digest) IN (SELECT r.id, j.value ->> 'digest' FROM json_each(?) j JOIN repositories r ON r.name = j.value ->> 'repository')
+        AND refreshed_at <= ?
+        AND NOT EXISTS (SELECT 1 FROM manifest_blobs m WHERE m.repository_id = repository_blobs.repository_id AND m.blob_digest = repository_blobs.digest)
+      RETURNING repository_id, digest, size, refreshed_at`),
+    repositoryName: db.prepare<[number], string>('SELECT name FROM repositories WHERE id = ?').pluck(),
   };
 }
 

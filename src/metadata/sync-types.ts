@@ -22,6 +22,10 @@ export const SYNC_STATE_KEYS = {
   reconcile: 'reconcile',
   /** The last applied config document with its ETag (JSON). */
   config: 'config',
+  /** The `requestedAt` of the last garbage collection asked of this node (`connected-registry gc`) that ran to its end. */
+  gcHandled: 'gc-handled',
+  /** The report of this node's last garbage collection (JSON), sent up in every heartbeat. */
+  gcLastReport: 'gc-last-report',
 } as const;
 
 export type SyncStateKey = (typeof SYNC_STATE_KEYS)[keyof typeof SYNC_STATE_KEYS];

@@ -136,13 +136,51 @@ export interface MetadataStore {
   storedUsage(): Promise<StoredUsage>;
 
   // --- garbage collection -------------------------------------------------------------------
+  // The metadata side of the sweep (docs/architecture.md, "Garbage collection"). Nothing here
+  // appends a change row: each node collects its own garbage, so none of it travels up (a
+  // ReadWrite edge's outbox) or down (children's messages).
   /**
-   * Every digest the metadata still needs in the blob store: manifests themselves (their bytes are
-   * blobs), the blobs manifests reference, and blobs linked to repositories. One consistent snapshot.
+   * The mark: every digest whose bytes the metadata still needs — manifests themselves (their
+   * bytes are blobs), the blobs manifests reference, and blobs linked to repositories. With
+   * `linksRefreshedAfter`, a link counts only when it was created or refreshed after that time
+   * (older links no manifest uses are what the link sweep removes: a dry run marks as if they
+   * were gone). One consistent snapshot.
    */
-  referencedBlobDigests(): Promise<Set<string>>;
+  referencedBlobDigests(options?: { linksRefreshedAfter?: Date }): Promise<Set<string>>;
+  /** The re-check before a delete: those of `digests` that a manifest, a manifest's reference or a link names now. */
+  referencedDigestsAmong(digests: readonly string[]): Promise<Set<string>>;
+  /**
+   * Links that no manifest of their repository references (config or layer), created or last
+   * refreshed at or before `cutoff`: a page in (repository, digest) order after `after`
+   * (exclusive), at most `limit`.
+   */
+  unreferencedBlobLinks(cutoff: Date, options: { after?: BlobLinkKey; limit: number }): Promise<BlobLink[]>;
+  /**
+   * Removes those of `links` that are still unreferenced and not refreshed after `cutoff`
+   * (checked in the same transaction, in one statement), and the repositories this leaves with
+   * no manifest and no link. Appends no change and publishes nothing. Returns the links removed.
+   */
+  sweepBlobLinks(links: readonly BlobLinkKey[], cutoff: Date): Promise<BlobLink[]>;
+  /**
+   * A link was used (a HEAD found the blob, a mount or an upload linked it again): its refresh
+   * time becomes now, so the grace period protects a client about to push a manifest that names
+   * it. Nothing when there is no such link; no change row. May skip a link refreshed moments ago.
+   */
+  touchBlobLink(repository: string, digest: string): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/** A repository's link to a blob. */
+export interface BlobLinkKey {
+  repository: string;
+  digest: string;
+}
+
+export interface BlobLink extends BlobLinkKey {
+  size: number;
+  /** When the link was created or last used (a HEAD, a mount, linked again). */
+  refreshedAt: Date;
 }
 
 /** What is known of a stored manifest, whether being put or read back. */

@@ -15,6 +15,9 @@ export async function getBlob(ctx: V2Context<BlobRoute>): Promise<void> {
   const unknown = (): RegistryError => new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest: route.digest });
   if (!(await deps.metadata.getBlobLink(route.name, route.digest))) throw unknown();
   if (request.method === 'HEAD') {
+    // A client looking whether a blob is here is about to push a manifest naming it: the link's
+    // grace period starts over, so garbage collection leaves it for that push.
+    await deps.writer.touchBlobLink(route.name, route.digest);
     const stat = await deps.blobs.stat(route.digest);
     if (!stat) throw unknown();
     setBlobHeaders(ctx, stat.size);

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BlobStore, UploadStore } from '../storage/types.js';
+import type { BlobGate } from '../storage/blob-gate.js';
 import type { MetadataStore } from '../metadata/types.js';
 import type { RepositoryAccess, RepositoryAction } from '../auth/index.js';
 import type { ManifestService } from './manifest-service.js';
@@ -12,6 +13,8 @@ import type { V2Route, V2RouteKind } from './route.js';
 export interface RegistryDeps {
   blobs: BlobStore;
   uploads: UploadStore;
+  /** Held by an upload, a mount and a manifest push from before they store or find the bytes until the link commits (garbage collection). */
+  gate: BlobGate;
   /** Reads; every write goes through `writer`. */
   metadata: MetadataStore;
   manifests: ManifestService;

@@ -10,6 +10,7 @@ import {
   type ParsedManifest,
 } from '../oci/index.js';
 import type { BlobStore } from '../storage/types.js';
+import type { BlobGate } from '../storage/blob-gate.js';
 import type { MetadataStore, ManifestRecord, PutManifestInput } from '../metadata/types.js';
 import { ManifestCache } from './manifest-cache.js';
 import type { RegistryWriter } from './registry-writer.js';
@@ -38,6 +39,8 @@ export class ManifestService {
     private readonly blobs: BlobStore,
     private readonly metadata: MetadataStore,
     private readonly writer: RegistryWriter,
+    /** Holds the manifest's bytes from their store until the commit (garbage collection). */
+    private readonly gate: BlobGate,
     cacheBytes = 64 * 1024 * 1024,
   ) {
     this.cache = new ManifestCache(cacheBytes);
@@ -74,8 +77,11 @@ export class ManifestService {
     if (ref.kind === 'digest' && ref.digest !== digest) {
       throw new RegistryError('DIGEST_INVALID', 'manifest body does not match the digest in the URL', { expected: ref.digest, actual: digest });
     }
-    await this.blobs.put(body, digest, body.length);
-    await this.writer.putManifest(actor, { ...manifestFields(repository, digest, body, parsed), ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) }, request);
+    // The bytes are stored (or found stored) and committed under one hold: garbage collection cannot take them in between.
+    await this.gate.holding([digest], async () => {
+      await this.blobs.put(body, digest, body.length);
+      await this.writer.putManifest(actor, { ...manifestFields(repository, digest, body, parsed), ...(ref.kind === 'tag' ? { tag: ref.tag } : {}) }, request);
+    });
     this.cache.set(digest, body);
     return { digest, subject: parsed.subject?.digest ?? null };
   }

@@ -1,10 +1,22 @@
 import type { EventBus, RepositoryEvent, WriteRequest } from '../core/events.js';
 import type { MetadataStore, PutManifestInput, SyncFacts, SyncOp, SyncStore, WriteContext, WriteOutcome } from '../metadata/index.js';
+import { RegistryError } from '../oci/index.js';
+import type { BlobGate, BlobStore } from '../storage/index.js';
 
 /** What the writer needs of the stores: the plain writes, and the two steps of a sync apply. */
 export type WriterStore = Pick<MetadataStore, 'putManifest' | 'deleteTag' | 'deleteManifest' | 'deleteRepository' | 'linkBlob' | 'unlinkBlob'
-  | 'deleteManifestsIfUnchanged'>
+  | 'deleteManifestsIfUnchanged' | 'touchBlobLink'>
   & Pick<SyncStore, 'syncFacts' | 'applySync'>;
+
+/**
+ * The node's blob bytes and the gate that keeps garbage collection off the bytes a write relies
+ * on (storage/blob-gate.ts). With them, the writer never commits a new reference to bytes that
+ * are not stored: it holds the digests, checks the bytes are there, commits, then releases.
+ */
+export interface StoredBytes {
+  blobs: Pick<BlobStore, 'stat'>;
+  gate: BlobGate;
+}
 
 /**
  * How many times a parent change is decided again while local writes to its repository keep
@@ -38,9 +50,14 @@ export class SyncWriteConflictError extends Error {
  * synchronous for it (see SyncStore).
  */
 export class RegistryWriter {
+  /**
+   * `bytes`: the node's blob store and gate (every node has them; unit tests of the metadata
+   * alone leave them out, and then nothing is checked).
+   */
   constructor(
     private readonly store: WriterStore,
     private readonly events: EventBus,
+    private readonly bytes?: StoredBytes,
   ) {}
 
   // --- local writes (clients of this node) ------------------------------------------------------
@@ -48,10 +65,11 @@ export class RegistryWriter {
   // `request`: the HTTP request the write came in, when there is one (the events carry it: the
   // webhook payload's `request`).
 
-  /** putManifest, for a client (integrity refusals as there). */
+  /** putManifest, for a client (integrity refusals as there; BLOB_UNKNOWN when the manifest's own bytes are not stored). */
   async putManifest(actor: string | null, input: PutManifestInput, request?: WriteRequest): Promise<WriteOutcome> {
     const ctx = local(actor);
-    return this.published(ctx, await this.store.putManifest(ctx, input), sizesOf([input]), request);
+    return this.withStoredBytes(referencedBytes([input]), async () =>
+      this.published(ctx, await this.store.putManifest(ctx, input), sizesOf([input]), request));
   }
 
   /** Deletes a tag; false when there was none. */
@@ -72,10 +90,19 @@ export class RegistryWriter {
     return wrote(this.published(ctx, await this.store.deleteRepository(ctx, repository), new Map(), request));
   }
 
-  /** Links a stored blob to a repository (idempotent: an event only for a new link). */
+  /** Links a stored blob to a repository (idempotent: an event only for a new link). Throws BLOB_UNKNOWN when its bytes are not stored. */
   async linkBlob(actor: string | null, repository: string, digest: string, size: number, request?: WriteRequest): Promise<void> {
     const ctx = local(actor);
-    this.published(ctx, await this.store.linkBlob(ctx, repository, digest, size), new Map(), request);
+    await this.withStoredBytes([digest], async () => this.published(ctx, await this.store.linkBlob(ctx, repository, digest, size), new Map(), request));
+  }
+
+  /**
+   * A client found a blob the repository links (a HEAD) or linked it again: the grace period of
+   * garbage collection starts over for that link, so the manifest it is about to push finds it.
+   * Not a change of the repository: no change row, no event.
+   */
+  async touchBlobLink(repository: string, digest: string): Promise<void> {
+    await this.store.touchBlobLink(repository, digest);
   }
 
   /** Unlinks a blob from a repository; false when it was not linked. Throws BLOB_REFERENCED when a manifest there uses it. */
@@ -111,13 +138,32 @@ export class RegistryWriter {
     for (let round = 1; round <= MAX_DECISIONS; round++) {
       const facts = await this.store.syncFacts(repository, digest);
       const ops = decide(facts);
-      const result = await this.store.applySync(ctx, { repository, basis: facts.basis, ops });
-      if (result.committed) {
-        const puts = ops.flatMap((op) => (op.op === 'put-manifest' ? [op.input] : []));
-        return this.published(ctx, result.outcome, sizesOf(puts));
-      }
+      const puts = ops.flatMap((op) => (op.op === 'put-manifest' ? [op.input] : []));
+      const links = ops.flatMap((op) => (op.op === 'link-blobs' ? Object.keys(op.links) : []));
+      // The bytes the sync agent stored (or found) before this commit may have been swept since
+      // (a collection ran in between): then BLOB_UNKNOWN, and the change is fetched again.
+      const result = await this.withStoredBytes([...referencedBytes(puts), ...links], () =>
+        this.store.applySync(ctx, { repository, basis: facts.basis, ops }));
+      if (result.committed) return this.published(ctx, result.outcome, sizesOf(puts));
     }
     throw new SyncWriteConflictError(repository);
+  }
+
+  /**
+   * Runs `commit` holding `digests` against garbage collection, after checking their bytes are
+   * stored (BLOB_UNKNOWN otherwise): a committed reference always names bytes that exist.
+   */
+  private async withStoredBytes<T>(digests: readonly string[], commit: () => Promise<T>): Promise<T> {
+    const bytes = this.bytes;
+    if (bytes === undefined || digests.length === 0) return commit();
+    return bytes.gate.holding(digests, async () => {
+      for (const digest of new Set(digests)) {
+        if (!(await bytes.blobs.stat(digest))) {
+          throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not stored here (removed by garbage collection since it was found)`, { digest });
+        }
+      }
+      return commit();
+    });
   }
 
   /** Publishes the events of a committed write, in the order the store did it; returns the outcome. */
@@ -183,6 +229,11 @@ function local(actor: string | null): WriteContext {
 
 function wrote(outcome: WriteOutcome): boolean {
   return outcome.changes.length > 0;
+}
+
+/** The bytes a manifest commit makes referenced: each manifest's own, and the blobs it links in the same transaction. */
+function referencedBytes(inputs: readonly PutManifestInput[]): string[] {
+  return inputs.flatMap((input) => [input.digest, ...Object.keys(input.blobLinks ?? {})]);
 }
 
 function sizesOf(inputs: PutManifestInput[]): Map<string, number> {

@@ -64,11 +64,18 @@ async function mountSource(ctx: V2Context<StartRoute>, digest: string, from: str
 export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
   const { route, query, deps, request } = ctx;
   const mount = query.get('mount');
+  const actor = actorOfCaller(ctx.access.caller);
   if (mount !== null) {
     parseDigest(mount);
-    const source = await mountSource(ctx, mount, query.get('from'));
-    if (source && (await deps.blobs.stat(mount))) {
-      await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, mount, source.size, writeRequestOf(ctx.request));
+    // Held from before the bytes are looked for until the link commits: garbage collection cannot
+    // delete them in between (storage/blob-gate.ts).
+    const mounted = await deps.gate.holding([mount], async () => {
+      const source = await mountSource(ctx, mount, query.get('from'));
+      if (!source || !(await deps.blobs.stat(mount))) return false;
+      await deps.writer.linkBlob(actor, route.name, mount, source.size, writeRequestOf(ctx.request));
+      return true;
+    });
+    if (mounted) {
       await replyCommitted(ctx, route.name, mount);
       return;
     }
@@ -76,8 +83,12 @@ export async function startUpload(ctx: V2Context<StartRoute>): Promise<void> {
   const digest = query.get('digest');
   if (digest !== null) {
     parseDigest(digest);
-    const stored = await deps.blobs.put(request.raw, digest, declaredLength(ctx));
-    await deps.writer.linkBlob(actorOfCaller(ctx.access.caller), route.name, stored.digest, stored.size, writeRequestOf(ctx.request));
+    // Held across the store (which may find the bytes already there) and the link.
+    const stored = await deps.gate.holding([digest], async () => {
+      const put = await deps.blobs.put(request.raw, digest, declaredLength(ctx));
+      await deps.writer.linkBlob(actor, route.name, put.digest, put.size, writeRequestOf(ctx.request));
+      return put;
+    });
     await replyCommitted(ctx, route.name, stored.digest);
     return;
   }
@@ -133,8 +144,12 @@ export async function completeUpload(ctx: V2Context<UploadRoute>): Promise<void>
     throw new UploadRangeError('chunk does not start where the upload ends', session, { expected: session.size, got: range.start });
   }
   const hasBody = (declaredLength(ctx) ?? 0) > 0 || ctx.request.headers['transfer-encoding'] !== undefined;
-  const stored = await ctx.deps.uploads.complete(session.id, digest, hasBody ? ctx.request.raw : undefined);
-  await ctx.deps.writer.linkBlob(actorOfCaller(ctx.access.caller), ctx.route.name, stored.digest, stored.size, writeRequestOf(ctx.request));
+  // Held across the completion (which may find the bytes already there) and the link.
+  const stored = await ctx.deps.gate.holding([digest], async () => {
+    const done = await ctx.deps.uploads.complete(session.id, digest, hasBody ? ctx.request.raw : undefined);
+    await ctx.deps.writer.linkBlob(actorOfCaller(ctx.access.caller), ctx.route.name, done.digest, done.size, writeRequestOf(ctx.request));
+    return done;
+  });
   await replyCommitted(ctx, ctx.route.name, stored.digest);
 }
 

@@ -7,7 +7,7 @@ import pretty from 'pino-pretty';
 import { ConfigError, type NodeConfig, type LogLevel, type LogFormat } from '../config/node-config.js';
 import { OUTPOST_VERSION } from '../config/version.js';
 import {
-  createStorageDriver, DriverBlobStore, DriverUploadStore, parseStorageDriverSpec, StorageDriverSpecError, type AdoptingBlobStore, type StorageDriver,
+  BlobGate, createStorageDriver, DriverBlobStore, DriverUploadStore, parseStorageDriverSpec, StorageDriverSpecError, type AdoptingBlobStore, type StorageDriver,
 } from '../storage/index.js';
 import { DEFAULT_IDENTITY_LIMITS, SqliteMetadataStore, SYNC_STATE_KEYS } from '../metadata/index.js';
 import type { MetadataStore } from '../metadata/types.js';
@@ -33,12 +33,15 @@ import { registerGatewayRoutes, type GatewayHandle } from '../gateway/gateway-ro
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { ServedCertificate, type PreparedCertificate } from './served-certificate.js';
+import { registerGcRoutes } from '../management/gc-routes.js';
+import { GarbageCollector } from '../lifecycle/garbage-collector.js';
+import type { GcReport } from '../core/gc-report.js';
 import { EdgePolicy } from '../sync/edge-policy.js';
 import { SyncAgent } from '../sync/sync-agent.js';
 import { httpParentLink } from '../sync/parent-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { EventBus, REPOSITORY_EVENT_TYPES } from '../core/events.js';
-import { JobRunner } from '../core/jobs.js';
+import { JobRunner, type JobSchedule } from '../core/jobs.js';
 import type { ConfigDocument, LoginServerDoc, StorageUsageDoc } from '../client/gateway-protocol.js';
 import { RETENTION_EVERY_MS, RETENTION_JOB, RetentionService } from '../lifecycle/retention-service.js';
 import { StorageMeter, type StorageFigures } from '../lifecycle/storage-meter.js';
@@ -199,9 +202,12 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   const shutdown = new AbortController();
   const events = new EventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
   const jobs = new JobRunner(clock, logger);
+  // Writes hold the blob bytes they rely on until their metadata commits; garbage collection claims
+  // what it deletes through the same gate (docs/architecture.md, "Garbage collection").
+  const gate = new BlobGate();
   // The one write pipeline of the repositories: /v2, the management API and the sync agent write through it.
-  const writer = new RegistryWriter(metadata, events);
-  const manifests = new ManifestService(blobs, metadata, writer);
+  const writer = new RegistryWriter(metadata, events, { blobs, gate });
+  const manifests = new ManifestService(blobs, metadata, writer, gate);
   // What the node stores and how full its disk is (heartbeats, show-usage); a write makes it count again.
   const meter = new StorageMeter({ metadata, path: storageFilesystemOf(config), clock });
   events.subscribe(REPOSITORY_EVENT_TYPES, () => meter.invalidate());
@@ -290,7 +296,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   if (edge && config.loginServer !== null) refuseOtherHosts(app, config.loginServer);
   // On a connected node its policy is the /v2 write rule (mode and sync scope, sync/edge-policy.ts).
-  await registerV2Routes(app, { blobs, uploads, metadata, manifests, writer, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
+  await registerV2Routes(app, { blobs, uploads, gate, metadata, manifests, writer, logger, authorize: guard.authorizeV2, ...(edge ? { writeRule: edge } : {}) });
   await registerTokenRoutes(app, { authenticator, signer, ...(options.accessTokenTtlSeconds ? { accessTtlSeconds: options.accessTokenTtlSeconds } : {}) });
   const selfName = options.selfName ?? config.connection?.name ?? null;
   // Notifications (docs/observability.md, "Webhooks and notifications"): this node's own clients'
@@ -302,6 +308,34 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   });
   localEvents.start();
   const webhookSender = new WebhookSender(clock, options.webhookTimeoutMs);
+  // Garbage collection (docs/operations.md): the `gc` job on the root's own schedule
+  // (--gc-schedule) or, on a connected node, its resource's; `gc-dry-run` only when asked. The
+  // collector runs one collection at a time, whoever asks.
+  // The collector works on the stored blobs directly (its listing and sweeping are not client traffic to meter).
+  const collector = new GarbageCollector({ metadata, blobs: storedBlobs, uploads, gate, clock, graceMs: config.gcGraceMs, logger, events });
+  const ownGcSchedule = async (): Promise<JobSchedule> => {
+    const self = selfName === null ? null : await metadata.connectedRegistries.getConnectedRegistry(selfName);
+    return self?.garbageCollection.enabled ? { cron: self.garbageCollection.schedule } : null;
+  };
+  jobs.add({
+    name: 'gc',
+    schedule: edge === null ? (config.gcSchedule === null ? null : { cron: config.gcSchedule }) : await ownGcSchedule(),
+    run: (signal) => collector.run({ signal }),
+  });
+  jobs.add({ name: 'gc-dry-run', schedule: null, run: (signal) => collector.run({ dryRun: true, signal }) });
+  const collectGarbage = (dryRun: boolean): Promise<GcReport> => jobs.runNow<GcReport>(dryRun ? 'gc-dry-run' : 'gc');
+  if (edge !== null) {
+    // A schedule changed at the root applies without a restart.
+    events.subscribe(['connected-registry-config-changed'], () => {
+      void ownGcSchedule().then((schedule) => jobs.reschedule('gc', schedule)).catch((err: unknown) =>
+        logger.warn({ err }, 'the garbage collection schedule from the parent cannot be used'));
+    });
+    // The last report goes up in every heartbeat, also after a restart.
+    events.subscribe(['garbage-collected'], (event) => {
+      void metadata.setState(SYNC_STATE_KEYS.gcLastReport, JSON.stringify(event.report)).catch((err: unknown) =>
+        logger.warn({ err }, 'storing the garbage collection report failed'));
+    });
+  }
 
   // The management plane lives on the root only; a connected node's config comes from its parent.
   // Its services announce every committed change on the bus (config and credential changes).
@@ -339,6 +373,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       delivery.markDirty();
       jobs.runNow('webhook-delivery').catch(() => undefined);
     });
+    await registerGcRoutes(app, { guard, collect: collectGarbage });
   }
   // gateway: every node serves its direct children; a connected node never prunes its unpushed outbox.
   const gateway = await registerGatewayRoutes(app, {
@@ -386,6 +421,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     version: OUTPOST_VERSION,
     loginServer: () => loginServerOf(config, app),
     storage: async () => storageDocOf(await meter.measure()),
+    collectGarbage,
     onConfigApplied: (document) => {
       events.publish({ type: 'connected-registry-config-changed', name: null });
       applyLogging(document);

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { Readable } from 'node:stream';
 import { createDigester, DIGEST_ALGORITHMS, parseDigest, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.js';
 import { copyInto, SizeLimitExceededError } from './copy-stream.js';
-import type { CallOptions, RandomReadHandle, StorageDriver } from './driver.js';
+import type { CallOptions, FileInfo, RandomReadHandle, StorageDriver } from './driver.js';
 import { BlobUnknownError, DigestMismatchError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import type { BlobStore } from './types.js';
 
@@ -32,6 +32,8 @@ function blobPath(parsed: ParsedDigest): string {
 /** Content-addressed blobs on any StorageDriver: stream to a temp file, hash, fsync, rename. */
 export class DriverBlobStore implements AdoptingBlobStore {
   readonly #clock: Clock;
+  /** Temporary files of puts in progress in this process: never purged, however old they look. */
+  readonly #writing = new Set<string>();
 
   /** `clock`: the node's clock, that purge cutoffs are measured on (the system clock by default). */
   constructor(readonly driver: StorageDriver, options: { clock?: Clock } = {}) {
@@ -57,7 +59,17 @@ export class DriverBlobStore implements AdoptingBlobStore {
 
   async put(content: Readable | Buffer, expectedDigest: string, expectedSize?: number, options?: CallOptions): Promise<{ digest: string; size: number }> {
     const parsed = parseDigest(expectedDigest);
-    const temp = `${BLOB_TEMP_DIR}/${randomUUID()}`;
+    const name = randomUUID();
+    this.#writing.add(name);
+    try {
+      return await this.#put(`${BLOB_TEMP_DIR}/${name}`, content, parsed, expectedSize, options);
+    } finally {
+      this.#writing.delete(name);
+    }
+  }
+
+  async #put(temp: string, content: Readable | Buffer, parsed: ParsedDigest, expectedSize: number | undefined, options?: CallOptions): Promise<{ digest: string; size: number }> {
+    const expectedDigest = parsed.digest;
     const writer = await this.driver.writer(temp, options);
     const hash = createDigester(parsed.algorithm);
     let size: number;
@@ -99,6 +111,12 @@ export class DriverBlobStore implements AdoptingBlobStore {
     await this.driver.delete(blobPath(parseDigest(digest)), options);
   }
 
+  /** Size and modification time (on the node's clock) of a stored blob's file, or null: the sweep's age check. */
+  async info(digest: string, options?: CallOptions): Promise<FileInfo | null> {
+    const info = await this.driver.stat(blobPath(parseDigest(digest)), options);
+    return info && !info.isDirectory ? info : null;
+  }
+
   async *list(options?: CallOptions): AsyncIterable<string> {
     for (const algorithm of await this.driver.list('blobs', options)) {
       if (!(algorithm in DIGEST_ALGORITHMS)) continue;
@@ -124,21 +142,30 @@ export class DriverBlobStore implements AdoptingBlobStore {
 
   /**
    * Deletes temporary files older than `olderThanMs` (left by crashes or aborted puts) and returns
-   * how many went. They never block anything; this only frees space. Keep the limit well above
-   * the longest upload, since a put in progress also lives in `_tmp/`.
+   * how many went. They never block anything; this only frees space. A put in progress in this
+   * process is never purged, however long it takes.
    */
   async purgeTemp(olderThanMs: number, options?: CallOptions): Promise<number> {
+    return (await this.sweepTemp(olderThanMs, options)).count;
+  }
+
+  /**
+   * purgeTemp with the bytes freed; with `dryRun`, only what would go (garbage collection's
+   * report).
+   */
+  async sweepTemp(olderThanMs: number, options: CallOptions & { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
     const cutoff = this.#clock.now() - olderThanMs;
-    let purged = 0;
+    const swept = { count: 0, bytes: 0 };
     for (const name of await this.driver.list(BLOB_TEMP_DIR, options)) {
+      if (this.#writing.has(name)) continue;
       const path = `${BLOB_TEMP_DIR}/${name}`;
       const info = await this.driver.stat(path, options);
-      if (info && info.modifiedAt.getTime() < cutoff) {
-        await this.driver.delete(path, options);
-        purged++;
-      }
+      if (!info || info.modifiedAt.getTime() >= cutoff) continue;
+      if (!options.dryRun) await this.driver.delete(path, options);
+      swept.count += 1;
+      swept.bytes += info.size;
     }
-    return purged;
+    return swept;
   }
 }
 

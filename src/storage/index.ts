@@ -7,3 +7,4 @@ export { FilesystemDriver } from './filesystem-driver.js';
 export { MemoryDriver } from './memory-driver.js';
 export { DriverBlobStore, BLOB_TEMP_DIR, type AdoptingBlobStore } from './blob-store.js';
 export { DriverUploadStore } from './upload-store.js';
+export { BlobGate, type BlobClaim } from './blob-gate.js';

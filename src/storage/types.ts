@@ -73,4 +73,9 @@ export interface UploadStore {
    * kept. A cancelled purge stops between sessions.
    */
   purgeStale(olderThanMs: number, options?: CallOptions): Promise<number>;
+  /**
+   * purgeStale with the bytes freed (the sessions' files); with `dryRun`, only what would go
+   * (garbage collection's report).
+   */
+  sweepAbandoned(olderThanMs: number, options?: CallOptions & { dryRun?: boolean }): Promise<{ count: number; bytes: number }>;
 }

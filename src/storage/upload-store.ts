@@ -186,8 +186,12 @@ export class DriverUploadStore implements UploadStore {
   }
 
   async purgeStale(olderThanMs: number, options?: CallOptions): Promise<number> {
+    return (await this.sweepAbandoned(olderThanMs, options)).count;
+  }
+
+  async sweepAbandoned(olderThanMs: number, options: CallOptions & { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
     const cutoff = this.#clock.now() - olderThanMs;
-    let purged = 0;
+    const swept = { count: 0, bytes: 0 };
     const names = await this.driver.list('uploads', options);
     // Sessions gone from the disk behind our back no longer count toward their owner's bound.
     const present = new Set(names);
@@ -199,24 +203,49 @@ export class DriverUploadStore implements UploadStore {
     for (const name of names) {
       // A session with a call in flight is in use, however old its files look.
       if (this.#locks.has(name)) continue;
-      const dir = `uploads/${name}`;
-      const stats = SESSION_ID.test(name)
-        ? [await this.driver.stat(`${dir}/data`, options), await this.driver.stat(`${dir}/info.json`, options)]
-        : [];
-      // Half-created sessions and stray entries fall back to the folder's own time.
-      const times = stats.filter((s) => s !== null).map((s) => s.modifiedAt.getTime());
-      if (times.length === 0) {
-        const folder = await this.driver.stat(dir, options);
-        if (folder) times.push(folder.modifiedAt.getTime());
+      const old = await this.#staleSize(name, cutoff, options);
+      if (old === null) continue;
+      if (!options.dryRun) {
+        // Under the session's lock, looked at again: a call that began since the first look has
+        // made it young again (and waits until this is done); one arriving after the delete finds no session.
+        const size = SESSION_ID.test(name) ? await this.#locked(name, () => this.#deleteIfStale(name, cutoff, options)) : await this.#deleteIfStale(name, cutoff, options);
+        if (size === null) continue;
+        swept.count += 1;
+        swept.bytes += size;
+        continue;
       }
-      if (times.length === 0 || Math.max(...times) < cutoff) {
-        this.#hashes.delete(name);
-        await this.driver.delete(dir, options);
-        this.#disown(name);
-        purged++;
-      }
+      swept.count += 1;
+      swept.bytes += old;
     }
-    return purged;
+    return swept;
+  }
+
+  /** The bytes of session folder `name` when nothing in it was touched since `cutoff`, else null. */
+  async #staleSize(name: string, cutoff: number, options: CallOptions): Promise<number | null> {
+    const dir = `uploads/${name}`;
+    const stats = SESSION_ID.test(name)
+      ? [await this.driver.stat(`${dir}/data`, options), await this.driver.stat(`${dir}/info.json`, options)]
+      : [];
+    // Half-created sessions and stray entries fall back to the folder's own time.
+    const files = stats.filter((s) => s !== null);
+    const times = files.map((s) => s.modifiedAt.getTime());
+    if (times.length === 0) {
+      const folder = await this.driver.stat(dir, options);
+      // Gone meanwhile (completed, cancelled): nothing to sweep.
+      if (!folder) return null;
+      times.push(folder.modifiedAt.getTime());
+    }
+    if (Math.max(...times) >= cutoff) return null;
+    return files.reduce((sum, f) => sum + f.size, 0);
+  }
+
+  async #deleteIfStale(name: string, cutoff: number, options: CallOptions): Promise<number | null> {
+    const size = await this.#staleSize(name, cutoff, options);
+    if (size === null) return null;
+    this.#hashes.delete(name);
+    await this.driver.delete(`uploads/${name}`, options);
+    this.#disown(name);
+    return size;
   }
 
   /** Open sessions held by `owner` (the per-caller bound counts these). */

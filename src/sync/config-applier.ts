@@ -54,6 +54,7 @@ function snapshot(doc: RegistryDoc): ConnectedRegistrySnapshot {
     garbageCollection: { ...doc.garbageCollection },
     activationEpoch: doc.activationEpoch,
     resyncRequestedAt: doc.resyncRequestedAt === null ? null : new Date(doc.resyncRequestedAt),
+    gcRequest: doc.gcRequest ? { requestedAt: new Date(doc.gcRequest.requestedAt), dryRun: doc.gcRequest.dryRun } : null,
   };
 }
 

@@ -20,6 +20,11 @@ export interface ConfigFollowerDeps {
   onApplied?: (document: ConfigDocument) => void;
   /** Called when the config applied last is loaded at start (the node enforces its logging settings before the parent answers). */
   onLoaded?: (document: ConfigDocument) => void;
+  /**
+   * Runs this node's garbage collection (a dry run with `dryRun`) and resolves when it ends: what
+   * a `gc` request at the root asks for. Absent: requests are ignored.
+   */
+  collectGarbage?: (dryRun: boolean) => Promise<unknown>;
 }
 
 /**
@@ -31,6 +36,8 @@ export interface ConfigFollowerDeps {
 export class ConfigFollower {
   private current: AppliedConfig | null = null;
   private refreshing: Promise<void> = Promise.resolve();
+  /** The `gc` request this process is running (its `requestedAt`), so a refresh meanwhile does not start it twice. */
+  private gcRunning: string | null = null;
 
   constructor(private readonly deps: ConfigFollowerDeps) {}
 
@@ -38,6 +45,8 @@ export class ConfigFollower {
   async load(): Promise<void> {
     this.current = await this.deps.applier.load();
     if (this.current) this.deps.onLoaded?.(this.current.document);
+    // A request that arrived before a stop and did not run to its end runs now.
+    if (this.current !== null) await this.followGcRequest(this.current.document);
   }
 
   get document(): ConfigDocument | null {
@@ -99,6 +108,37 @@ export class ConfigFollower {
       await this.deps.reconciles.request();
       await state.setState(SYNC_STATE_KEYS.resyncHandled, resync);
     }
+    await this.followGcRequest(fetched.document);
     this.deps.onApplied?.(fetched.document);
+  }
+
+  /**
+   * Starts the garbage collection the root asked for, once per request: it runs in the
+   * background (a collection can take minutes; sync goes on meanwhile), and the request is
+   * stored as handled only when it has run to its end, so a stop before that runs it again at
+   * the next start.
+   */
+  private async followGcRequest(document: ConfigDocument): Promise<void> {
+    const request = document.self.gcRequest ?? null;
+    const collect = this.deps.collectGarbage;
+    if (request === null || collect === undefined || this.gcRunning === request.requestedAt) return;
+    const { state, logger } = this.deps;
+    this.gcRunning = request.requestedAt;
+    if ((await state.getState(SYNC_STATE_KEYS.gcHandled)) === request.requestedAt) {
+      this.gcRunning = null;
+      return;
+    }
+    logger.info({ requestedAt: request.requestedAt, dryRun: request.dryRun }, 'garbage collection requested at the root: running it');
+    void (async () => {
+      try {
+        await collect(request.dryRun);
+        await state.setState(SYNC_STATE_KEYS.gcHandled, request.requestedAt);
+      } catch (err) {
+        logger.warn({ err: err instanceof Error ? err.message : String(err), requestedAt: request.requestedAt },
+          'the garbage collection requested at the root failed; it runs again at the next config change or start');
+      } finally {
+        if (this.gcRunning === request.requestedAt) this.gcRunning = null;
+      }
+    })();
   }
 }

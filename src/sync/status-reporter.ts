@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import {
-  effectiveConnectionState, HEARTBEAT_SECONDS, type ConnectedRegistryRecord, type ConnectedRegistryStore, type StatusDetail, type SyncStore,
+  effectiveConnectionState, HEARTBEAT_SECONDS, SYNC_STATE_KEYS, type ConnectedRegistryRecord, type ConnectedRegistryStore, type StatusDetail, type SyncStore,
 } from '../metadata/index.js';
 import { RemoteError } from '../client/http-transport.js';
 import type { ParentGateway } from '../client/gateway-client.js';
-import type { DescendantStatus, LoginServerDoc, StatusReport, StorageUsageDoc } from '../client/gateway-protocol.js';
+import type { DescendantStatus, GcReport, LoginServerDoc, StatusReport, StorageUsageDoc } from '../client/gateway-protocol.js';
 import type { Clock } from '../core/clock.js';
 import type { ConfigFollower } from './config-follower.js';
 import type { SyncActivity } from './sync-activity.js';
@@ -13,7 +13,8 @@ import { diskErrorCode, failureText } from './sync-failures.js';
 
 export interface StatusReporterDeps {
   gateway: Pick<ParentGateway, 'status'>;
-  store: Pick<SyncStore, 'parkedItems' | 'outboxFailures' | 'getCursor' | 'outboxSize'>;
+  /** `getState`: the report of this node's last garbage collection (SYNC_STATE_KEYS.gcLastReport). */
+  store: Pick<SyncStore, 'parkedItems' | 'outboxFailures' | 'getCursor' | 'outboxSize' | 'getState'>;
   /** This node's gateway's records: its descendants' statuses are relayed up. */
   connectedRegistries: Pick<ConnectedRegistryStore, 'listConnectedRegistries'>;
   activity: Pick<SyncActivity, 'connectionState'>;
@@ -82,6 +83,7 @@ export class StatusReporter {
     const outbox = await store.outboxSize();
     const descendants = await this.descendants();
     const storage = await this.storage();
+    const gc = await store.getState(SYNC_STATE_KEYS.gcLastReport);
     return {
       instanceId: instanceId(),
       connectionState: this.deps.activity.connectionState,
@@ -92,6 +94,7 @@ export class StatusReporter {
       cursor,
       outbox,
       storage,
+      lastGarbageCollection: gc === null ? null : (JSON.parse(gc) as GcReport),
       descendants,
     };
   }
@@ -156,5 +159,6 @@ function descendantStatus(r: ConnectedRegistryRecord, now: number): DescendantSt
     repositories: r.runtime.repositories,
     outbox: r.runtime.outboxPending,
     storage: r.runtime.storage === null ? null : { ...r.runtime.storage, measuredAt: r.runtime.storage.measuredAt.toISOString() },
+    lastGarbageCollection: r.runtime.lastGarbageCollection,
   };
 }

@@ -47,6 +47,8 @@ export interface SyncAgentDeps {
   onConfigApplied?: (document: ConfigDocument) => void;
   /** Called at start with the config applied last, when there is one (its logging settings apply before the parent answers). */
   onConfigLoaded?: (document: ConfigDocument) => void;
+  /** Runs this node's garbage collection when the root asks for it (`connected-registry gc`); resolves when it ends. */
+  collectGarbage?: (dryRun: boolean) => Promise<unknown>;
   /** The node's one clock: windows, backoff, heartbeats, parked-item retries. */
   clock: Clock;
   /** Longest long-poll asked of the parent, seconds (25 by default; tests shorten it). */
@@ -116,6 +118,7 @@ export class SyncAgent {
       state: metadata, reconciles: this.reconciles, selfName, logger,
       ...(deps.onConfigApplied ? { onApplied: deps.onConfigApplied } : {}),
       ...(deps.onConfigLoaded ? { onLoaded: deps.onConfigLoaded } : {}),
+      ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
     });
     // The parent's changes are written through the node's write pipeline.
     const applier = new SyncApplier(deps.writer);

@@ -147,7 +147,7 @@ describe('connected-registry command tree', () => {
   test("az's commands, each with its flags; update has no --mode or --parent", () => {
     const help = helpTexts();
     assert.deepEqual([...help.keys()].sort(), [
-      '', 'create', 'deactivate', 'delete', 'get-settings', 'list', 'list-client-tokens', 'permissions', 'permissions show', 'permissions update', 'resync', 'show', 'update',
+      '', 'create', 'deactivate', 'delete', 'gc', 'get-settings', 'list', 'list-client-tokens', 'permissions', 'permissions show', 'permissions update', 'resync', 'show', 'update',
     ]);
     const flags: Record<string, string[]> = {
       create: ['-n, --name', '--repository', '--sync-token', '-m, --mode', '-p, --parent', '--client-tokens', '-s, --sync-schedule', '-w, --sync-window',
@@ -160,6 +160,7 @@ describe('connected-registry command tree', () => {
       'get-settings': ['-n, --name', '--parent-protocol', '--generate-password', '-y, --yes'],
       'permissions update': ['-n, --name', '--add', '--remove'],
       resync: ['-n, --name'],
+      gc: ['-n, --name', '--dry-run'],
     };
     for (const [command, names] of Object.entries(flags)) {
       for (const flag of names) assert.ok(help.get(command)!.includes(flag), `${command}: ${flag}`);

@@ -183,7 +183,7 @@ describe('outpost connected-registry against a real root', () => {
   test('the group is in bin/outpost: --help lists every command', async () => {
     const help = okOf(await outpost('connected-registry', '--help'));
     assert.match(help, /^Usage: outpost connected-registry/);
-    for (const command of ['create', 'update', 'delete', 'deactivate', 'list', 'show', 'get-settings', 'list-client-tokens', 'permissions', 'resync']) {
+    for (const command of ['create', 'update', 'delete', 'deactivate', 'list', 'show', 'get-settings', 'list-client-tokens', 'permissions', 'resync', 'gc']) {
       assert.match(help, new RegExp(`\\n  ${command} `), command);
     }
   });
@@ -325,7 +325,7 @@ describe('outpost connected-registry against a real root', () => {
       { NAME: 'rwtop1', MODE: 'ReadWrite', 'CONNECTION STATE': 'Offline', PARENT: '', 'LOGIN SERVER': '', 'LAST SYNC (UTC)': '', 'STORAGE USED': '', 'STORAGE FREE': '' },
     ]);
     const show = parseTable(okOf(runs[10]!));
-    assert.deepEqual(show.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)', 'STORAGE USED', 'STORAGE FREE', 'SYNC SCHEDULE', 'SYNC WINDOW']);
+    assert.deepEqual(show.headers, ['NAME', 'MODE', 'CONNECTION STATE', 'PARENT', 'LOGIN SERVER', 'LAST SYNC (UTC)', 'STORAGE USED', 'STORAGE FREE', 'SYNC SCHEDULE', 'SYNC WINDOW', 'LAST GC (UTC)']);
     assert.deepEqual(show.rows.map((r) => [r.NAME, r['SYNC SCHEDULE'], r['SYNC WINDOW']]), [['rwtop1', '0 9 * * *', 'PT3H']]);
     const edge01 = await api.showConnectedRegistry('edge01');
     assert.deepEqual(parseYaml(okOf(runs[11]!)), edge01);
@@ -581,6 +581,45 @@ describe('outpost connected-registry against a real root', () => {
     assert.equal(table.rows[0]!.NAME, 'edge01');
     assert.ok(Date.parse(okOf(runs[3]!).trim()) >= at, 'the root recorded the request');
     assertOneLineError(runs[4]!, 1, MISSING);
+  });
+
+  test('gc: the 202 answer (a dry run too), the request in show; the edge\'s last report in show, as JSON and in the table', async () => {
+    const runs = await batch(
+      ['gc', '-n', 'edge01'],
+      ['gc', '-n', 'edge01', '--dry-run', '--query', '[dryRun, message]', '-o', 'tsv'],
+      ['show', '-n', 'edge01', '--query', 'garbageCollectionRequest.dryRun', '-o', 'tsv'],
+      ['gc', '-n', 'nothere1'],
+    );
+    const answer = jsonOf<{ name: string; requestedAt: string; dryRun: boolean; message: string }>(runs[0]!);
+    assert.deepEqual(Object.keys(answer).sort(), ['dryRun', 'message', 'name', 'requestedAt']);
+    assert.deepEqual([answer.name, answer.dryRun], ['edge01', false]);
+    assert.match(answer.message, /^Garbage collection requested: the connected registry collects at its next contact with its parent/);
+    assert.match(okOf(runs[1]!), /^true\nGarbage collection dry run requested/);
+    assert.equal(okOf(runs[2]!), 'true\n', 'the last request is the dry run');
+    assertOneLineError(runs[3]!, 1, MISSING);
+
+    const report = {
+      dryRun: false, startedAt: '2026-11-23T03:00:00.000Z', finishedAt: '2026-11-23T03:00:04.000Z', graceSeconds: 3600,
+      links: { count: 3, bytes: 3000 }, blobs: { count: 2, bytes: 1536 }, manifests: { count: 1, bytes: 512 }, uploads: { count: 0, bytes: 0 },
+      freedBytes: 2048, skipped: 0, timings: { linksMs: 1, markMs: 2, sweepMs: 3, uploadsMs: 0, totalMs: 6 },
+    };
+    await store.updateConnectedRegistry('edge01', { runtime: { lastGarbageCollection: report } });
+    const [json, table] = await batch(['show', '-n', 'edge01', '--query', 'lastGarbageCollection'], ['show', '-n', 'edge01', '-o', 'table']);
+    assert.deepEqual(jsonOf(json!), report);
+    assert.equal(parseTable(okOf(table!)).rows[0]!['LAST GC (UTC)'], '2026-11-23T03:00:04Z freed 2.0 KiB');
+  });
+
+  test('outpost gc: the root\'s report as JSON, and as a table of what it freed', async () => {
+    const [dry, table, real] = await outpostBatch([['gc', '--dry-run'], ['gc', '--dry-run', '-o', 'table'], ['gc', '--query', 'dryRun']]);
+    const report = jsonOf<Record<string, unknown>>(dry!);
+    assert.deepEqual(Object.keys(report).sort(),
+      ['blobs', 'dryRun', 'finishedAt', 'freedBytes', 'graceSeconds', 'links', 'manifests', 'skipped', 'startedAt', 'timings', 'uploads']);
+    assert.equal(report.dryRun, true);
+    assert.equal(report.graceSeconds, 3600, 'the default grace period');
+    const rows = parseTable(okOf(table!));
+    assert.deepEqual(rows.headers, ['WHAT', 'COUNT', 'BYTES', 'SIZE', 'SECONDS']);
+    assert.deepEqual(rows.rows.map((r) => r.WHAT), ['links', 'blobs', 'manifests', 'uploads', 'would free']);
+    assert.equal(okOf(real!), 'false\n');
   });
 
   test('create --repository over a scope map and token of that name overwrites them and says so on stderr', async () => {

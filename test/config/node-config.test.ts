@@ -105,3 +105,27 @@ test('OUTPOST_STORAGE names the storage driver; a name no driver takes stops the
     await dir.cleanup();
   }
 });
+
+test('garbage collection: --gc-schedule (root only, a 5-field cron) and --gc-grace (ISO 8601 or 30m, 1 hour by default), from flags or environment', () => {
+  const defaults = resolveNodeConfig({}, {});
+  assert.equal(defaults.gcSchedule, null, 'the root collects only when asked unless scheduled');
+  assert.equal(defaults.gcGraceMs, 60 * 60 * 1000);
+  const fromEnv = resolveNodeConfig({}, { OUTPOST_GC_SCHEDULE: '0 3 * * *', OUTPOST_GC_GRACE: 'PT30M' });
+  assert.deepEqual([fromEnv.gcSchedule, fromEnv.gcGraceMs], ['0 3 * * *', 30 * 60 * 1000]);
+  const fromFlags = resolveNodeConfig({ gcSchedule: '15 * * * *', gcGrace: '2h' }, { OUTPOST_GC_SCHEDULE: '0 3 * * *', OUTPOST_GC_GRACE: 'PT30M' });
+  assert.deepEqual([fromFlags.gcSchedule, fromFlags.gcGraceMs], ['15 * * * *', 2 * 60 * 60 * 1000], 'flags win');
+  for (const [grace, ms] of [['PT0S', 0], ['P1D', 86_400_000], ['pt1h', 3_600_000], ['90s', 90_000], ['0s', 0]] as const) {
+    assert.equal(resolveNodeConfig({ gcGrace: grace }, {}).gcGraceMs, ms, grace);
+  }
+
+  assert.throws(() => resolveNodeConfig({ gcSchedule: 'every night' }, {}), (err: unknown) =>
+    err instanceof ConfigError && /--gc-schedule: 'every night' is not a 5-field cron/.test(err.message));
+  assert.throws(() => resolveNodeConfig({ gcSchedule: '0 25 * * *' }, {}), ConfigError, 'hour 25');
+  assert.throws(() => resolveNodeConfig({ gcSchedule: '0 0 3 * * *' }, {}), ConfigError, 'six fields');
+  assert.throws(() => resolveNodeConfig({ gcGrace: 'an hour' }, {}), (err: unknown) =>
+    err instanceof ConfigError && /--gc-grace: 'an hour' is not a duration/.test(err.message));
+  assert.throws(() => resolveNodeConfig({ gcGrace: 'P1M' }, {}), ConfigError, 'months have no fixed length');
+  assert.throws(() => resolveNodeConfig({ gcSchedule: '0 3 * * *', connectionString: CS }, {}), (err: unknown) =>
+    err instanceof ConfigError && /--gc-schedule .* is for the root: a connected registry collects on the schedule of its resource/.test(err.message));
+  assert.equal(resolveNodeConfig({ gcGrace: 'PT5M', connectionString: CS }, {}).gcGraceMs, 5 * 60 * 1000, 'a connected node takes a grace period');
+});

@@ -4,6 +4,7 @@ import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { TestClient, basicAuth, sha256 } from '../helpers/oci-client.js';
 import { mgmt } from '../helpers/management-calls.js';
 import { OFFLINE_AFTER_SECONDS } from '../../src/metadata/index.js';
+import type { GcReport } from '../../src/core/gc-report.js';
 import type { ConfigDocument, MessagesResponse, StatusAck, StatusReport } from '../../src/client/gateway-protocol.js';
 import { systemClock } from '../../src/core/clock.js';
 
@@ -30,6 +31,8 @@ interface CrJson {
   statusDetails: Array<{ type: string; code: string }>;
   parent: { syncProperties: { lastSyncTime: string | null } };
   syncStatus: { repositories: Array<{ name: string; pendingChanges: number }>; outboxPending: number | null; resyncRequestedAt: string | null };
+  lastGarbageCollection: GcReport | null;
+  garbageCollectionRequest: { requestedAt: string; dryRun: boolean } | null;
 }
 
 /** A test root with an adjustable clock, the admin, and helpers to speak the gateway protocol. */
@@ -229,6 +232,7 @@ describe('gateway: config document', () => {
     assert.deepEqual(doc.self.sync, { tokenName: 'site-main', schedule: '* * * * *', syncWindow: null, messageTtl: 'P3D' });
     assert.deepEqual(doc.self.clientTokenIds, ['client-top']);
     assert.equal(doc.self.resyncRequestedAt, null);
+    assert.equal(doc.self.gcRequest, null);
     assert.deepEqual(doc.repositories, ['app', 'team/*', 'team/lab'], 'its own and, as an ancestor, its descendants\' repositories');
     assert.deepEqual(doc.descendants.map((d) => [d.name, d.parent]), [['lab-rw01', 'site-main'], ['line-one', 'site-main'], ['lab-leaf', 'lab-rw01']]);
     assert.deepEqual(doc.tokens.map((t) => t.name), ['client-kid', 'client-top', 'lab-leaf', 'lab-rw01', 'line-one'],
@@ -249,7 +253,7 @@ describe('gateway: config document', () => {
     assert.deepEqual(leaf.doc.tokens.map((t) => t.name), ['client-unrelated']);
   });
 
-  test('ETag: 304 while unchanged; a client-token change, a password, a resync and a TTL change all change it', async () => {
+  test('ETag: 304 while unchanged; a client-token change, a password, a resync, a gc request and a TTL change all change it', async () => {
     const { etag } = await f.config('site-main');
     const same = await f.gw('GET', 'site-main', 'config', { headers: { 'If-None-Match': etag } });
     assert.equal(same.status, 304);
@@ -273,6 +277,11 @@ describe('gateway: config document', () => {
     await changed('a descendant\'s new sync password');
     await f.mustCall('POST', '/connected-registries/site-main/resync');
     assert.notEqual((await changed('a resync request')).self.resyncRequestedAt, null);
+    await f.mustCall('POST', '/connected-registries/site-main/gc', { dryRun: true });
+    assert.equal((await changed('a gc request')).self.gcRequest?.dryRun, true);
+    await f.mustCall('POST', '/connected-registries/line-one/gc', {});
+    assert.equal((await changed('a descendant\'s gc request')).descendants.find((d) => d.name === 'line-one')?.gcRequest?.dryRun, false,
+      'carried down to the edge that serves it');
     await f.mustCall('PATCH', '/connected-registries/site-main', { syncMessageTtl: 'P5D' });
     assert.equal((await changed('the TTL')).self.sync.messageTtl, 'P5D');
     await f.mustCall('PATCH', '/tokens/client-top', { status: 'disabled' });
@@ -561,6 +570,32 @@ describe('gateway: status', () => {
     } finally {
       f.offsetMs = 0;
     }
+  });
+
+  test('the last garbage collection: recorded from the heartbeat and relayed from below; kept when an older child says nothing; checked', async () => {
+    const gc: GcReport = {
+      dryRun: false, startedAt: '2030-01-01T00:00:00.000Z', finishedAt: '2030-01-01T00:00:02.000Z', graceSeconds: 3600,
+      links: { count: 3, bytes: 300 }, blobs: { count: 2, bytes: 200 }, manifests: { count: 1, bytes: 10 }, uploads: { count: 1, bytes: 5 },
+      freedBytes: 215, skipped: 0, timings: { linksMs: 1, markMs: 2, sweepMs: 3, uploadsMs: 1, totalMs: 7 },
+    };
+    assert.equal((await f.show('edge-st1')).lastGarbageCollection, null, 'none before a report');
+    assert.equal((await f.gw('PUT', 'edge-st1', 'status', { body: report('edge-st1-i1', { lastGarbageCollection: gc }) })).status, 200);
+    assert.deepEqual((await f.show('edge-st1')).lastGarbageCollection, gc);
+    const { lastGarbageCollection: _none, ...older } = report('edge-st1-i1');
+    assert.equal((await f.gw('PUT', 'edge-st1', 'status', { body: older })).status, 200);
+    assert.deepEqual((await f.show('edge-st1')).lastGarbageCollection, gc, 'a heartbeat without the field leaves it');
+    const bad = await f.gw('PUT', 'edge-st1', 'status', { body: report('edge-st1-i1', { lastGarbageCollection: { ...gc, freedBytes: -1 } }) });
+    assert.equal(bad.status, 400);
+    assert.match(message(bad), /lastGarbageCollection\.freedBytes/);
+
+    const seen = new Date().toISOString();
+    const kid = {
+      name: 'site-kid', activationEpoch: 0, activationStatus: 'Active' as const, instanceId: 'kid-i1', connectionState: 'Online' as const,
+      lastActivityTime: seen, lastSyncTime: seen, version: '0.9.0', loginServer: null, statusDetails: [], repositories: [], outbox: 0,
+      lastGarbageCollection: { ...gc, dryRun: true },
+    };
+    assert.equal((await f.gw('PUT', 'site-rw1', 'status', { body: report('site-rw1-i1', { descendants: [kid] }) })).status, 200);
+    assert.deepEqual((await f.show('site-kid')).lastGarbageCollection, { ...gc, dryRun: true }, 'relayed from below');
   });
 
   test('relayed statuses update the child\'s descendants only; an older activation epoch is ignored', async () => {

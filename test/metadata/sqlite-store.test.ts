@@ -24,9 +24,9 @@ function freshPath(): string {
   return join(root, `store-${counter}`, 'metadata.db');
 }
 
-runMetadataSuite('SQLite file', async () => {
+runMetadataSuite('SQLite file', async (clock) => {
   const path = freshPath();
-  const store = await SqliteMetadataStore.open(path);
+  const store = await SqliteMetadataStore.open(path, clock ? { clock } : {});
   return {
     store,
     cleanup: async () => {
@@ -35,8 +35,8 @@ runMetadataSuite('SQLite file', async () => {
   };
 });
 
-runMetadataSuite('SQLite :memory:', async () => {
-  const store = await SqliteMetadataStore.open(':memory:');
+runMetadataSuite('SQLite :memory:', async (clock) => {
+  const store = await SqliteMetadataStore.open(':memory:', clock ? { clock } : {});
   return { store, cleanup: () => store.close() };
 });
 

@@ -61,9 +61,10 @@ async function pushImage(store: MetadataStore, repository: string, label: string
 
 /**
  * The MetadataStore contract as tests. Every implementation (SQLite, PostgreSQL) runs it; `open`
- * must give an empty store each time.
+ * must give an empty store each time, recording times on `clock` when given (milliseconds since
+ * the epoch; the system clock otherwise).
  */
-export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>): void {
+export function runMetadataSuite(name: string, open: (clock?: () => number) => Promise<OpenedStore>): void {
   describe(`MetadataStore contract: ${name}`, () => {
     let store: MetadataStore;
     let cleanup: () => Promise<void>;
@@ -546,6 +547,114 @@ export function runMetadataSuite(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(await store.referencedBlobDigests(), new Set([digestOf('m1-config'), digestOf('loose')]));
         await store.deleteRepository(LOCAL, 'app');
         assert.deepEqual(await store.referencedBlobDigests(), new Set());
+      });
+    });
+
+    describe('garbage collection', () => {
+      /** A store whose clock the test moves. */
+      async function timed(): Promise<{ store: MetadataStore; clock: { now: number }; close(): Promise<void> }> {
+        const clock = { now: Date.UTC(2030, 0, 1) };
+        const opened = await open(() => clock.now);
+        return { store: opened.store, clock, close: opened.cleanup };
+      }
+      const HOUR = 60 * 60 * 1000;
+
+      it('lists the links no manifest of their repository uses, old enough, in (repository, digest) order, a page at a time', async () => {
+        const t = await timed();
+        try {
+          const s = t.store;
+          await pushImage(s, 'app', 'used');
+          await s.linkBlob(LOCAL, 'app', digestOf('z-loose'), 3);
+          await s.linkBlob(LOCAL, 'app', digestOf('a-loose'), 2);
+          // Used by a manifest of app only: in other, nothing uses it.
+          await s.linkBlob(LOCAL, 'other', digestOf('used-layer'), 20);
+          const born = t.clock.now;
+          t.clock.now += HOUR;
+          await s.linkBlob(LOCAL, 'app', digestOf('young'), 1);
+
+          assert.deepEqual(await s.unreferencedBlobLinks(new Date(born - 1), { limit: 10 }), [], 'nothing is that old');
+          const all = await s.unreferencedBlobLinks(new Date(born), { limit: 10 });
+          assert.deepEqual(all.map((l) => [l.repository, l.digest, l.size, l.refreshedAt.getTime()]), [
+            ['app', digestOf('a-loose'), 2, born],
+            ['app', digestOf('z-loose'), 3, born],
+            ['other', digestOf('used-layer'), 20, born],
+          ]);
+          const first = await s.unreferencedBlobLinks(new Date(born), { limit: 2 });
+          const rest = await s.unreferencedBlobLinks(new Date(born), { limit: 2, after: first.at(-1)! });
+          assert.deepEqual([...first, ...rest], all, 'pages continue after the last link seen');
+          assert.deepEqual((await s.unreferencedBlobLinks(new Date(t.clock.now), { limit: 10 })).map((l) => l.digest).at(-1), digestOf('used-layer'));
+          assert.equal((await s.unreferencedBlobLinks(new Date(t.clock.now), { limit: 10 })).length, 4, 'the young one too at its own time');
+        } finally {
+          await t.close();
+        }
+      });
+
+      it('sweepBlobLinks removes what is still unreferenced and old, with no change row, and the repositories left empty', async () => {
+        const t = await timed();
+        try {
+          const s = t.store;
+          await s.linkBlob(LOCAL, 'gone', digestOf('only'), 7);
+          await s.linkBlob(LOCAL, 'app', digestOf('loose'), 5);
+          await s.linkBlob(LOCAL, 'app', digestOf('relinked'), 6);
+          await s.linkBlob(LOCAL, 'app', digestOf('soon-used'), 8);
+          const cutoff = new Date(t.clock.now);
+          const listed = await s.unreferencedBlobLinks(cutoff, { limit: 10 });
+          assert.equal(listed.length, 4);
+          const seqBefore = await s.lastChangeSeq();
+          // Between the listing and the sweep: one link is used again, one gets a manifest.
+          t.clock.now += HOUR;
+          await s.linkBlob(LOCAL, 'app', digestOf('relinked'), 6);
+          await s.putManifest(LOCAL, manifestInput('app', 'uses', { blobs: [digestOf('soon-used')] }));
+          const removed = await s.sweepBlobLinks(listed, cutoff);
+          assert.deepEqual(removed.map((l) => [l.repository, l.digest, l.size]).sort(), [['app', digestOf('loose'), 5], ['gone', digestOf('only'), 7]]);
+          assert.equal(await s.getBlobLink('app', digestOf('loose')), null);
+          assert.deepEqual(await s.getBlobLink('app', digestOf('relinked')), { size: 6 });
+          assert.deepEqual(await s.getBlobLink('app', digestOf('soon-used')), { size: 8 });
+          assert.equal(await s.repositoryExists('gone'), false, 'a repository with nothing left is gone');
+          assert.equal(await s.repositoryExists('app'), true);
+          const changes = await s.changesSince(seqBefore, 100);
+          assert.deepEqual(changes.map((c) => c.kind), ['manifest'], 'the sweep appended nothing (only the test\'s own push)');
+          assert.deepEqual(await s.sweepBlobLinks(listed, cutoff), [], 'a second sweep finds nothing');
+        } finally {
+          await t.close();
+        }
+      });
+
+      it('touchBlobLink starts a link\'s grace over; a missing link is no error', async () => {
+        const t = await timed();
+        try {
+          const s = t.store;
+          await s.linkBlob(LOCAL, 'app', digestOf('b'), 1);
+          const born = t.clock.now;
+          t.clock.now += HOUR;
+          await s.touchBlobLink('app', digestOf('b'));
+          await s.touchBlobLink('app', digestOf('nothing'));
+          await s.touchBlobLink('nowhere', digestOf('b'));
+          assert.deepEqual(await s.unreferencedBlobLinks(new Date(born), { limit: 10 }), [], 'no longer old at the first cutoff');
+          assert.deepEqual((await s.unreferencedBlobLinks(new Date(t.clock.now), { limit: 10 })).map((l) => l.refreshedAt.getTime()), [t.clock.now]);
+        } finally {
+          await t.close();
+        }
+      });
+
+      it('the mark can leave out old links (a dry run), and the re-check names what anything references now', async () => {
+        const t = await timed();
+        try {
+          const s = t.store;
+          const m1 = await pushImage(s, 'app', 'm1');
+          await s.linkBlob(LOCAL, 'app', digestOf('old-loose'), 1);
+          const cutoff = new Date(t.clock.now);
+          t.clock.now += HOUR;
+          await s.linkBlob(LOCAL, 'app', digestOf('new-loose'), 1);
+          assert.deepEqual(await s.referencedBlobDigests({ linksRefreshedAfter: cutoff }), new Set([
+            m1, digestOf('m1-config'), digestOf('m1-layer'), digestOf('new-loose'),
+          ]), 'old links count only through the manifests that use them');
+          assert.deepEqual(await s.referencedDigestsAmong([m1, digestOf('m1-layer'), digestOf('old-loose'), digestOf('unknown')]),
+            new Set([m1, digestOf('m1-layer'), digestOf('old-loose')]));
+          assert.deepEqual(await s.referencedDigestsAmong([]), new Set());
+        } finally {
+          await t.close();
+        }
       });
     });
   });

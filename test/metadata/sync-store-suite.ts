@@ -315,6 +315,7 @@ export function runSyncStoreSuite(name: string, open: () => Promise<OpenedSyncSt
           linkBlob: (ctx, repository, digest, size) => store.linkBlob(ctx, repository, digest, size),
           unlinkBlob: (ctx, repository, digest) => store.unlinkBlob(ctx, repository, digest),
           deleteManifestsIfUnchanged: (ctx, repository, digests, basis) => store.deleteManifestsIfUnchanged(ctx, repository, digests, basis),
+          touchBlobLink: (repository, digest) => store.touchBlobLink(repository, digest),
           applySync: (ctx, plan) => store.applySync(ctx, plan),
           syncFacts: async (repository, digest) => {
             decisions += 1;

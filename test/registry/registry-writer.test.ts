@@ -92,6 +92,7 @@ describe('RegistryWriter', () => {
       linkBlob: (ctx, repository, digest, size) => store.linkBlob(ctx, repository, digest, size),
       unlinkBlob: (ctx, repository, digest) => store.unlinkBlob(ctx, repository, digest),
       deleteManifestsIfUnchanged: (ctx, repository, digests, basis) => store.deleteManifestsIfUnchanged(ctx, repository, digests, basis),
+      touchBlobLink: (repository, digest) => store.touchBlobLink(repository, digest),
       syncFacts: async (repository, digest) => {
         decisions += 1;
         return store.syncFacts(repository, digest);

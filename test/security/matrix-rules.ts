@@ -125,6 +125,9 @@ export const RULES: Record<string, Rule> = {
   'DELETE /mgmt/v1/connected-registries/:name': admin(one('/mgmt/v1/connected-registries/matrix-nosuch-cr')),
   'POST /mgmt/v1/connected-registries/:name/deactivate': admin(json('/mgmt/v1/connected-registries/matrix-nosuch-cr/deactivate')),
   'POST /mgmt/v1/connected-registries/:name/resync': admin(json('/mgmt/v1/connected-registries/matrix-nosuch-cr/resync')),
+  'POST /mgmt/v1/connected-registries/:name/gc': admin(json('/mgmt/v1/connected-registries/matrix-nosuch-cr/gc')),
+  // A body the route refuses after authorization: an allowed caller gets 400 and no collection runs.
+  'POST /mgmt/v1/gc': admin(json('/mgmt/v1/gc', { matrix: 'not a field of the request' })),
   'GET /mgmt/v1/connected-registries/:name/permissions': admin(one('/mgmt/v1/connected-registries/matrix-nosuch-cr/permissions')),
   'PATCH /mgmt/v1/connected-registries/:name/permissions': admin(json('/mgmt/v1/connected-registries/matrix-nosuch-cr/permissions')),
   'GET /mgmt/v1/connected-registries/:name/client-tokens': admin(one('/mgmt/v1/connected-registries/matrix-nosuch-cr/client-tokens')),

@@ -30,12 +30,72 @@ describe('ConfigFollower', () => {
     await local.close();
   });
 
-  function follower(): ConfigFollower {
+  function follower(collectGarbage?: (dryRun: boolean) => Promise<unknown>): ConfigFollower {
     return new ConfigFollower({
       gateway: parent, applier: new ConfigApplier(local.store.connectedRegistries, local.store.identity, local.store, local.policy),
       state: local.store, reconciles: owed, selfName: 'edge', logger: local.logger, onApplied: () => (applied += 1),
+      ...(collectGarbage ? { collectGarbage } : {}),
     });
   }
+
+  /** A collection the test ends when it wants, recording the runs asked for. */
+  function collections(): { runs: boolean[]; finish(err?: Error): void; collect(dryRun: boolean): Promise<unknown> } {
+    const runs: boolean[] = [];
+    let end: (err?: Error) => void = () => undefined;
+    return {
+      runs,
+      finish: (err) => end(err),
+      collect: (dryRun) => {
+        runs.push(dryRun);
+        return new Promise((resolve, reject) => (end = (err) => (err ? reject(err) : resolve(undefined))));
+      },
+    };
+  }
+
+  test('a gc request at the root runs once in the background; it is handled only once it has run to its end', async () => {
+    const gc = collections();
+    const config = follower(gc.collect);
+    await config.refresh(signal);
+    assert.deepEqual(gc.runs, [], 'no request, no collection');
+    parent.setConfig((doc) => {
+      doc.self.gcRequest = { requestedAt: '2030-01-01T00:00:00.000Z', dryRun: true };
+    });
+    await config.refresh(signal);
+    assert.deepEqual(gc.runs, [true], 'the refresh did not wait for the collection');
+    parent.setConfig((doc) => {
+      doc.self.logging.logLevel = 'Warning';
+    });
+    await config.refresh(signal);
+    assert.deepEqual(gc.runs, [true], 'the same request while it runs starts nothing');
+    assert.equal(await local.store.getState(SYNC_STATE_KEYS.gcHandled), null);
+    gc.finish();
+    await until('the request handled', async () => (await local.store.getState(SYNC_STATE_KEYS.gcHandled)) === '2030-01-01T00:00:00.000Z');
+    parent.setConfig((doc) => {
+      doc.self.logging.logLevel = 'Error';
+    });
+    await config.refresh(signal);
+    assert.deepEqual(gc.runs, [true], 'a handled request does not run again');
+    const restarted = follower(gc.collect);
+    await restarted.load();
+    assert.deepEqual(gc.runs, [true], 'nor after a restart');
+  });
+
+  test('a gc request that did not run to its end runs again at the next start', async () => {
+    const gc = collections();
+    const config = follower(gc.collect);
+    parent.setConfig((doc) => {
+      doc.self.gcRequest = { requestedAt: '2030-01-02T00:00:00.000Z', dryRun: false };
+    });
+    await config.refresh(signal);
+    gc.finish(new Error('the node stopped'));
+    await until('the failure noted', () => local.lines.some((line) => line.msg.includes('garbage collection requested at the root failed')));
+    assert.equal(await local.store.getState(SYNC_STATE_KEYS.gcHandled), null);
+    const restarted = follower(gc.collect);
+    await restarted.load();
+    assert.deepEqual(gc.runs, [false, false], 'asked again from the stored config');
+    gc.finish();
+    await until('handled at last', async () => (await local.store.getState(SYNC_STATE_KEYS.gcHandled)) === '2030-01-02T00:00:00.000Z');
+  });
 
   test('applies a new config, keeps it across a restart, and skips one it has (304)', async () => {
     const config = follower();

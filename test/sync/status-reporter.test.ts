@@ -1,6 +1,8 @@
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ManualClock } from '../../src/core/clock.js';
+import type { GcReport } from '../../src/core/gc-report.js';
+import { SYNC_STATE_KEYS } from '../../src/metadata/index.js';
 import { ConfigApplier } from '../../src/sync/config-applier.js';
 import { MAX_ITEM_DETAILS } from '../../src/sync/status-details.js';
 import { StatusReporter } from '../../src/sync/status-reporter.js';
@@ -45,6 +47,17 @@ describe('StatusReporter', () => {
       clock, logger: local.logger, heartbeatSeconds: 10,
     });
   }
+
+  test('the report carries the last garbage collection\'s, as stored (null before the first)', async () => {
+    assert.equal((await reporter().report()).lastGarbageCollection, null);
+    const gc: GcReport = {
+      dryRun: true, startedAt: '2030-01-01T00:00:00.000Z', finishedAt: '2030-01-01T00:00:01.000Z', graceSeconds: 3600,
+      links: { count: 1, bytes: 10 }, blobs: { count: 2, bytes: 20 }, manifests: { count: 0, bytes: 0 }, uploads: { count: 0, bytes: 0 },
+      freedBytes: 20, skipped: 0, timings: { linksMs: 1, markMs: 2, sweepMs: 3, uploadsMs: 0, totalMs: 6 },
+    };
+    await local.store.setState(SYNC_STATE_KEYS.gcLastReport, JSON.stringify(gc));
+    assert.deepEqual((await reporter().report()).lastGarbageCollection, gc);
+  });
 
   test('the report: state from the work in flight, version, login server, cursor, outbox, last sync', async () => {
     const status = reporter();

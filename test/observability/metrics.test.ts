@@ -125,9 +125,13 @@ describe('Prometheus metrics of a root and an edge', () => {
     assert.ok(age >= 0 && age < 30, `heartbeat age ${age}`);
     assert.ok(samplesOf(fleet, 'outpost_connected_registry_pending_changes').some((s) => s.labels.connected_registry === 'site-a'));
     assert.ok(samplesOf(fleet, 'outpost_connected_registry_outbox_pending').some((s) => s.labels.connected_registry === 'site-a'));
-    // The edge's disk as its heartbeat reported it (the edge has synced content by now).
-    assert.ok(sampleValue(fleet, 'outpost_connected_registry_storage_used_bytes', labels) > 0, 'storage used reported');
-    assert.ok(sampleValue(fleet, 'outpost_connected_registry_storage_free_bytes', labels) > 0, 'storage free reported');
+    // The edge's disk as its heartbeats report it: the bytes it stores once a heartbeat after its
+    // first sync has come (the first may be sent before any content arrived), and the space left.
+    const withStorage = await waitFor('a heartbeat reporting stored bytes', async () => {
+      const scraped = await scrape(metricsUrl(root));
+      return sampleValue(scraped, 'outpost_connected_registry_storage_used_bytes', labels) > 0 ? scraped : null;
+    });
+    assert.ok(sampleValue(withStorage, 'outpost_connected_registry_storage_free_bytes', labels) > 0, 'storage free reported');
   });
 
   test('a pull at the edge and a push there carried up move the edge\'s counters', async () => {

@@ -10,6 +10,7 @@ import { downloadBlob, newClient, uploadBlob } from './transfer.mjs';
 import { startRssSampler, rssNow } from './rss.mjs';
 import { MB, log, median, round, sleep } from './util.mjs';
 import { SYNC_FIGURES } from './sync-figures.mjs';
+import { GC_FIGURES } from './gc-figures.mjs';
 
 const mbps = ({ bytes, ms }) => bytes / MB / (ms / 1000);
 
@@ -210,4 +211,5 @@ export const FIGURES = [
   },
   // Run once (not once per registry), each with its own Outpost hierarchy: see sync-figures.mjs.
   ...SYNC_FIGURES,
+  ...GC_FIGURES,
 ];

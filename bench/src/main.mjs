@@ -21,6 +21,8 @@ import { MiB, log, round } from './util.mjs';
 const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = path.resolve(benchDir, '..');
 const env = (k, d) => process.env[k] ?? d;
+/** The garbage-collection store is seeded in repositories of this many manifests. */
+const PER_GC_REPOSITORY = 100;
 
 const USAGE = `Usage: npm run bench -- [options]
   --only <list>        registries to run, comma separated (default: outpost,distribution)
@@ -37,6 +39,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --sync-images <n>    images in the initial-sync set          [BENCH_SYNC_IMAGES, 50]
   --idle-polls <n>     simulated idle children long-polling    [BENCH_IDLE_POLLS, 500]
   --idle-hold <s>      how long they are held and measured     [BENCH_IDLE_HOLD, 25]
+  --gc-manifests <n>   manifests in the garbage-collection store (2 blobs each) [BENCH_GC_MANIFESTS, 50000]
   --outpost-bin <path> Outpost launcher to run               [OUTPOST_BIN, ../bin/outpost]
   --out <file>         JSON output (default: bench/results/latest.json)
   --quick              short smoke run: 3 s wrk, 1 s warm-up, 2/1 reps, 10 s idle hold
@@ -60,6 +63,7 @@ function options() {
       'sync-images': { type: 'string', default: env('BENCH_SYNC_IMAGES', '50') },
       'idle-polls': { type: 'string', default: env('BENCH_IDLE_POLLS', '500') },
       'idle-hold': { type: 'string', default: env('BENCH_IDLE_HOLD', '25') },
+      'gc-manifests': { type: 'string', default: env('BENCH_GC_MANIFESTS', '50000') },
       'outpost-bin': { type: 'string', default: env('OUTPOST_BIN', path.join(repoRoot, 'bin', 'outpost')) },
       out: { type: 'string', default: path.join(benchDir, 'results', 'latest.json') },
       quick: { type: 'boolean', default: false },
@@ -102,6 +106,7 @@ function options() {
     syncImages: Math.max(1, Math.round(num(values['sync-images'], 'sync-images'))),
     idlePolls: Math.max(1, Math.round(num(values['idle-polls'], 'idle-polls'))),
     idleHold,
+    gcManifests: Math.max(PER_GC_REPOSITORY, Math.round(num(values['gc-manifests'], 'gc-manifests'))),
     out: path.resolve(values.out),
     outpostBin: path.resolve(values['outpost-bin']),
     keep: values.keep,

@@ -174,7 +174,7 @@ export function outpostVersion(repoRoot) {
  * - `connectionString`: start it as a connected node (an edge) of that parent;
  * - `name`: the name it gets in logs and errors (default `outpost`).
  */
-export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false, dirName, connectionString, name = 'outpost' }) {
+export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false, dirName, connectionString, name = 'outpost', env: extraEnv = {} }) {
   const bin = outpostBin ?? path.join(repoRoot, 'bin', 'outpost');
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} not found (build Outpost first, or run with --only distribution)`);
@@ -190,7 +190,7 @@ export async function startOutpost({ workDir, repoRoot, outpostBin, authenticate
   if (!authenticated) args.push('--anonymous-pull');
   if (connectionString) args.push('--connection-string', connectionString);
   const adminPassword = crypto.randomBytes(18).toString('base64url');
-  const env = { OUTPOST_ADMIN_PASSWORD: adminPassword };
+  const env = { ...extraEnv, OUTPOST_ADMIN_PASSWORD: adminPassword };
   const admin = { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` };
   // Run a node script under this same node; anything else (a shell wrapper) directly.
   const firstLine = fs.readFileSync(bin, 'utf8').split('\n', 1)[0];

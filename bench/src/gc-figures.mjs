@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { URL, pathToFileURL } from 'node:url';
 import { Pool, request } from 'undici';
 import { randomBlob } from './blobs.mjs';
 import { dirUsage, imageOf, mgmt, pushImage } from './hierarchy.mjs';

@@ -14,6 +14,7 @@ import { MB, freePort, log, median, round, sleep } from './util.mjs';
 import { SYNC_FIGURES } from './sync-figures.mjs';
 import { WEBHOOK_FIGURES } from './webhook-figures.mjs';
 import { processTree, treeCpuSeconds } from './proc.mjs';
+import { GC_FIGURES } from './gc-figures.mjs';
 
 const mbps = ({ bytes, ms }) => bytes / MB / (ms / 1000);
 
@@ -301,4 +302,5 @@ export const FIGURES = [
   },
   ...SYNC_FIGURES,
   ...WEBHOOK_FIGURES,
+  ...GC_FIGURES,
 ];

@@ -21,6 +21,8 @@ import { MiB, log, round } from './util.mjs';
 const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = path.resolve(benchDir, '..');
 const env = (k, d) => process.env[k] ?? d;
+/** The garbage-collection store is seeded in repositories of this many manifests. */
+const PER_GC_REPOSITORY = 100;
 
 const USAGE = `Usage: npm run bench -- [options]
   --only <list>        registries to run, comma separated (default: outpost,distribution)
@@ -38,6 +40,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --idle-polls <n>     simulated idle children long-polling    [BENCH_IDLE_POLLS, 500]
   --idle-hold <s>      how long they are held and measured     [BENCH_IDLE_HOLD, 25]
   --metrics-rounds <n> interleaved with/without-metrics rounds in metrics-cost [BENCH_METRICS_ROUNDS, 5]
+  --gc-manifests <n>   manifests in the garbage-collection store (2 blobs each) [BENCH_GC_MANIFESTS, 50000]
   --outpost-bin <path> Outpost launcher to run               [OUTPOST_BIN, ../bin/outpost]
   --out <file>         JSON output (default: bench/results/latest.json)
   --quick              short smoke run: 3 s wrk, 1 s warm-up, 2/1 reps, 10 s idle hold
@@ -62,6 +65,7 @@ function options() {
       'idle-polls': { type: 'string', default: env('BENCH_IDLE_POLLS', '500') },
       'idle-hold': { type: 'string', default: env('BENCH_IDLE_HOLD', '25') },
       'metrics-rounds': { type: 'string', default: env('BENCH_METRICS_ROUNDS', '5') },
+      'gc-manifests': { type: 'string', default: env('BENCH_GC_MANIFESTS', '50000') },
       'outpost-bin': { type: 'string', default: env('OUTPOST_BIN', path.join(repoRoot, 'bin', 'outpost')) },
       out: { type: 'string', default: path.join(benchDir, 'results', 'latest.json') },
       quick: { type: 'boolean', default: false },
@@ -105,6 +109,7 @@ function options() {
     idlePolls: Math.max(1, Math.round(num(values['idle-polls'], 'idle-polls'))),
     idleHold,
     metricsRounds: Math.max(1, Math.round(num(values['metrics-rounds'], 'metrics-rounds'))),
+    gcManifests: Math.max(PER_GC_REPOSITORY, Math.round(num(values['gc-manifests'], 'gc-manifests'))),
     out: path.resolve(values.out),
     outpostBin: path.resolve(values['outpost-bin']),
     keep: values.keep,

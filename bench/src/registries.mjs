@@ -175,7 +175,7 @@ export function outpostVersion(repoRoot) {
  * - `name`: the name it gets in logs and errors (default `outpost`);
  * - `extraArgs`: more `serve` flags (e.g. `--metrics-listen`).
  */
-export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false, dirName, connectionString, name = 'outpost', extraArgs = [] }) {
+export async function startOutpost({ workDir, repoRoot, outpostBin, authenticated = false, dirName, connectionString, name = 'outpost', extraArgs = [], env: extraEnv = {} }) {
   const bin = outpostBin ?? path.join(repoRoot, 'bin', 'outpost');
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} not found (build Outpost first, or run with --only distribution)`);
@@ -192,7 +192,7 @@ export async function startOutpost({ workDir, repoRoot, outpostBin, authenticate
   if (connectionString) args.push('--connection-string', connectionString);
   args.push(...extraArgs);
   const adminPassword = crypto.randomBytes(18).toString('base64url');
-  const env = { OUTPOST_ADMIN_PASSWORD: adminPassword };
+  const env = { ...extraEnv, OUTPOST_ADMIN_PASSWORD: adminPassword };
   const admin = { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` };
   // Run a node script under this same node; anything else (a shell wrapper) directly.
   const firstLine = fs.readFileSync(bin, 'utf8').split('\n', 1)[0];

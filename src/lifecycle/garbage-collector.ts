@@ -5,10 +5,26 @@ import type { BlobLinkKey, MetadataStore } from '../metadata/index.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/index.js';
 import type { BlobGate, CallOptions, FileInfo, RandomReadHandle, UploadStore } from '../storage/index.js';
 
+/** What the byte sweep freed (counted, in a dry run) and left to writes using it. */
+interface Tally {
+  blobs: GcCount;
+  manifests: GcCount;
+  skipped: number;
+}
+
 /** Links removed per transaction: pushes commit between batches. */
 const LINK_BATCH = 500;
 /** Blob files claimed, checked again and deleted per batch: a write wanting one of them waits for at most one batch. */
 const BLOB_BATCH = 100;
+/**
+ * File operations of the sweep in flight at once. One at a time, each would wait its turn behind
+ * the requests the node serves meanwhile (a sweep of a large store would take many minutes);
+ * many at once would fill the thread pool that blob downloads read through. A few keep both going.
+ */
+const FILE_PARALLEL = 4;
+/** Files up to this size are read whole at once to see whether they are manifests (for the report). */
+const SMALL_FILE = 64 * 1024;
+const OPEN_BRACE = 0x7b;
 
 /** What the collector needs of the blob store (DriverBlobStore has it all). */
 export interface SweepableBlobs {
@@ -36,7 +52,16 @@ export interface GarbageCollectorDeps {
   logger: { info(details: object, message: string): void };
   /** Where each run's report is announced (`garbage-collected`). */
   events?: EventBus;
+  /**
+   * The share of the time a sweep may keep the node busy (0 < share ≤ 1; DEFAULT_BUSY_SHARE):
+   * after each batch it pauses so that batches take at most this share of its run. The node
+   * serves requests in the pauses; a lower share is a gentler, longer sweep.
+   */
+  busyShare?: number;
 }
+
+/** Half the time: a sweep takes about twice as long as flat out, and reads keep most of their rate meanwhile. */
+export const DEFAULT_BUSY_SHARE = 0.5;
 
 /**
  * Online garbage collection of a node's storage (docs/architecture.md, "Garbage collection"):
@@ -82,6 +107,17 @@ export class GarbageCollector {
     }
   }
 
+  /**
+   * After a batch that took `busyMs` of real time, pauses (on the node's clock) so that batches
+   * keep the node busy at most `busyShare` of the time.
+   */
+  async #pace(busyMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const share = this.deps.busyShare ?? DEFAULT_BUSY_SHARE;
+    if (share >= 1 || busyMs <= 0) return;
+    await this.deps.clock.sleep((busyMs * (1 - share)) / share, signal);
+    signal?.throwIfAborted();
+  }
+
   async #collect(dryRun: boolean, signal: AbortSignal | undefined): Promise<GcReport> {
     const { clock, graceMs } = this.deps;
     const startedAt = clock.now();
@@ -91,11 +127,11 @@ export class GarbageCollector {
     // Durations are real elapsed time (a measure of the work), whatever the node's clock says.
     const t0 = performance.now();
 
-    const links = await this.#sweepLinks(cutoff, dryRun, signal);
+    const { removed: links, digests: unlinked } = await this.#sweepLinks(cutoff, dryRun, signal);
     const t1 = performance.now();
     const candidates = await this.#mark(cutoff, dryRun, call);
     const t2 = performance.now();
-    const swept = await this.#sweepBytes(candidates, cutoff, dryRun, call);
+    const swept = await this.#sweepBytes(candidates, unlinked, cutoff, dryRun, call);
     const t3 = performance.now();
     const sessions = await this.deps.uploads.sweepAbandoned(graceMs, { ...call, dryRun });
     const temporary = await this.deps.blobs.sweepTemp(graceMs, { ...call, dryRun });
@@ -121,21 +157,29 @@ export class GarbageCollector {
     return report;
   }
 
-  /** Removes (counts, in a dry run) the links no manifest of their repository uses, not refreshed after the cutoff. */
-  async #sweepLinks(cutoff: Date, dryRun: boolean, signal: AbortSignal | undefined): Promise<GcCount> {
+  /**
+   * Removes (counts, in a dry run) the links no manifest of their repository uses, not refreshed
+   * after the cutoff; also answers the digests they named (blobs, not manifests: the report
+   * need not read those files to tell).
+   */
+  async #sweepLinks(cutoff: Date, dryRun: boolean, signal: AbortSignal | undefined): Promise<{ removed: GcCount; digests: Set<string> }> {
     const { metadata } = this.deps;
     const removed: GcCount = { count: 0, bytes: 0 };
+    const digests = new Set<string>();
     let after: BlobLinkKey | undefined;
     for (;;) {
       signal?.throwIfAborted();
+      const started = performance.now();
       const page = await metadata.unreferencedBlobLinks(cutoff, after === undefined ? { limit: LINK_BATCH } : { after, limit: LINK_BATCH });
       const gone = dryRun ? page : await metadata.sweepBlobLinks(page, cutoff);
       for (const link of gone) {
         removed.count += 1;
         removed.bytes += link.size;
+        digests.add(link.digest);
       }
-      if (page.length < LINK_BATCH) return removed;
+      if (page.length < LINK_BATCH) return { removed, digests };
       after = page[page.length - 1];
+      await this.#pace(performance.now() - started, signal);
     }
   }
 
@@ -153,49 +197,58 @@ export class GarbageCollector {
   /**
    * Deletes the candidates older than the cutoff that nothing references under the claim (counts
    * those nothing holds, in a dry run). The mark may be stale by now — a link or manifest may
-   * have been committed since — which the check under the claim sees.
+   * have been committed since — which the check under the claim sees. `linked`: digests whose
+   * links this run removed (blobs, for the report).
    */
-  async #sweepBytes(candidates: readonly string[], cutoff: Date, dryRun: boolean, call: CallOptions): Promise<{ blobs: GcCount; manifests: GcCount; skipped: number }> {
+  async #sweepBytes(candidates: readonly string[], linked: ReadonlySet<string>, cutoff: Date, dryRun: boolean, call: CallOptions): Promise<Tally> {
+    const tally: Tally = { blobs: { count: 0, bytes: 0 }, manifests: { count: 0, bytes: 0 }, skipped: 0 };
+    let busy = 0;
+    for (let i = 0; i < candidates.length; i += BLOB_BATCH) {
+      if (i > 0) await this.#pace(busy, call.signal);
+      call.signal?.throwIfAborted();
+      const started = performance.now();
+      await this.#sweepBatch(candidates.slice(i, i + BLOB_BATCH), linked, cutoff, dryRun, call, tally);
+      busy = performance.now() - started;
+    }
+    return tally;
+  }
+
+  async #sweepBatch(batch: readonly string[], linked: ReadonlySet<string>, cutoff: Date, dryRun: boolean, call: CallOptions, tally: Tally): Promise<void> {
     const { blobs, gate, metadata } = this.deps;
-    const freed = { blobs: { count: 0, bytes: 0 }, manifests: { count: 0, bytes: 0 } };
-    let skipped = 0;
     const count = (file: { size: number; manifest: boolean }): void => {
-      const into = file.manifest ? freed.manifests : freed.blobs;
+      const into = file.manifest ? tally.manifests : tally.blobs;
       into.count += 1;
       into.bytes += file.size;
     };
-    for (let i = 0; i < candidates.length; i += BLOB_BATCH) {
-      call.signal?.throwIfAborted();
-      // Read-only work before the claim, so the claim is short: the age (a file written within
-      // the grace period stays) and what the file is, for the report.
-      const old = new Map<string, { size: number; manifest: boolean }>();
-      for (const digest of candidates.slice(i, i + BLOB_BATCH)) {
-        const info = await blobs.info(digest, call);
-        if (info === null || info.modifiedAt.getTime() > cutoff.getTime()) continue;
-        old.set(digest, { size: info.size, manifest: await this.#isManifest(digest, info.size, call) });
+    // Read-only work before the claim, so the claim is short: the age (a file written within
+    // the grace period stays) and what the file is, for the report.
+    const looked = await inParallel(batch, FILE_PARALLEL, async (digest) => {
+      const info = await blobs.info(digest, call);
+      if (info === null || info.modifiedAt.getTime() > cutoff.getTime()) return null;
+      // A digest a repository linked is a blob (config or layer): no need to read it.
+      const manifest = !linked.has(digest) && (await this.#isManifest(digest, info.size, call));
+      return [digest, { size: info.size, manifest }] as const;
+    });
+    const old = new Map(looked.filter((entry) => entry !== null));
+    if (old.size === 0) return;
+    if (dryRun) {
+      for (const [digest, file] of old) {
+        if (gate.isHeld(digest)) tally.skipped += 1;
+        else count(file);
       }
-      if (old.size === 0) continue;
-      if (dryRun) {
-        for (const [digest, file] of old) {
-          if (gate.isHeld(digest)) skipped += 1;
-          else count(file);
-        }
-        continue;
-      }
-      const claim = gate.claim(old.keys());
-      skipped += old.size - claim.digests.length;
-      try {
-        const referenced = await metadata.referencedDigestsAmong(claim.digests);
-        for (const digest of claim.digests) {
-          if (referenced.has(digest)) continue;
-          await blobs.delete(digest, call);
-          count(old.get(digest)!);
-        }
-      } finally {
-        claim.release();
-      }
+      return;
     }
-    return { ...freed, skipped };
+    const claim = gate.claim(old.keys());
+    tally.skipped += old.size - claim.digests.length;
+    try {
+      const referenced = await metadata.referencedDigestsAmong(claim.digests);
+      await inParallel(claim.digests.filter((digest) => !referenced.has(digest)), FILE_PARALLEL, async (digest) => {
+        await blobs.delete(digest, call);
+        count(old.get(digest)!);
+      });
+    } finally {
+      claim.release();
+    }
   }
 
   /**
@@ -205,18 +258,34 @@ export class GarbageCollector {
   async #isManifest(digest: string, size: number, call: CallOptions): Promise<boolean> {
     if (size < 2 || size > MAX_MANIFEST_BYTES) return false;
     try {
-      const file = await this.deps.blobs.openForRead(digest, call);
-      const first = new Uint8Array(1);
-      try {
-        if ((await file.read(first, 0, 1)) !== 1 || first[0] !== 0x7b) return false;
-      } finally {
-        await file.close();
+      if (size > SMALL_FILE) {
+        // Only JSON can be a manifest: one byte says whether a large file is worth reading whole.
+        const file = await this.deps.blobs.openForRead(digest, call);
+        const first = new Uint8Array(1);
+        try {
+          if ((await file.read(first, 0, 1)) !== 1 || first[0] !== OPEN_BRACE) return false;
+        } finally {
+          await file.close();
+        }
       }
-      parseManifest(await this.deps.blobs.get(digest, call), undefined);
+      const body = await this.deps.blobs.get(digest, call);
+      if (body[0] !== OPEN_BRACE) return false;
+      parseManifest(body, undefined);
       return true;
     } catch {
       // Not a manifest (or gone meanwhile): it is counted as a blob.
       return false;
     }
   }
+}
+
+/** `work` on each item, at most `limit` at once; the results in the items' order. */
+async function inParallel<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await work(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

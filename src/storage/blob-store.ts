@@ -7,6 +7,9 @@ import type { CallOptions, FileInfo, RandomReadHandle, StorageDriver } from './d
 import { BlobUnknownError, DigestMismatchError, PathNotFoundError, SizeMismatchError } from './errors.js';
 import type { BlobStore } from './types.js';
 
+/** Prefix folders listed at once by `list` (a few: the thread pool also serves downloads). */
+const LIST_PARALLEL = 2;
+
 /** Folder for blobs being written. Names are random, so a crash's leftovers never collide with later writes. */
 export const BLOB_TEMP_DIR = '_tmp';
 
@@ -121,10 +124,18 @@ export class DriverBlobStore implements AdoptingBlobStore {
     for (const algorithm of await this.driver.list('blobs', options)) {
       if (!(algorithm in DIGEST_ALGORITHMS)) continue;
       const hexLength = DIGEST_ALGORITHMS[algorithm as DigestAlgorithm];
-      for (const prefix of await this.driver.list(`blobs/${algorithm}`, options)) {
-        for (const hex of await this.driver.list(`blobs/${algorithm}/${prefix}`, options)) {
-          // Skip anything that is not a well-formed blob name (stray files left by hand or by tools).
-          if (hex.length === hexLength && hex.startsWith(prefix) && /^[a-f0-9]+$/.test(hex)) yield `${algorithm}:${hex}`;
+      const prefixes = await this.driver.list(`blobs/${algorithm}`, options);
+      // Folders are read a few at a time: one after the other, a busy node's listing waits its
+      // turn 256 times behind the requests it serves.
+      for (let i = 0; i < prefixes.length; i += LIST_PARALLEL) {
+        const chunk = prefixes.slice(i, i + LIST_PARALLEL);
+        const listed = await Promise.all(chunk.map((prefix) => this.driver.list(`blobs/${algorithm}/${prefix}`, options)));
+        for (const [j, names] of listed.entries()) {
+          const prefix = chunk[j]!;
+          for (const hex of names) {
+            // Skip anything that is not a well-formed blob name (stray files left by hand or by tools).
+            if (hex.length === hexLength && hex.startsWith(prefix) && /^[a-f0-9]+$/.test(hex)) yield `${algorithm}:${hex}`;
+          }
         }
       }
     }

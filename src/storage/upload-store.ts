@@ -206,8 +206,8 @@ export class DriverUploadStore implements UploadStore {
       const old = await this.#staleSize(name, cutoff, options);
       if (old === null) continue;
       if (!options.dryRun) {
-        // Under the session's lock, looked at again: a call that began since the first look has
-        // made it young again (and waits until this is done); one arriving after the delete finds no session.
+        // Under the session's lock, and looked at again: a call that began since the first look
+        // runs first and leaves it young; one that comes after the delete finds no session.
         const size = SESSION_ID.test(name) ? await this.#locked(name, () => this.#deleteIfStale(name, cutoff, options)) : await this.#deleteIfStale(name, cutoff, options);
         if (size === null) continue;
         swept.count += 1;

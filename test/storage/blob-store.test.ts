@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import { DriverBlobStore } from '../../src/storage/blob-store.js';
+import { ManualClock } from '../../src/core/clock.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { BlobUnknownError, DigestMismatchError, SizeMismatchError } from '../../src/storage/errors.js';
 import { createStorageDriver } from '../../src/storage/driver-factory.js';
@@ -131,6 +132,27 @@ describe('DriverBlobStore', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(await store.purgeTemp(5), 2);
     assert.deepEqual(await driver.list('_tmp'), []);
+  });
+
+  it('sweepTemp never takes the temporary file of a put in progress, however old; says what it frees; a dry run frees nothing', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const memory = createStorageDriver('memory', { clock });
+    const blobs = new DriverBlobStore(memory, { clock });
+    await memory.putContent('_tmp/left-by-a-crash', Buffer.from('seven b'));
+    const slow = new Readable({ read() {} });
+    slow.push(Buffer.from('first half '));
+    const content = Buffer.from('first half second half');
+    const putting = blobs.put(slow, digestOf(content), content.length);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal((await memory.list('_tmp')).length, 2, 'the put is writing its temporary file');
+    clock.advance(48 * 60 * 60_000);
+    assert.deepEqual(await blobs.sweepTemp(60_000, { dryRun: true }), { count: 1, bytes: 7 });
+    assert.equal((await memory.list('_tmp')).length, 2);
+    assert.deepEqual(await blobs.sweepTemp(60_000), { count: 1, bytes: 7 }, 'only the crash\'s leftover');
+    slow.push(Buffer.from('second half'));
+    slow.push(null);
+    await putting;
+    assert.ok((await blobs.get(digestOf(content))).equals(content), 'the put finished whole');
   });
 
   it('lists committed digests only, skipping stray files, and deletes', async () => {

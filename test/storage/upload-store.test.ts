@@ -282,6 +282,25 @@ describe('DriverUploadStore', () => {
     }
   });
 
+  it('sweepAbandoned says what it frees (sessions and their bytes); a dry run frees nothing; a call that came meanwhile keeps its session', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const memory = createStorageDriver('memory', { clock });
+    const uploads = new DriverUploadStore(memory, new DriverBlobStore(memory, { clock }), { clock });
+    const left = await uploads.create('repo');
+    await uploads.append(left.id, chunk('twelve bytes'));
+    const busy = await uploads.create('repo');
+    clock.advance(2 * 60 * 60_000);
+    const bytes = (await memory.stat(`uploads/${left.id}/data`))!.size + (await memory.stat(`uploads/${left.id}/info.json`))!.size
+      + (await memory.stat(`uploads/${busy.id}/data`))!.size + (await memory.stat(`uploads/${busy.id}/info.json`))!.size;
+    assert.deepEqual(await uploads.sweepAbandoned(60 * 60_000, { dryRun: true }), { count: 2, bytes });
+    assert.equal((await memory.list('uploads')).length, 2, 'a dry run frees nothing');
+    // A PATCH that starts as the sweep does is served first: its session is young again and stays.
+    const [swept] = await Promise.all([uploads.sweepAbandoned(60 * 60_000), uploads.append(busy.id, chunk('more'))]);
+    assert.equal(swept.count, 1);
+    await assert.rejects(uploads.get(left.id), isCode('BLOB_UPLOAD_UNKNOWN'));
+    assert.equal((await uploads.get(busy.id)).size, 4);
+  });
+
   it('a cancelled purge stops and rejects with the signal\'s reason', async () => {
     const memory = createStorageDriver('memory');
     const { uploads } = stores(memory);

@@ -1,18 +1,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
 import { startTestNode, tempDir, OUTPOST_BIN, type TestNode } from '../helpers/test-node.js';
 import { TestClient, basicAuth, TEST_ADMIN_PASSWORD } from '../helpers/oci-client.js';
 import { ManagementClient, type ConnectedRegistry, type ScopeMap, type Token } from '../../src/client/management-client.js';
 import { ManagementError } from '../../src/client/management-error.js';
 import { SqliteMetadataStore } from '../../src/metadata/index.js';
+import { assertOneLineError, cliBatch, execRun, type CliRun } from '../helpers/cli-batch.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 /** A command line after `outpost connected-registry`, and what its run must give when it fails. */
 type Failure = [args: string[], code: number, message: RegExp | string];
@@ -28,38 +25,6 @@ const sorted = (values: readonly string[]): string[] => [...values].sort();
 const HAS_SCRIPT = spawnSync('script', ['--version']).status === 0;
 
 /**
- * Runs several command lines through the CLI's entry point (`main`, what `bin/outpost` runs) in
- * ONE node process, one after the other, each with its own stdout, stderr and exit code: a
- * process start costs ~300 ms, and this suite runs ~150 command lines. Its stdin is not a terminal.
- */
-const BATCH_RUNNER = `
-import { main } from ${JSON.stringify(new URL('../../src/cli/main.js', import.meta.url).href)};
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const out = process.stdout.write.bind(process.stdout);
-const err = process.stderr.write.bind(process.stderr);
-const runs = [];
-for (const args of JSON.parse(Buffer.concat(chunks).toString())) {
-  const run = { code: 0, stdout: '', stderr: '' };
-  process.stdout.write = (chunk) => ((run.stdout += String(chunk)), true);
-  process.stderr.write = (chunk) => ((run.stderr += String(chunk)), true);
-  process.exitCode = undefined;
-  try {
-    await main(['node', 'outpost', ...args]);
-  } catch (e) {
-    run.stderr += 'main threw: ' + String(e);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-  run.code = Number(process.exitCode ?? 0);
-  runs.push(run);
-}
-process.exitCode = 0;
-out(JSON.stringify(runs));
-`;
-
-/**
  * An az-like table as rows of `{HEADER: cell}`, columns found from the dashed line, so that a
  * value in the wrong column (or a missing column) fails.
  */
@@ -70,15 +35,6 @@ function parseTable(text: string): { headers: string[]; rows: Array<Record<strin
   const cut = (line: string): string[] => starts.map((start, i) => line.slice(start, starts[i + 1] ?? line.length).trim());
   const headers = cut(header);
   return { headers, rows: lines.map((line) => Object.fromEntries(cut(line).map((cell, i) => [headers[i]!, cell]))) };
-}
-
-/** A failure is one `outpost: …` line on stderr, nothing on stdout, and the exit code. */
-function assertOneLineError(run: Run, code: number, message: RegExp | string, what = ''): void {
-  assert.equal(run.code, code, `${what}: exit code; stderr: ${run.stderr}`);
-  assert.equal(run.stdout, '', what);
-  assert.match(run.stderr, /^outpost: [^\n]+\n$/, `${what}: one line: ${JSON.stringify(run.stderr)}`);
-  if (typeof message === 'string') assert.equal(run.stderr, `outpost: ${message}\n`, what);
-  else assert.match(run.stderr, message, what);
 }
 
 /** The stdout of a run that must have succeeded silently on stderr. */
@@ -109,28 +65,15 @@ describe('outpost connected-registry against a real root', () => {
     return { ...clean, HOME: home.path, XDG_CONFIG_HOME: home.path };
   }
 
-  function exec(file: string, args: string[], stdin?: string): Promise<Run> {
-    return new Promise((resolve) => {
-      const child = execFile(file, args, { env: env(), encoding: 'utf8', timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin!.end(stdin ?? '');
-    });
-  }
+  const exec = (file: string, args: string[], stdin?: string): Promise<Run> => execRun(file, args, env(), stdin);
+
 
   /** `bin/outpost …` as its own process. */
   const outpost = (...args: string[]): Promise<Run> => exec(process.execPath, [OUTPOST_BIN, ...args]);
 
-  /** `outpost <args>` for each of `commands`, in order, in one process. */
-  async function outpostBatch(commands: string[][]): Promise<Run[]> {
-    const run = await exec(process.execPath, ['--input-type=module', '-e', BATCH_RUNNER], JSON.stringify(commands));
-    assert.equal(run.code, 0, `batch runner: ${run.stderr}`);
-    const runs = JSON.parse(run.stdout) as Run[];
-    assert.equal(runs.length, commands.length);
-    for (const [i, r] of runs.entries()) assert.doesNotMatch(r.stderr, /main threw/, commands[i]!.join(' '));
-    return runs;
-  }
+  /** `outpost <args>` for each of `commands`, in order, in one process (the shared batch runner). */
+  const outpostBatch = (commands: string[][]): Promise<Run[]> => cliBatch(commands, env());
+
 
   /** `outpost connected-registry <args>` for each of `commands`, in order, in one process. */
   const batch = (...commands: string[][]): Promise<Run[]> => outpostBatch(commands.map((c) => ['connected-registry', ...c]));

@@ -29,7 +29,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * one in ten is garbage: its manifest row is gone (as after a delete) but its bytes and its two
  * blob links are left, as a client's delete leaves them. Everything is two days old.
  */
-export async function seedStore(dataDir, repoRoot, manifests) {
+async function seedStore(dataDir, repoRoot, manifests) {
   const t0 = performance.now();
   const dbPath = path.join(dataDir, 'metadata.db');
   fs.mkdirSync(dataDir, { recursive: true });

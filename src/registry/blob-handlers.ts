@@ -16,8 +16,10 @@ export async function getBlob(ctx: V2Context<BlobRoute>): Promise<void> {
   if (!(await deps.metadata.getBlobLink(route.name, route.digest))) throw unknown();
   if (request.method === 'HEAD') {
     // A client looking whether a blob is here is about to push a manifest naming it: the link's
-    // grace period starts over, so garbage collection leaves it for that push.
-    await deps.writer.touchBlobLink(route.name, route.digest);
+    // grace period starts over, so garbage collection leaves it for that push. Best effort: a
+    // read still answers on a disk that takes no writes (the protection is then only shorter).
+    await deps.writer.touchBlobLink(route.name, route.digest).catch((err: unknown) =>
+      deps.logger.debug({ err, digest: route.digest }, 'refreshing a blob link after a HEAD failed'));
     const stat = await deps.blobs.stat(route.digest);
     if (!stat) throw unknown();
     setBlobHeaders(ctx, stat.size);

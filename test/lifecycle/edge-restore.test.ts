@@ -60,7 +60,8 @@ describe('restores in a hierarchy', () => {
     const original = await startEdge(connectionString, { dataDir: originalDir, app: FAST_SYNC });
     edges.push(original);
     await waitFor('the edge to sync v1', async () => (await tagDigest(new TestClient(original.url), 'app', 'v1')) === v1.digest);
-    const cursor = await edgeStore(original).getCursor();
+    // A first sync is a full reconcile: its tags show before it stores the cursor at its end.
+    const cursor = await waitFor('the edge to store its cursor', () => edgeStore(original).getCursor());
     const instanceId = await edgeStore(original).getState(SYNC_STATE_KEYS.instanceId);
     assert.ok(cursor !== null && instanceId !== null);
 

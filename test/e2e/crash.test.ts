@@ -272,6 +272,9 @@ describe('crash safety (real process, kill -9)', () => {
     // Let the loop get going, then kill at a random moment.
     while (totalAcks < 30) await sleep(5);
     await sleep(Math.floor(Math.random() * 150));
+    // The kill must land under a PUT: on a busy machine the random moment can fall while every
+    // worker is between requests, so wait (a millisecond at a time) until one is on the wire.
+    while (![...inFlight.values()].some((d) => d !== undefined)) await sleep(1);
     await kill9(victim);
     stop = true;
     await Promise.all(workers);

@@ -39,7 +39,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --sync-images <n>    images in the initial-sync set          [BENCH_SYNC_IMAGES, 50]
   --idle-polls <n>     simulated idle children long-polling    [BENCH_IDLE_POLLS, 500]
   --idle-hold <s>      how long they are held and measured     [BENCH_IDLE_HOLD, 25]
-  --metrics-rounds <n> interleaved with/without-metrics rounds in metrics-cost [BENCH_METRICS_ROUNDS, 5]
+  --metrics-rounds <n> interleaved with/without-metrics rounds in metrics-cost [BENCH_METRICS_ROUNDS, 9]
   --gc-manifests <n>   manifests in the garbage-collection store (2 blobs each) [BENCH_GC_MANIFESTS, 50000]
   --outpost-bin <path> Outpost launcher to run               [OUTPOST_BIN, ../bin/outpost]
   --out <file>         JSON output (default: bench/results/latest.json)
@@ -64,7 +64,7 @@ function options() {
       'sync-images': { type: 'string', default: env('BENCH_SYNC_IMAGES', '50') },
       'idle-polls': { type: 'string', default: env('BENCH_IDLE_POLLS', '500') },
       'idle-hold': { type: 'string', default: env('BENCH_IDLE_HOLD', '25') },
-      'metrics-rounds': { type: 'string', default: env('BENCH_METRICS_ROUNDS', '5') },
+      'metrics-rounds': { type: 'string', default: env('BENCH_METRICS_ROUNDS', '9') },
       'gc-manifests': { type: 'string', default: env('BENCH_GC_MANIFESTS', '50000') },
       'outpost-bin': { type: 'string', default: env('OUTPOST_BIN', path.join(repoRoot, 'bin', 'outpost')) },
       out: { type: 'string', default: path.join(benchDir, 'results', 'latest.json') },

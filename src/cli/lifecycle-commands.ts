@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { ManagementClient, RegistryUsage, RetentionPolicy, UpdateRetentionRequest } from '../client/management-client.js';
+import type { AuditLogState, ManagementClient, RegistryUsage, RetentionPolicy, UpdateRetentionRequest } from '../client/management-client.js';
 import { runManaged, withCommonFlags, type CliContext, type CommonFlags } from './command-context.js';
 import { parseChoice } from './connected-registry-args.js';
 import type { TableSpec } from './output.js';
@@ -51,6 +51,13 @@ export function retentionUpdate(client: ManagementClient, options: RetentionUpda
   return client.updateRetention(retentionUpdateRequest(options));
 }
 
+/** `outpost config audit-log update --status enabled|disabled` (the root's own; an edge's is its resource's --audit-logs-enabled). */
+export function auditLogUpdate(client: ManagementClient, options: { status?: string }): Promise<AuditLogState> {
+  const status = parseChoice(options.status, RETENTION_STATUSES, '--status');
+  if (status === undefined) throw new UsageError('usage error: give --status enabled|disabled');
+  return client.updateAuditLog(status);
+}
+
 /** `show-usage -o table`: az's columns, one row per figure (raw numbers, as az shows them). */
 export const USAGE_TABLE: TableSpec = {
   rows: (data) => (data !== null && typeof data === 'object' && Array.isArray((data as { value?: unknown }).value) ? (data as { value: unknown[] }).value : data),
@@ -62,16 +69,13 @@ export const USAGE_TABLE: TableSpec = {
   ],
 };
 
-/** Registers `outpost show-usage` and `outpost config retention …` (az's `acr show-usage`, `acr config retention`). */
+/** Registers `outpost show-usage`, `outpost config retention …` and `outpost config audit-log …` (az's `acr show-usage`, `acr config retention`). */
 export function registerLifecycleCommands(program: Command, ctx: CliContext): void {
   withCommonFlags(program.command('show-usage').description("show the registry's usage: size, disk, repositories, manifests, blobs, tokens, scope maps, connected registries"))
     .action((flags: CommonFlags) => runManaged(ctx, flags, showUsage, USAGE_TABLE));
 
-  const retention = program
-    .command('config')
-    .description('configure registry policies')
-    .command('retention')
-    .description('the retention policy for untagged manifests');
+  const config = program.command('config').description('configure registry policies');
+  const retention = config.command('retention').description('the retention policy for untagged manifests');
 
   withCommonFlags(retention.command('show').description('show the retention policy for untagged manifests'))
     .action((flags: CommonFlags) => runManaged(ctx, flags, retentionShow));
@@ -87,4 +91,12 @@ export function registerLifecycleCommands(program: Command, ctx: CliContext): vo
         'Examples:\n  outpost config retention update --status enabled --days 30\n  outpost config retention update --status disabled\n',
     )
     .action((flags: RetentionUpdateOptions & CommonFlags) => runManaged(ctx, flags, retentionUpdate));
+
+  const auditLog = config.command('audit-log').description("the root's audit log switch (a connected registry's: connected-registry update --audit-logs-enabled)");
+  withCommonFlags(auditLog.command('show').description("show whether the root's audit log records, and where"))
+    .action((flags: CommonFlags) => runManaged(ctx, flags, (client) => client.showAuditLog()));
+  withCommonFlags(auditLog.command('update').description("switch the root's audit log on or off while it runs (kept across restarts, over serve --audit-log-status)"))
+    .addOption(new Option('--status <status>', RETENTION_STATUSES.join(' or ')))
+    .addHelpText('after', '\nExamples:\n  outpost config audit-log update --status enabled\n  outpost config audit-log show -o table\n')
+    .action((flags: { status?: string } & CommonFlags) => runManaged(ctx, flags, auditLogUpdate));
 }

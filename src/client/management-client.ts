@@ -174,6 +174,14 @@ export interface UpdateRetentionRequest {
   type?: 'UntaggedManifests';
 }
 
+/** The root's audit log switch (`outpost config audit-log show`). */
+export interface AuditLogState {
+  status: 'enabled' | 'disabled';
+  /** The file lines go to, or `-` for the node's standard output. */
+  destination: string;
+  lastUpdatedTime: string | null;
+}
+
 /** `POST /connected-registries`: exactly one of `repositories` and `syncToken`. */
 export interface CreateConnectedRegistryRequest {
   name: string;
@@ -359,6 +367,12 @@ export class ManagementClient {
   }
   updateRetention(request: UpdateRetentionRequest): Promise<RetentionPolicy> {
     return this.#json('PATCH', '/config/retention', request);
+  }
+  showAuditLog(): Promise<AuditLogState> {
+    return this.#json('GET', '/config/audit-log');
+  }
+  updateAuditLog(status: 'enabled' | 'disabled'): Promise<AuditLogState> {
+    return this.#json('PATCH', '/config/audit-log', { status });
   }
 
   // Connected registries.

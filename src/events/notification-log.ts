@@ -12,7 +12,7 @@ import { deliveriesFor } from './webhook-payload.js';
 export class NotificationLog {
   /** `isRoot`: this node delivers to webhooks (a connected node relays up instead). */
   constructor(
-    private readonly store: Pick<NotificationStore, 'recordEvents' | 'listWebhooks'>,
+    private readonly store: Pick<NotificationStore, 'recordEvents' | 'recordNotified' | 'listWebhooks'>,
     private readonly isRoot: boolean,
     private readonly events: EventBus,
   ) {}
@@ -24,13 +24,31 @@ export class NotificationLog {
    * whatever (their ids must be known when a batch is sent again).
    */
   async record(events: readonly NotificationEvent[], receivedFrom: string | null): Promise<string[]> {
+    const batch = await this.batchOf(events, receivedFrom);
+    return batch.length === 0 ? [] : this.stored(await this.store.recordEvents(batch), receivedFrom);
+  }
+
+  /**
+   * This node's own events, made from its change log up to seq `through`: stored with that seq
+   * in one transaction when any is kept. False when none was (nothing written: the caller keeps
+   * the seq until it has something to store with it).
+   */
+  async recordOwn(events: readonly NotificationEvent[], through: number): Promise<boolean> {
+    const batch = await this.batchOf(events, null);
+    if (batch.length === 0) return false;
+    this.stored(await this.store.recordNotified(batch, through), null);
+    return true;
+  }
+
+  private async batchOf(events: readonly NotificationEvent[], receivedFrom: string | null): Promise<EventToRecord[]> {
     if (events.length === 0) return [];
     const webhooks = this.isRoot ? await this.store.listWebhooks() : [];
-    const batch: EventToRecord[] = events
+    return events
       .map((event) => ({ event, receivedFrom, deliveries: deliveriesFor(event, webhooks) }))
       .filter((e) => !(this.isRoot && receivedFrom === null && e.deliveries.length === 0));
-    if (batch.length === 0) return [];
-    const fresh = await this.store.recordEvents(batch);
+  }
+
+  private stored(fresh: string[], receivedFrom: string | null): string[] {
     if (fresh.length > 0) this.events.publish({ type: 'notifications-recorded', count: fresh.length, fromChild: receivedFrom });
     return fresh;
   }

@@ -43,3 +43,16 @@ function parseStatus(value: unknown): PolicyStatus {
   if (wanted === 'enabled' || wanted === 'disabled') return wanted;
   throw invalid(`Invalid status '${String(value)}': use enabled or disabled.`);
 }
+
+const AUDIT_LOG_FIELDS = ['status'];
+
+/**
+ * The body of `PATCH /mgmt/v1/config/audit-log` (docs/management-api.md, "Audit log"):
+ * `{status: "enabled"|"disabled"}`. An unknown field is refused.
+ */
+export function parseAuditLogUpdate(body: Record<string, unknown>): PolicyStatus {
+  const unknown = Object.keys(body).filter((key) => !AUDIT_LOG_FIELDS.includes(key));
+  if (unknown.length > 0) throw invalid(`Unknown field '${unknown[0]}': the audit log setting takes ${AUDIT_LOG_FIELDS.join(', ')}.`);
+  if (body.status === undefined) throw invalid('Nothing to update: give status (enabled or disabled).');
+  return parseStatus(body.status);
+}

@@ -32,11 +32,11 @@ export type {
 } from './sync-types.js';
 export { SqliteSettingsStore } from './sqlite-settings-store.js';
 export { DEFAULT_RETENTION_POLICY } from './settings-types.js';
-export type { PolicyStatus, RetentionPolicy, SettingsStore } from './settings-types.js';
+export type { AuditLogSetting, PolicyStatus, RetentionPolicy, SettingsStore } from './settings-types.js';
 export { SqliteNotificationStore } from './sqlite-notification-store.js';
 export { MAX_WEBHOOKS } from './notification-types.js';
 export type {
   DeliveryAttempt, DeliveryHistoryEntry, DeliveryInput, DeliveryOutcome, DeliveryState, EventToRecord, NotificationAction, NotificationEvent,
-  NotificationRequest, NotificationStore, PendingDelivery, StoredNotificationEvent, WebhookAction, WebhookChange, WebhookInput, WebhookRecord,
+  ChangeToNotify, NotificationRequest, NotificationStore, PendingDelivery, StoredNotificationEvent, WebhookAction, WebhookChange, WebhookInput, WebhookRecord,
   WebhookStatus,
 } from './notification-types.js';

@@ -395,6 +395,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE connected_registries ADD COLUMN gc_last_report TEXT;
     `,
   },
+  {
+    version: 10,
+    name: 'notifications from the change log: who made each change, its request, its write',
+    sql: `
+      -- Notification events are made from the change log (docs/architecture.md, "How events
+      -- travel up"), which commits with the write: a crash between a write and its event loses
+      -- nothing. actor: the identity of a local write; request: JSON {id, host, method,
+      -- useragent} of the HTTP request it came in; write_id: the seq of the first row of the
+      -- same write (NULL on that first row itself), so one write is one notification.
+      ALTER TABLE changes ADD COLUMN actor TEXT;
+      ALTER TABLE changes ADD COLUMN request TEXT;
+      ALTER TABLE changes ADD COLUMN write_id INTEGER;
+      -- 'notified-seq': the last change the notifications have been made from. Changes before
+      -- this version were notified the old way: start after them.
+      INSERT INTO notification_state (key, value)
+        SELECT 'notified-seq', COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)
+        WHERE true ON CONFLICT (key) DO NOTHING;
+    `,
+  },
 ];
 
 /**

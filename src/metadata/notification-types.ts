@@ -15,6 +15,22 @@ export interface NotificationRequest {
   useragent: string;
 }
 
+/** A row of the change log of a local write, with what the notifications need of it. */
+export interface ChangeToNotify {
+  seq: number;
+  repository: string;
+  kind: 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete' | 'blob-delete';
+  tag: string | null;
+  digest: string | null;
+  mediaType: string | null;
+  at: Date;
+  /** Who made it (a token name, `admin`, `retention`); null: unknown or anonymous. */
+  actor: string | null;
+  request: NotificationRequest | null;
+  /** The seq of the first row of the same write: the rows of one write share it. */
+  writeId: number;
+}
+
 /**
  * One push or delete made by a client at some node of the hierarchy, as it travels up to the
  * root. `id` is its identity at every hop: a node stores an id once, whoever sends it again.
@@ -143,6 +159,19 @@ export interface NotificationStore {
    * Returns the ids that were new.
    */
   recordEvents(events: readonly EventToRecord[]): Promise<string[]>;
+  /**
+   * The notifications of this node's own writes are made from its change log, in order: the
+   * local changes after seq `after`, at most `limit` rows (and never a write cut in two: the
+   * rows of the write the limit falls in come along).
+   */
+  localChangesToNotify(after: number, limit: number): Promise<ChangeToNotify[]>;
+  /** The last change seq the notifications were made from. */
+  notifiedSeq(): Promise<number>;
+  /**
+   * recordEvents and moving the notified seq forward to `through` (never back), in ONE
+   * transaction: a change is made into events exactly once, whatever crashes when.
+   */
+  recordNotified(events: readonly EventToRecord[], through: number): Promise<string[]>;
   /** Stored events after position `after` (exclusive), in order, at most `limit`. */
   eventsAfter(after: number, limit: number): Promise<StoredNotificationEvent[]>;
   getEvent(id: string): Promise<StoredNotificationEvent | null>;

@@ -8,6 +8,10 @@ export interface SettingsStore {
   retentionPolicy(): Promise<RetentionPolicy>;
   /** Changes the given fields of the retention policy (the others stay) and stamps it with the node's time; returns the new policy. */
   updateRetentionPolicy(change: Partial<Pick<RetentionPolicy, 'status' | 'days'>>): Promise<RetentionPolicy>;
+  /** The root's audit log switch as last set through the API; null while it never was (the node's flags decide then). */
+  auditLogSetting(): Promise<AuditLogSetting | null>;
+  /** Stores the root's audit log switch and stamps it with the node's time; returns it. */
+  updateAuditLogSetting(status: PolicyStatus): Promise<AuditLogSetting>;
 }
 
 export type PolicyStatus = 'enabled' | 'disabled';
@@ -22,3 +26,9 @@ export interface RetentionPolicy {
 }
 
 export const DEFAULT_RETENTION_POLICY: RetentionPolicy = { status: 'disabled', days: 7, lastUpdatedTime: null };
+
+/** The root's audit log switch (`outpost config audit-log update --status`); an edge's comes from its resource. */
+export interface AuditLogSetting {
+  status: PolicyStatus;
+  lastUpdatedTime: Date;
+}

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
 import {
   MAX_WEBHOOKS,
-  type DeliveryAttempt, type DeliveryHistoryEntry, type DeliveryOutcome, type DeliveryState, type EventToRecord, type NotificationRequest,
+  type ChangeToNotify, type DeliveryAttempt, type DeliveryHistoryEntry, type DeliveryOutcome, type DeliveryState, type EventToRecord, type NotificationRequest,
   type NotificationStore, type PendingDelivery, type StoredNotificationEvent, type WebhookChange, type WebhookInput, type WebhookRecord,
 } from './notification-types.js';
 
@@ -58,6 +58,20 @@ interface HistoryRow {
 }
 
 const RELAY_MARK = 'relay-mark';
+const NOTIFIED_SEQ = 'notified-seq';
+
+interface ChangeRow {
+  seq: number;
+  repository: string;
+  kind: ChangeToNotify['kind'];
+  tag: string | null;
+  digest: string | null;
+  media_type: string | null;
+  at: number;
+  actor: string | null;
+  request: string | null;
+  write_id: number;
+}
 
 /**
  * The NotificationStore on the metadata database (migration 7). Writes are IMMEDIATE
@@ -70,6 +84,39 @@ export class SqliteNotificationStore implements NotificationStore {
   // --- events -----------------------------------------------------------------------------------
 
   async recordEvents(events: readonly EventToRecord[]): Promise<string[]> {
+    return this.db.transaction((): string[] => this.insertEvents(events)).immediate();
+  }
+
+  async recordNotified(events: readonly EventToRecord[], through: number): Promise<string[]> {
+    return this.db.transaction((): string[] => {
+      const fresh = this.insertEvents(events);
+      this.db.prepare(`INSERT INTO notification_state (key, value) VALUES (?, ?)
+        ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`).run(NOTIFIED_SEQ, through);
+      return fresh;
+    }).immediate();
+  }
+
+  async notifiedSeq(): Promise<number> {
+    return this.db.prepare<[string], { value: number }>('SELECT value FROM notification_state WHERE key = ?').get(NOTIFIED_SEQ)?.value ?? 0;
+  }
+
+  async localChangesToNotify(after: number, limit: number): Promise<ChangeToNotify[]> {
+    const columns = 'seq, repository, kind, tag, digest, media_type, at, actor, request, COALESCE(write_id, seq) AS write_id';
+    return this.db.transaction((): ChangeToNotify[] => {
+      const rows = this.db.prepare<[number, number], ChangeRow>(
+        `SELECT ${columns} FROM changes WHERE origin = 'local' AND seq > ? ORDER BY seq LIMIT ?`).all(after, Math.max(1, Math.floor(limit)));
+      // The rest of the write the limit cut: its rows follow one another (one transaction, one writer at a time).
+      const next = this.db.prepare<[number], ChangeRow>(`SELECT ${columns} FROM changes WHERE seq > ? ORDER BY seq LIMIT 1`);
+      const cut = rows.length >= limit ? rows.at(-1) : undefined;
+      for (let row = cut && next.get(cut.seq); cut && row && row.write_id === cut.write_id; row = next.get(row.seq)) rows.push(row);
+      return rows.map((r) => ({
+        seq: r.seq, repository: r.repository, kind: r.kind, tag: r.tag, digest: r.digest, mediaType: r.media_type, at: new Date(r.at),
+        actor: r.actor, request: r.request === null ? null : JSON.parse(r.request) as NotificationRequest, writeId: r.write_id,
+      }));
+    })();
+  }
+
+  private insertEvents(events: readonly EventToRecord[]): string[] {
     const insertEvent = this.db.prepare(`INSERT OR IGNORE INTO notification_events
       (id, timestamp, action, repository, tag, digest, media_type, size, request, connected_registry, received_from, recorded_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -77,20 +124,18 @@ export class SqliteNotificationStore implements NotificationStore {
     const insertDelivery = this.db.prepare(`INSERT OR IGNORE INTO webhook_deliveries
       (webhook, event_id, action, payload, state, attempts, next_attempt_at, created_at)
       SELECT name, ?, ?, ?, 'pending', 0, ?, ? FROM webhooks WHERE name = ? AND status = 'enabled'`);
-    return this.db.transaction((): string[] => {
-      const now = this.clock();
-      const fresh: string[] = [];
-      for (const { event: e, receivedFrom, deliveries } of events) {
-        const inserted = insertEvent.run(
-          e.id, e.timestamp.getTime(), e.action, e.repository, e.tag, e.digest, e.mediaType, e.size,
-          e.request === null ? null : JSON.stringify(e.request), e.connectedRegistry, receivedFrom, now,
-        );
-        if (inserted.changes === 0) continue;
-        fresh.push(e.id);
-        for (const d of deliveries) insertDelivery.run(e.id, e.action, d.payload, now, now, d.webhook);
-      }
-      return fresh;
-    }).immediate();
+    const now = this.clock();
+    const fresh: string[] = [];
+    for (const { event: e, receivedFrom, deliveries } of events) {
+      const inserted = insertEvent.run(
+        e.id, e.timestamp.getTime(), e.action, e.repository, e.tag, e.digest, e.mediaType, e.size,
+        e.request === null ? null : JSON.stringify(e.request), e.connectedRegistry, receivedFrom, now,
+      );
+      if (inserted.changes === 0) continue;
+      fresh.push(e.id);
+      for (const d of deliveries) insertDelivery.run(e.id, e.action, d.payload, now, now, d.webhook);
+    }
+    return fresh;
   }
 
   async eventsAfter(after: number, limit: number): Promise<StoredNotificationEvent[]> {

@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
-import { DEFAULT_RETENTION_POLICY, type RetentionPolicy, type SettingsStore } from './settings-types.js';
+import { DEFAULT_RETENTION_POLICY, type AuditLogSetting, type PolicyStatus, type RetentionPolicy, type SettingsStore } from './settings-types.js';
 
 const RETENTION = 'retention';
+const AUDIT_LOG = 'audit-log';
 
 /** The SettingsStore on the metadata database (registry_settings, migration 7). Values are JSON text. */
 export class SqliteSettingsStore implements SettingsStore {
@@ -26,6 +27,25 @@ export class SqliteSettingsStore implements SettingsStore {
       this.write.run(RETENTION, JSON.stringify(next), this.clock());
       return this.retention();
     }).immediate();
+  }
+
+  async auditLogSetting(): Promise<AuditLogSetting | null> {
+    return this.auditLog();
+  }
+
+  async updateAuditLogSetting(status: PolicyStatus): Promise<AuditLogSetting> {
+    return this.db.transaction((): AuditLogSetting => {
+      this.write.run(AUDIT_LOG, JSON.stringify({ status }), this.clock());
+      return this.auditLog()!;
+    }).immediate();
+  }
+
+  private auditLog(): AuditLogSetting | null {
+    const row = this.read.get(AUDIT_LOG);
+    if (row === undefined) return null;
+    const stored = JSON.parse(row.value) as { status?: unknown };
+    // A value this version does not know reads as disabled, never as "enabled".
+    return { status: stored.status === 'enabled' ? 'enabled' : 'disabled', lastUpdatedTime: new Date(row.updated_at) };
   }
 
   private retention(): RetentionPolicy {

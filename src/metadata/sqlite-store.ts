@@ -300,9 +300,11 @@ export class SqliteMetadataStore implements MetadataStore, SyncStore {
     // cursor with the oldest row needs one row to compare with. Deleting by time alone could
     // leave holes in the middle of the log where `at` goes backwards, and a child's cursor check
     // only sees a gap before the first row it reads.
+    // Nor a local write its notification events have not been made from yet (they are made from here).
     const head = this.stmt.lastChangeSeq.get() ?? 0;
     const firstKept = this.stmt.firstChangeNotBefore.get(olderThan.getTime()) ?? head;
-    return this.stmt.deleteChangesBefore.run(Math.min(head, firstKept, keepFrom)).changes;
+    const notified = (await this.notifications.notifiedSeq()) + 1;
+    return this.stmt.deleteChangesBefore.run(Math.min(head, firstKept, keepFrom, notified)).changes;
   }
 
   async close(): Promise<void> {
@@ -483,7 +485,10 @@ function prepareTransactions(db: Database.Database, stmt: Statements, clock: () 
   const pushedMark = (): number => Number(stmt.getState.get(PUSHED_KEY) ?? 0);
 
   const appendChange = (w: TxWrite, repository: string, kind: ChangeKind, tag: string | null, digest: string | null, mediaType: string | null): void => {
-    const seq = Number(stmt.appendChange.run(repository, kind, tag, digest, mediaType, w.now, w.ctx.origin).lastInsertRowid);
+    const request = w.ctx.request ? JSON.stringify(w.ctx.request) : null;
+    // Every row of one write names the write's first row (which names none): one write, one notification.
+    const writeId = w.changes[0]?.seq ?? null;
+    const seq = Number(stmt.appendChange.run(repository, kind, tag, digest, mediaType, w.now, w.ctx.origin, w.ctx.actor, request, writeId).lastInsertRowid);
     w.changes.push({ seq, repository, kind, tag, digest, mediaType, at: new Date(w.now) });
   };
 
@@ -937,8 +942,8 @@ function prepareStatements(db: Database.Database) {
     deleteTag: db.prepare<[number, string], string>('DELETE FROM tags WHERE repository_id = ? AND name = ? RETURNING digest').pluck(),
     markUntagged: db.prepare<[number, number, string], void>('UPDATE manifests SET untagged_at = ? WHERE repository_id = ? AND digest = ?'),
 
-    appendChange: db.prepare<[string, ChangeKind, string | null, string | null, string | null, number, ChangeOrigin], void>(
-      'INSERT INTO changes (repository, kind, tag, digest, media_type, at, origin) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    appendChange: db.prepare<[string, ChangeKind, string | null, string | null, string | null, number, ChangeOrigin, string | null, string | null, number | null], void>(
+      'INSERT INTO changes (repository, kind, tag, digest, media_type, at, origin, actor, request, write_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
     setState: db.prepare<[string, string], void>(
       'INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     getState: db.prepare<[string], string>('SELECT value FROM sync_state WHERE key = ?').pluck(),

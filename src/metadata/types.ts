@@ -1,10 +1,10 @@
-import type { WriteOrigin } from '../core/events.js';
+import type { WriteOrigin, WriteRequest } from '../core/events.js';
 
 /**
  * Who makes a write, passed explicitly to every write of a store (docs/architecture.md, "The write
- * pipeline"). The store records `origin` on the change rows it appends (the outbox is the `local`
- * ones) and, when `cursor` is given, stores it as the sync cursor in the same transaction.
- * `actor` is for the events the write pipeline publishes after the commit (a store may record it).
+ * pipeline"). The store records `origin`, `actor` and `request` on the change rows it appends
+ * (the outbox is the `local` ones; notification events are made from them) and, when `cursor` is
+ * given, stores it as the sync cursor in the same transaction.
  */
 export interface WriteContext {
   origin: ChangeOrigin;
@@ -12,6 +12,8 @@ export interface WriteContext {
   actor: string | null;
   /** The parent's sequence number this (sync) write applies: committed with it, or not at all. */
   cursor?: number;
+  /** The HTTP request a local write came in, when there is one (the webhook payload's `request`). */
+  request?: WriteRequest;
 }
 
 /**

@@ -67,33 +67,33 @@ export class RegistryWriter {
 
   /** putManifest, for a client (integrity refusals as there; BLOB_UNKNOWN when the manifest's own bytes are not stored). */
   async putManifest(actor: string | null, input: PutManifestInput, request?: WriteRequest): Promise<WriteOutcome> {
-    const ctx = local(actor);
+    const ctx = local(actor, request);
     return this.withStoredBytes(referencedBytes([input]), async () =>
-      this.published(ctx, await this.store.putManifest(ctx, input), sizesOf([input]), request));
+      this.published(ctx, await this.store.putManifest(ctx, input), sizesOf([input])));
   }
 
   /** Deletes a tag; false when there was none. */
   async deleteTag(actor: string | null, repository: string, tag: string, request?: WriteRequest): Promise<boolean> {
-    const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.deleteTag(ctx, repository, tag), new Map(), request));
+    const ctx = local(actor, request);
+    return wrote(this.published(ctx, await this.store.deleteTag(ctx, repository, tag), new Map()));
   }
 
   /** Deletes a manifest with its tags; false when absent. Throws MANIFEST_REFERENCED for a child an index lists. */
   async deleteManifest(actor: string | null, repository: string, digest: string, request?: WriteRequest): Promise<boolean> {
-    const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.deleteManifest(ctx, repository, digest), new Map(), request));
+    const ctx = local(actor, request);
+    return wrote(this.published(ctx, await this.store.deleteManifest(ctx, repository, digest), new Map()));
   }
 
   /** Deletes a repository with everything in it; false when absent. */
   async deleteRepository(actor: string | null, repository: string, request?: WriteRequest): Promise<boolean> {
-    const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.deleteRepository(ctx, repository), new Map(), request));
+    const ctx = local(actor, request);
+    return wrote(this.published(ctx, await this.store.deleteRepository(ctx, repository), new Map()));
   }
 
   /** Links a stored blob to a repository (idempotent: an event only for a new link). Throws BLOB_UNKNOWN when its bytes are not stored. */
   async linkBlob(actor: string | null, repository: string, digest: string, size: number, request?: WriteRequest): Promise<void> {
-    const ctx = local(actor);
-    await this.withStoredBytes([digest], async () => this.published(ctx, await this.store.linkBlob(ctx, repository, digest, size), new Map(), request));
+    const ctx = local(actor, request);
+    await this.withStoredBytes([digest], async () => this.published(ctx, await this.store.linkBlob(ctx, repository, digest, size), new Map()));
   }
 
   /**
@@ -107,8 +107,8 @@ export class RegistryWriter {
 
   /** Unlinks a blob from a repository; false when it was not linked. Throws BLOB_REFERENCED when a manifest there uses it. */
   async unlinkBlob(actor: string | null, repository: string, digest: string, request?: WriteRequest): Promise<boolean> {
-    const ctx = local(actor);
-    return wrote(this.published(ctx, await this.store.unlinkBlob(ctx, repository, digest), new Map(), request));
+    const ctx = local(actor, request);
+    return wrote(this.published(ctx, await this.store.unlinkBlob(ctx, repository, digest), new Map()));
   }
 
   /**
@@ -167,8 +167,8 @@ export class RegistryWriter {
   }
 
   /** Publishes the events of a committed write, in the order the store did it; returns the outcome. */
-  private published(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number> = new Map(), request?: WriteRequest): WriteOutcome {
-    for (const event of repositoryEvents(ctx, outcome, manifestSizes, request)) this.events.publish(event);
+  private published(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number> = new Map()): WriteOutcome {
+    for (const event of repositoryEvents(ctx, outcome, manifestSizes)) this.events.publish(event);
     return outcome;
   }
 }
@@ -176,12 +176,10 @@ export class RegistryWriter {
 /**
  * The repository events of a committed write: a `blob-linked` per new link (no change row, so no
  * seq), then one event per change-log row. `manifestSizes` gives the size of each manifest the
- * write stored (the change row does not carry it); `request`, the HTTP request of a local write.
+ * write stored (the change row does not carry it); the context carries the HTTP request of a local write.
  */
-export function repositoryEvents(
-  ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number>, request?: WriteRequest,
-): RepositoryEvent[] {
-  const base = { origin: ctx.origin, actor: ctx.actor, ...(request ? { request } : {}) };
+export function repositoryEvents(ctx: WriteContext, outcome: WriteOutcome, manifestSizes: ReadonlyMap<string, number>): RepositoryEvent[] {
+  const base = { origin: ctx.origin, actor: ctx.actor, ...(ctx.request ? { request: ctx.request } : {}) };
   const events: RepositoryEvent[] = outcome.linked.map((link) => ({
     ...base, type: 'blob-linked', repository: link.repository, digest: link.digest, size: link.size, seq: null,
   }));
@@ -223,8 +221,8 @@ export function actorOfCaller(caller: string): string | null {
   return name === '' ? null : name;
 }
 
-function local(actor: string | null): WriteContext {
-  return { origin: 'local', actor };
+function local(actor: string | null, request?: WriteRequest): WriteContext {
+  return { origin: 'local', actor, ...(request ? { request } : {}) };
 }
 
 function wrote(outcome: WriteOutcome): boolean {

@@ -58,6 +58,8 @@ import { registerWebhookRoutes } from '../management/webhook-routes.js';
 import { LogLevels, PINO_LEVELS } from '../observability/log-levels.js';
 import { NodeMetrics } from '../observability/node-metrics.js';
 import { MetricsServer } from '../observability/metrics-server.js';
+import { AuditLogSwitch } from '../observability/audit-switch.js';
+import { registerAuditLogRoutes } from '../management/audit-log-routes.js';
 import { AUDIT_ROTATION_CHECK_MS, AuditLog } from '../observability/audit-log.js';
 import { AuditRecorder } from '../observability/audit-recorder.js';
 
@@ -76,6 +78,8 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const NOTIFICATION_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 /** Due webhook deliveries (retries) are looked for this often on the node's clock; new events wake the job at once. */
 const WEBHOOK_DELIVERY_EVERY_MS = 1000;
+/** How often the notification events of committed writes are made when no write wakes their maker (after a failure). */
+const NOTIFICATION_CATCH_UP_MS = 10_000;
 /** --tls-auto checks its serving certificate this often (it is renewed 30 days before its end). */
 const RENEW_CHECK_EVERY_MS = 12 * 60 * 60 * 1000;
 
@@ -103,8 +107,8 @@ export interface OutpostApp {
   logLevels: LogLevels;
   /** The metrics listener (`--metrics-listen`); null when metrics are off. */
   metrics: { url: string; registry: NodeMetrics } | null;
-  /** The audit log (`--audit-log`; a connected node's `<data>/audit.log`); null on a root without one. */
-  audit: AuditLog | null;
+  /** The audit log (`--audit-log`, else `<data>/audit.log`), recording or not (docs/observability.md, "Audit log"). */
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -267,15 +271,17 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   refuseRepeatedHost(app);
   // Hooks of the root instance, before any route: every route of every plugin is counted.
   metrics?.attachHttp(app);
-  // The audit log (docs/observability.md): a root records with --audit-log; a connected node
-  // keeps <data>/audit.log unless told otherwise, and its resource switches it on and off.
-  const auditDestination = config.auditLog ?? (edge ? join(config.dataDir, 'audit.log') : null);
-  const audit = auditDestination === null ? null : new AuditLog(auditDestination, {
-    clock, registry: config.connection?.name ?? null, enabled: edge === null && config.auditLogEnabled,
+  // The audit log (docs/observability.md): <data>/audit.log unless --audit-log names another
+  // place. A root records when started with --audit-log (and not --audit-log-status Disabled)
+  // until an administrator switches it through the API; a connected node's resource switches it.
+  const audit = new AuditLog(config.auditLog ?? join(config.dataDir, 'audit.log'), {
+    clock, registry: config.connection?.name ?? null, enabled: edge === null && config.auditLog !== null && config.auditLogEnabled,
     onError: (err) => logger.error({ err }, 'writing the audit log failed'),
   });
-  const auditRecorder = audit ? new AuditRecorder(audit, guard) : null;
-  auditRecorder?.attachHttp(app);
+  const auditRecorder = new AuditRecorder(audit, guard);
+  auditRecorder.attachHttp(app);
+  const auditSwitch = edge === null ? new AuditLogSwitch(audit, metadata.settings) : null;
+  await auditSwitch?.load();
 
   // The version, so that a probe or a person can tell which build answers (docs/deploy.md, "Upgrade").
   app.get('/healthz', async () => ({ status: 'ok', version: OUTPOST_VERSION }));
@@ -304,9 +310,11 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // webhooks, a connected node relays them to its parent (EventRelay, in the sync agent's sessions).
   const notificationLog = new NotificationLog(metadata.notifications, edge === null, events);
   const localEvents = new LocalEvents({
-    events, log: notificationLog, metadata, connectedRegistries: metadata.connectedRegistries, selfName, clock, logger,
+    events, log: notificationLog, changes: metadata.notifications, metadata, connectedRegistries: metadata.connectedRegistries, selfName, clock, logger,
   });
   localEvents.start();
+  // What a failed attempt left (a busy disk) is made at the next write, or by this job.
+  jobs.add({ name: 'notification-catch-up', schedule: { everyMs: NOTIFICATION_CATCH_UP_MS }, run: () => localEvents.catchUp() });
   const webhookSender = new WebhookSender(clock, options.webhookTimeoutMs);
   // Garbage collection (docs/operations.md): the `gc` job on the root's own schedule
   // (--gc-schedule) or, on a connected node, its resource's; `gc-dry-run` only when asked. The
@@ -365,6 +373,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       limits: { ...DEFAULT_IDENTITY_LIMITS, ...options.identityLimits },
     });
     await registerLifecycleRoutes(app, { retention, usage, guard });
+    if (auditSwitch) await registerAuditLogRoutes(app, { control: auditSwitch, guard });
     await registerWebhookRoutes(app, { service: new WebhookService(metadata.notifications, webhookSender, clock), guard });
     // The durable queue's delivery: each second on the node's clock (retries come due on it), and at once when events are queued.
     const delivery = new WebhookDelivery({ store: metadata.notifications, sender: webhookSender, events, clock, logger: logger.child({ component: 'webhooks' }) });
@@ -381,7 +390,14 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
     shutdown: shutdown.signal, ...(selfName !== null ? { outbox: metadata } : {}),
     eventIntake: new EventIntake(notificationLog, metadata.connectedRegistries),
   });
-  jobs.add({ name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS }, run: () => gateway.prune() });
+  // The change log keeps what its notification events are not made from yet: make them first.
+  jobs.add({
+    name: 'change-log-prune', schedule: { everyMs: PRUNE_EVERY_MS },
+    run: async () => {
+      await localEvents.catchUp().catch((err: unknown) => logger.warn({ err }, 'recording notification events before pruning failed'));
+      return gateway.prune();
+    },
+  });
   // A connected node never drops an event its parent has not acknowledged.
   jobs.add({
     name: 'notification-prune',
@@ -396,7 +412,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // The connected registry's logging settings from the root (children made later inherit them).
   const applyLogging = (document: ConfigDocument): void => {
     logLevels.set(document.self.logging.logLevel);
-    if (audit) audit.enabled = document.self.logging.auditLogStatus === 'Enabled';
+    audit.enabled = document.self.logging.auditLogStatus === 'Enabled';
   };
   const connection = config.connection;
   const parent = edge === null || connection === null ? null : httpParentLink({
@@ -437,8 +453,8 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   if (agent) events.subscribe(REPOSITORY_EVENT_TYPES, (event) => {
     if (event.origin === 'local' && event.seq !== null) agent.localWrite();
   });
-  if (agent && connection && auditRecorder) auditRecorder.observeSync(events, { tokenName: connection.tokenName, parentEndpoint: connection.parentEndpoint });
-  if (audit && audit.destination !== '-') {
+  if (agent && connection) auditRecorder.observeSync(events, { tokenName: connection.tokenName, parentEndpoint: connection.parentEndpoint });
+  if (audit.destination !== '-') {
     jobs.add({ name: 'audit-log-rotation', schedule: { everyMs: AUDIT_ROTATION_CHECK_MS }, run: async () => audit.checkRotation() });
   }
   let metricsServer: MetricsServer | null = null;
@@ -500,7 +516,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
       await app.close();
       // The events of the last writes are recorded before the database closes.
       await localEvents.stop();
-      audit?.close();
+      audit.close();
       await metadata.close();
     },
   };

@@ -17,7 +17,7 @@ interface Run {
 }
 
 /**
- * `outpost show-usage`, `outpost config retention show|update`, the size in `repository show`
+ * `outpost show-usage`, `outpost config retention show|update`, `outpost config audit-log`, the size in `repository show`
  * and the storage columns of `connected-registry list` (docs/cli.md): the real `bin/outpost`
  * against a real root, and the argument checks that run before anything is sent.
  */
@@ -86,6 +86,19 @@ describe('outpost show-usage and config retention', () => {
     assertOneLineError(await outpost('config', 'retention', 'update', '--status', 'enabled', '--type', 'TaggedManifests'), 2, /argument --type: invalid choice/);
     assertOneLineError(await outpost('config', 'retention', 'update', '--days'), 1, /option '--days <n>' argument missing/);
     assert.equal(await ok('config', 'retention', 'show'), before);
+  });
+
+  test("config audit-log show and update switch the root's audit log while it runs; bad arguments are one line, exit 2", async () => {
+    const shown = JSON.parse(await ok('config', 'audit-log', 'show')) as Record<string, unknown>;
+    assert.deepEqual(shown, { status: 'disabled', destination: `${node.dataDir}/audit.log`, lastUpdatedTime: null });
+    const on = JSON.parse(await ok('config', 'audit-log', 'update', '--status', 'Enabled')) as Record<string, unknown>;
+    assert.equal(on.status, 'enabled');
+    assert.equal(node.node.audit.enabled, true);
+    assertOneLineError(await outpost('config', 'audit-log', 'update'), 2, /give --status enabled\|disabled/);
+    assertOneLineError(await outpost('config', 'audit-log', 'update', '--status', 'on'), 2, /argument --status: invalid choice: 'on'/);
+    await ok('config', 'audit-log', 'update', '--status', 'disabled', '-o', 'none');
+    assert.equal(node.node.audit.enabled, false);
+    assert.equal((await ok('config', 'audit-log', 'show', '--query', 'status', '-o', 'tsv')).trim(), 'disabled');
   });
 
   test('show-usage lists the figures as az does, as JSON and as a table', async () => {

@@ -1,7 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RepositoryEvent } from '../../src/core/events.js';
-import type { NotificationEvent, WebhookRecord } from '../../src/metadata/index.js';
+import type { ChangeToNotify, NotificationEvent, WebhookRecord } from '../../src/metadata/index.js';
 import { notificationsSelect, parseNotificationPattern, parseWebhookScope, scopeSelects, type EventTarget } from '../../src/events/patterns.js';
 import { notificationsOfWrite } from '../../src/events/write-notifications.js';
 import { deliveriesFor, pingPayload, webhookPayload } from '../../src/events/webhook-payload.js';
@@ -78,30 +77,39 @@ describe('webhook scope (repository[:tag])', () => {
 });
 
 describe('what a write is notified as', () => {
-  const base = { origin: 'local' as const, actor: 'ci', seq: 1 };
   const request = { id: 'r-1', host: 'edge:5000', method: 'PUT', useragent: 'skopeo/1.13' };
-
-  test('a push by tag is ONE push, with the size of the manifest it stored and the request', () => {
-    const write: RepositoryEvent[] = [
-      { ...base, type: 'blob-linked', repository: 'app', digest: D2, size: 10, seq: null },
-      { ...base, type: 'manifest-pushed', repository: 'app', digest: D1, mediaType: 'm', size: 524, request },
-      { ...base, type: 'tag-set', repository: 'app', tag: 'v1', digest: D1, mediaType: 'm', seq: 2, request },
-    ];
-    assert.deepEqual(notificationsOfWrite(write), [{ action: 'push', repository: 'app', tag: 'v1', digest: D1, mediaType: 'm', size: 524, request }]);
+  const at = new Date('2026-03-01T10:00:00Z');
+  /** A change-log row of one write (write id 1). */
+  const row = (seq: number, kind: ChangeToNotify['kind'], fields: Partial<ChangeToNotify> = {}): ChangeToNotify => ({
+    seq, repository: 'app', kind, tag: null, digest: null, mediaType: null, at, actor: 'ci', request: null, writeId: 1, ...fields,
   });
 
-  test('a push by digest; a tag moved onto a stored manifest (size unknown: read later); deletes', () => {
-    assert.deepEqual(notificationsOfWrite([{ ...base, type: 'manifest-pushed', repository: 'app', digest: D1, mediaType: 'm', size: 9 }]),
-      [{ action: 'push', repository: 'app', tag: null, digest: D1, mediaType: 'm', size: 9, request: null }]);
-    assert.deepEqual(notificationsOfWrite([{ ...base, type: 'tag-set', repository: 'app', tag: 'v2', digest: D1, mediaType: 'm' }]),
-      [{ action: 'push', repository: 'app', tag: 'v2', digest: D1, mediaType: 'm', size: null, request: null }]);
-    assert.deepEqual(notificationsOfWrite([{ ...base, type: 'manifest-deleted', repository: 'app', digest: D1 }]),
-      [{ action: 'delete', repository: 'app', tag: null, digest: D1, mediaType: null, size: null, request: null }]);
-    assert.deepEqual(notificationsOfWrite([{ ...base, type: 'tag-deleted', repository: 'app', tag: 'v1' }]),
-      [{ action: 'delete', repository: 'app', tag: 'v1', digest: null, mediaType: null, size: null, request: null }]);
-    assert.deepEqual(notificationsOfWrite([{ ...base, type: 'repository-deleted', repository: 'app' }]),
-      [{ action: 'delete', repository: 'app', tag: null, digest: null, mediaType: null, size: null, request: null }]);
-    assert.deepEqual(notificationsOfWrite([{ ...base, type: 'blob-deleted', repository: 'app', digest: D2 }]), []);
+  test('a push by tag (the manifest row and the tag row of one write) is ONE push, with the request', () => {
+    const write = [row(1, 'manifest', { digest: D1, mediaType: 'm', request }), row(2, 'tag', { tag: 'v1', digest: D1, mediaType: 'm', request })];
+    assert.deepEqual(notificationsOfWrite(write), [{ action: 'push', repository: 'app', tag: 'v1', digest: D1, mediaType: 'm', request }]);
+  });
+
+  test('a push by digest; a tag moved onto a stored manifest; deletes; blob deletes are not notified', () => {
+    assert.deepEqual(notificationsOfWrite([row(1, 'manifest', { digest: D1, mediaType: 'm' })]),
+      [{ action: 'push', repository: 'app', tag: null, digest: D1, mediaType: 'm', request: null }]);
+    assert.deepEqual(notificationsOfWrite([row(1, 'tag', { tag: 'v2', digest: D1, mediaType: 'm' })]),
+      [{ action: 'push', repository: 'app', tag: 'v2', digest: D1, mediaType: 'm', request: null }]);
+    assert.deepEqual(notificationsOfWrite([row(1, 'manifest-delete', { digest: D1 })]),
+      [{ action: 'delete', repository: 'app', tag: null, digest: D1, mediaType: null, request: null }]);
+    assert.deepEqual(notificationsOfWrite([row(1, 'tag-delete', { tag: 'v1' })]),
+      [{ action: 'delete', repository: 'app', tag: 'v1', digest: null, mediaType: null, request: null }]);
+    assert.deepEqual(notificationsOfWrite([row(1, 'repository-delete')]),
+      [{ action: 'delete', repository: 'app', tag: null, digest: null, mediaType: null, request: null }]);
+    assert.deepEqual(notificationsOfWrite([row(1, 'blob-delete', { digest: D2 })]), []);
+  });
+
+  test('a multi-architecture push in one write: each child by digest, the index by its tag', () => {
+    const write = [
+      row(1, 'manifest', { digest: D2, mediaType: 'm' }),
+      row(2, 'manifest', { digest: D1, mediaType: 'i' }),
+      row(3, 'tag', { tag: 'latest', digest: D1, mediaType: 'i' }),
+    ];
+    assert.deepEqual(notificationsOfWrite(write).map((d) => `${d.action} ${d.tag ?? '-'} ${d.digest}`), [`push - ${D2}`, `push latest ${D1}`]);
   });
 });
 

@@ -16,8 +16,12 @@ function input(name: string, parent: string | null = null): ConnectedRegistryInp
   };
 }
 
-/** GatewayService over a real in-memory SQLite store, with a clock the test moves. */
-async function open(selfName: string | null): Promise<{ store: SqliteMetadataStore; service: GatewayService; clock: { now: number } }> {
+/**
+ * GatewayService over a real in-memory SQLite store, with a clock the test moves. `prune` first
+ * marks every change as made into notification events, as a running node's LocalEvents does
+ * (the change log keeps what is not yet: test/metadata/sqlite-store.test.ts).
+ */
+async function open(selfName: string | null): Promise<{ store: SqliteMetadataStore; service: GatewayService; clock: { now: number }; prune(): Promise<number> }> {
   const clock = { now: 100 * DAY_MS };
   const store = await SqliteMetadataStore.open(':memory:', { clock: () => clock.now });
   const service = new GatewayService(
@@ -25,12 +29,16 @@ async function open(selfName: string | null): Promise<{ store: SqliteMetadataSto
     selfName,
     () => clock.now,
   );
-  return { store, service, clock };
+  const prune = async (): Promise<number> => {
+    await store.notifications.recordNotified([], await store.lastChangeSeq());
+    return service.prune();
+  };
+  return { store, service, clock, prune };
 }
 
 describe('GatewayService', () => {
   test('prune never drops a local write still waiting in the outbox, nor anything after it', async () => {
-    const { store, service, clock } = await open('site-main');
+    const { store, clock, prune } = await open('site-main');
     try {
       await store.putManifest({ origin: 'sync', actor: null, cursor: 7 }, manifestInput('app', 'from-parent', { tag: 'p' })); // rows 1, 2 (sync)
       await store.putManifest(LOCAL, manifestInput('app', 'local-1', { tag: 'l1' })); // rows 3, 4 (local)
@@ -39,20 +47,20 @@ describe('GatewayService', () => {
       clock.now -= 10 * DAY_MS; // the clock stepped back: row 7 and 8 look older than row 5
       await store.putManifest(LOCAL, manifestInput('app', 'local-3', { tag: 'l3' })); // rows 7, 8 (local, pending)
       clock.now += 200 * DAY_MS; // everything is older than the 90 days a node without children keeps
-      assert.equal(await service.prune(), 4, 'the rows before the first pending write');
+      assert.equal(await prune(), 4, 'the rows before the first pending write');
       assert.deepEqual((await store.changesSince(0, 100)).map((c) => c.seq), [5, 6, 7, 8]);
       assert.deepEqual((await store.pendingOutbox(10)).map((c) => c.digest), [
         digestOf('local-2'), digestOf('local-2'), digestOf('local-3'), digestOf('local-3'),
       ]);
       await store.markPushed(8);
-      assert.equal(await service.prune(), 3, 'once pushed, all but the newest row');
+      assert.equal(await prune(), 3, 'once pushed, all but the newest row');
     } finally {
       await store.close();
     }
   });
 
   test('prune keeps a pushed local write until its echo settles it, and a parked one', async () => {
-    const { store, service, clock } = await open('site-main');
+    const { store, clock, prune } = await open('site-main');
     try {
       await store.putManifest(LOCAL, manifestInput('app', 'local-1', { tag: 'l1' })); // rows 1, 2
       const [manifest, tag] = await store.pendingOutbox(10);
@@ -61,11 +69,11 @@ describe('GatewayService', () => {
       await store.putManifest(LOCAL, manifestInput('app', 'local-2')); // row 3
       await store.markPushed(3);
       clock.now += 200 * DAY_MS;
-      assert.equal(await service.prune(), 0, 'row 1 awaits its echo');
+      assert.equal(await prune(), 0, 'row 1 awaits its echo');
       await syncWrites(store).applier.applyManifest(manifestInput('app', 'local-1'), 50); // the echo (nothing to change here: no row)
-      assert.equal(await service.prune(), 1, 'row 1 goes; row 2 is parked');
+      assert.equal(await prune(), 1, 'row 1 goes; row 2 is parked');
       await store.recordPushed(tag!, false);
-      assert.equal(await service.prune(), 1, 'row 2 goes; the newest row always stays');
+      assert.equal(await prune(), 1, 'row 2 goes; the newest row always stays');
     } finally {
       await store.close();
     }

@@ -176,32 +176,47 @@ describe('SqliteMetadataStore (SQLite specifics)', () => {
     }
   });
 
-  it('pruneChanges drops a prefix only: times out of order leave no hole; rows from keepFrom and the newest stay', async () => {
+  it('pruneChanges drops a prefix only: times out of order leave no hole; rows from keepFrom, rows not notified yet and the newest stay', async () => {
     const day = 24 * 60 * 60 * 1000;
     let now = 10 * day;
     const store = await SqliteMetadataStore.open(':memory:', { clock: () => now });
     const seqs = async (): Promise<number[]> => (await store.changesSince(0, 100)).map((c) => c.seq);
+    // As a running node does: its notification events are made from every row written so far.
+    const notified = async (): Promise<void> => void await store.notifications.recordNotified([], await store.lastChangeSeq());
     try {
       await store.putManifest(LOCAL, manifestInput('a', 'm1', { tag: 't1' })); // rows 1, 2 at day 10
       now = 1 * day; // the clock stepped back
       await store.putManifest(LOCAL, manifestInput('a', 'm2', { tag: 't2' })); // rows 3, 4 at day 1
       now = 10 * day;
       await store.putManifest(LOCAL, manifestInput('a', 'm3', { tag: 't3' })); // rows 5, 6 at day 10
+      await notified();
       assert.equal(await store.pruneChanges(new Date(5 * day)), 0, 'rows 3 and 4 are old, but row 1 before them is not');
       assert.deepEqual(await seqs(), [1, 2, 3, 4, 5, 6]);
 
       now = 20 * day;
       await store.putManifest(LOCAL, manifestInput('a', 'm4', { tag: 't4' })); // rows 7, 8
+      await notified();
       assert.equal(await store.pruneChanges(new Date(15 * day)), 6);
       assert.deepEqual(await seqs(), [7, 8]);
 
       now = 30 * day;
       await store.putManifest(LOCAL, manifestInput('a', 'm5', { tag: 't5' })); // rows 9, 10
+      await notified();
       assert.equal(await store.pruneChanges(new Date(40 * day), 8), 1, 'row 8 on stays, however old');
       assert.deepEqual(await seqs(), [8, 9, 10]);
+      await notified();
       assert.equal(await store.pruneChanges(new Date(40 * day)), 2, 'all old, the newest stays');
       assert.deepEqual(await seqs(), [10]);
       assert.equal(await store.lastChangeSeq(), 10);
+
+      // Rows whose notification events are not made yet stay, however old.
+      await store.putManifest(LOCAL, manifestInput('a', 'm6', { tag: 't6' })); // rows 11, 12
+      now = 400 * day;
+      assert.equal(await store.pruneChanges(new Date(399 * day)), 1, 'row 10 was notified; 11 and 12 not yet');
+      assert.deepEqual(await seqs(), [11, 12]);
+      await notified();
+      assert.equal(await store.pruneChanges(new Date(399 * day)), 1);
+      assert.deepEqual(await seqs(), [12]);
     } finally {
       await store.close();
     }

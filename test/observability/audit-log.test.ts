@@ -7,6 +7,7 @@ import { startTestNode, tempDir, type TestNode } from '../helpers/test-node.js';
 import { OCI_MANIFEST, TEST_ADMIN_PASSWORD, TestClient, basicAuth } from '../helpers/oci-client.js';
 import { createConnectedRegistry, startEdge, tagDigest, waitFor, type CreatedRegistry } from '../helpers/hierarchy.js';
 import { FAST_SYNC, createToken, edgeStore, mustMgmt, pushImage } from '../sync/sync-fixture.js';
+import { mgmt } from '../helpers/management-calls.js';
 
 // The audit log (docs/observability.md, "Audit log"): one JSON line per client write and delete,
 // failed sign-in, management change and sync action, to its own file; switched on and off at an
@@ -138,7 +139,7 @@ describe('the audit log', () => {
     assert.equal((await linesOf(edgeLog)).length, 0, 'Disabled: no line');
 
     await mustMgmt(atRoot, 'PATCH', '/connected-registries/audited', { auditLogStatus: 'Enabled' });
-    await waitFor('the edge switched on', async () => edge.node.audit?.enabled === true);
+    await waitFor('the edge switched on', async () => edge.node.audit.enabled === true);
     const fromRoot = await pushImage(atRoot, 'app', 'v2');
     await waitFor('v2 at the edge', async () => (await tagDigest(atEdge, 'app', 'v2')) === fromRoot.digest);
     const local = await pushImage(atEdge, 'app', 'from-edge');
@@ -160,7 +161,7 @@ describe('the audit log', () => {
     assert.equal(lines.find((l) => l.action === 'sync.reconcile')?.result, 'completed');
 
     await mustMgmt(atRoot, 'PATCH', '/connected-registries/audited', { auditLogStatus: 'Disabled' });
-    await waitFor('the edge switched off', async () => edge.node.audit?.enabled === false);
+    await waitFor('the edge switched off', async () => edge.node.audit.enabled === false);
     const count = (await linesOf(edgeLog)).length;
     await pushImage(atRoot, 'app', 'v3');
     await waitFor('v3 at the edge', async () => (await tagDigest(atEdge, 'app', 'v3')) !== null);
@@ -169,14 +170,14 @@ describe('the audit log', () => {
 
   test('after rotation (a rename, then SIGHUP or the periodic check) lines go to a new file', async () => {
     await rename(rootLog, `${rootLog}.1`);
-    root.node.audit!.checkRotation();
+    root.node.audit.checkRotation();
     const res = await atRoot.request('DELETE', '/v2/app/manifests/quiet');
     assert.equal(res.status, 202);
     const fresh = await linesOf(rootLog);
     assert.equal(fresh.length, 1);
     assert.equal(fresh[0]!.action, 'v2.tag.delete');
     await rename(rootLog, `${rootLog}.2`);
-    root.node.audit!.reopen();
+    root.node.audit.reopen();
     assert.equal((await atRoot.request('DELETE', '/v2/app/manifests/v3')).status, 202);
     assert.equal((await linesOf(rootLog)).length, 1);
   });
@@ -194,20 +195,71 @@ describe('the audit log', () => {
 });
 
 describe('the audit log switch of a root', () => {
-  test('--audit-log-status Disabled records nothing; without --audit-log there is no audit log', async () => {
+  test('--audit-log-status Disabled records nothing; without --audit-log nothing is recorded in <data>/audit.log', async () => {
     const dir = await tempDir();
     const path = join(dir.path, 'audit.log');
     const off = await startTestNode({ env: { OUTPOST_AUDIT_LOG: path, OUTPOST_AUDIT_LOG_STATUS: 'Disabled' } });
     const none = await startTestNode();
     try {
       await pushImage(new TestClient(off.url), 'app', 'v1');
+      await pushImage(new TestClient(none.url), 'app', 'v1');
       assert.equal(existsSync(path), false);
-      assert.equal(none.node.audit, null);
+      assert.equal(none.node.audit.enabled, false);
+      assert.equal(existsSync(join(none.dataDir, 'audit.log')), false);
       const manifest = await new TestClient(off.url).request('GET', '/v2/app/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
       assert.equal(manifest.status, 200);
     } finally {
       await off.close();
       await none.close();
+      await dir.cleanup();
+    }
+  });
+
+  test('an administrator switches it on and off while the root runs, and the switch outlives a restart', async () => {
+    const dir = await tempDir();
+    const path = join(dir.path, 'audit.log');
+    let root = await startTestNode({ dataDir: join(dir.path, 'data'), env: { OUTPOST_AUDIT_LOG: path, OUTPOST_AUDIT_LOG_STATUS: 'Disabled' } });
+    try {
+      let admin = new TestClient(root.url);
+      const before = (await mustMgmt(admin, 'GET', '/config/audit-log')) as { status: string; destination: string; lastUpdatedTime: string | null };
+      assert.deepEqual(before, { status: 'disabled', destination: path, lastUpdatedTime: null });
+      await pushImage(admin, 'app', 'off-1');
+      assert.equal(existsSync(path), false, 'nothing recorded while off');
+
+      const on = (await mustMgmt(admin, 'PATCH', '/config/audit-log', { status: 'Enabled' })) as { status: string; lastUpdatedTime: string };
+      assert.equal(on.status, 'enabled');
+      assert.ok(!Number.isNaN(Date.parse(on.lastUpdatedTime)));
+      await pushImage(admin, 'app', 'on-1');
+      const recorded = await linesOf(path);
+      assert.ok(recorded.some((l) => l.action === 'v2.manifest.push' && l.reference === 'on-1'), 'the push after the switch is recorded');
+      assert.ok(recorded.some((l) => l.action === 'management.patch' && l.resource === 'config/audit-log' && l.identity === 'admin'), 'switching it on is recorded');
+      assert.ok(!recorded.some((l) => l.reference === 'off-1'), 'nothing from before the switch');
+
+      // A restart keeps what the administrator set, over the flag's Disabled.
+      await root.close();
+      root = await startTestNode({ dataDir: join(dir.path, 'data'), env: { OUTPOST_AUDIT_LOG: path, OUTPOST_AUDIT_LOG_STATUS: 'Disabled' } });
+      admin = new TestClient(root.url);
+      assert.equal(root.node.audit.enabled, true);
+      await pushImage(admin, 'app', 'on-2');
+      assert.ok((await linesOf(path)).some((l) => l.reference === 'on-2'));
+
+      await mustMgmt(admin, 'PATCH', '/config/audit-log', { status: 'disabled' });
+      await waitFor('the switch applied', async () => !root.node.audit.enabled);
+      const afterOff = await linesOf(path);
+      assert.equal(afterOff.filter((l) => l.action === 'management.patch' && l.resource === 'config/audit-log').length, 2, 'switching it off is recorded too');
+      const count = afterOff.length;
+      await pushImage(admin, 'app', 'off-2');
+      assert.equal((await linesOf(path)).length, count, 'nothing recorded after switching off');
+
+      // Bad bodies change nothing.
+      for (const body of [{ status: 'maybe' }, {}, { status: 'enabled', destination: '/etc/passwd' }, ['enabled']]) {
+        const refused = await mgmt(admin, 'PATCH', '/config/audit-log', body);
+        assert.equal(refused.status, 400, JSON.stringify(body));
+        assert.equal((refused.json as { errors: Array<{ code: string }> }).errors[0]!.code, 'REQUEST_INVALID');
+      }
+      assert.equal(((await mustMgmt(admin, 'GET', '/config/audit-log')) as { status: string }).status, 'disabled');
+    } finally {
+      await root.close();
       await dir.cleanup();
     }
   });

@@ -136,6 +136,10 @@ export const RULES: Record<string, Rule> = {
   'GET /mgmt/v1/config/retention': admin(one('/mgmt/v1/config/retention')),
   // An empty change is refused after authorization (400): the policy never changes here.
   'PATCH /mgmt/v1/config/retention': admin(json('/mgmt/v1/config/retention')),
+  // The audit log switch: a hostile caller who could turn it off would act unrecorded. An empty
+  // change is refused after authorization (400): the switch never changes here.
+  'GET /mgmt/v1/config/audit-log': admin(one('/mgmt/v1/config/audit-log')),
+  'PATCH /mgmt/v1/config/audit-log': admin(json('/mgmt/v1/config/audit-log')),
   // Webhooks: a hostile caller must not read (headers may hold credentials), add, aim or fire them.
   'GET /mgmt/v1/webhooks': admin(one('/mgmt/v1/webhooks')),
   'POST /mgmt/v1/webhooks': admin(json('/mgmt/v1/webhooks')),

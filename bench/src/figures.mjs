@@ -67,23 +67,28 @@ async function manifestLoad(reg, ctx, repo, { mustAuthenticate = false } = {}) {
 }
 
 /**
- * The cost of metrics on the manifest-GET rate (issue 13; goal within 5 %): two fresh Outpost
- * processes, the same but for `--metrics-listen`, measured one after the other in alternating
- * order, `rounds` times; while the one with metrics is loaded, its /metrics is scraped every 5 s
- * (as Prometheus would, a little more often). Each round gives the ratio with/without; the row is
- * the median ratio (a shared, loaded machine drifts between rounds, not within one).
+ * The cost of metrics on the manifest-GET rate (issue 13; goal within 5 %). Three fresh Outpost
+ * processes, the same but for `--metrics-listen` on one: `plain`, its `twin` (an A/A control)
+ * and `metered`. Each round loads each process in turn for `--metrics-seconds`, in an order that
+ * rotates every round (so no process always goes first); while `metered` is loaded its /metrics
+ * is scraped every 5 s, as Prometheus would (a little more often). A round gives two ratios to
+ * `plain`: the metered one and the twin's — the twin's says how far two identical processes
+ * differ on this machine at that moment (position, drift, noise). The rows are the medians over
+ * the rounds, for request rate and for CPU time per request (what metrics cost the process
+ * itself, which a loaded machine disturbs less than the rate), and the metered ratio over the
+ * twin's: the cost with the machine's own difference taken out. Many short rounds beat a few
+ * long ones on a shared machine: its load drifts between rounds, rarely within one.
  */
 async function metricsCost(reg, ctx) {
   if (reg.name !== 'outpost') return [];
   const rounds = ctx.opts.metricsRounds;
+  const seconds = ctx.opts.metricsSeconds;
   const metricsPort = await freePort();
-  // BENCH_METRICS_AA=1: both processes without metrics (an A/A run: the noise floor of the ratio on this machine).
-  const aa = process.env.BENCH_METRICS_AA === '1';
-  const plain = await launchers.outpost({ workDir: ctx.workDir, repoRoot: ctx.repoRoot, outpostBin: ctx.opts.outpostBin, dirName: 'outpost-no-metrics' });
-  const metered = await launchers.outpost({
-    workDir: ctx.workDir, repoRoot: ctx.repoRoot, outpostBin: ctx.opts.outpostBin, dirName: 'outpost-metrics',
-    extraArgs: aa ? [] : ['--metrics-listen', `127.0.0.1:${metricsPort}`],
-  });
+  const start = (dirName, extraArgs = []) => launchers.outpost({ workDir: ctx.workDir, repoRoot: ctx.repoRoot, outpostBin: ctx.opts.outpostBin, dirName, extraArgs });
+  const plain = await start('outpost-no-metrics');
+  const twin = await start('outpost-no-metrics-twin');
+  const metered = await start('outpost-metrics', ['--metrics-listen', `127.0.0.1:${metricsPort}`]);
+  const all = [plain, twin, metered];
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const scrapeOnce = async () => {
     const res = await request(metricsUrl);
@@ -92,57 +97,57 @@ async function metricsCost(reg, ctx) {
     return text;
   };
   try {
-    const urls = new Map();
-    for (const r of [plain, metered]) {
+    const loads = new Map();
+    for (const r of all) {
       const img = ctx.data.image;
       for (const b of img.blobs) await pushBlob(r.url, 'bench/metrics', b, undefined, r.pushHeaders);
       await pushManifest(r.url, 'bench/metrics', 'v1', img.manifest, r.pushHeaders);
       const url = `${r.url}/v2/bench/metrics/manifests/v1`;
       await getAndCheck(url, { headers: { Accept: OCI_MANIFEST }, size: img.manifest.length });
-      urls.set(r, url);
+      loads.set(r, { url, connections: 64, headers: { Accept: OCI_MANIFEST } });
+      // Warmed once, long enough for the JIT to settle: the rounds then compare steady processes.
+      await runWrk({ ...loads.get(r), seconds: Math.max(3, ctx.opts.warmup * 2) });
     }
     const runs = [];
     for (let i = 0; i < rounds; i++) {
-      const result = {};
-      for (const r of i % 2 ? [metered, plain] : [plain, metered]) {
-        let timer = null;
-        if (r === metered && !aa) timer = setInterval(() => void scrapeOnce().catch(() => undefined), 5000);
+      const order = [...all.slice(i % 3), ...all.slice(0, i % 3)];
+      const result = new Map();
+      for (const r of order) {
+        const timer = r === metered ? setInterval(() => void scrapeOnce().catch(() => undefined), 5000) : null;
         try {
-          // CPU time of the registry process per request answered: what metrics cost the process
-          // itself, which a loaded machine disturbs far less than the request rate.
-          const load = { url: urls.get(r), connections: 64, headers: { Accept: OCI_MANIFEST } };
-          if (ctx.opts.warmup > 0) await runWrk({ ...load, seconds: ctx.opts.warmup });
           const cpuBefore = treeCpuSeconds(processTree(r.pid));
-          const w = await runWrk({ ...load, seconds: ctx.opts.seconds });
+          const w = await runWrk({ ...loads.get(r), seconds });
           if (w.errors > 0) log(`  warning: ${r.name}: ${w.errors} errors ${JSON.stringify(w.errorDetail)}`);
           const cpuUs = ((treeCpuSeconds(processTree(r.pid)) - cpuBefore) * 1e6) / Math.max(1, w.requests);
-          result[r === metered ? 'on' : 'off'] = w.rps;
-          result[r === metered ? 'cpuOn' : 'cpuOff'] = cpuUs;
+          result.set(r, { rps: w.rps, cpuUs });
         } finally {
           if (timer) clearInterval(timer);
         }
       }
-      result.ratio = result.on / result.off;
-      result.cpuRatio = result.cpuOn / result.cpuOff;
-      log(`  round ${i + 1}/${rounds}: without ${round(result.off, 0)} req/s (${round(result.cpuOff, 1)} µs CPU/req), with metrics ${round(result.on, 0)} req/s (${round(result.cpuOn, 1)} µs CPU/req), ratio ${result.ratio.toFixed(3)}, CPU ratio ${result.cpuRatio.toFixed(3)}`);
-      runs.push(result);
+      const [a, a2, b] = all.map((r) => result.get(r));
+      const run = { off: a.rps, twin: a2.rps, on: b.rps, ratio: b.rps / a.rps, twinRatio: a2.rps / a.rps, cpuRatio: b.cpuUs / a.cpuUs, twinCpuRatio: a2.cpuUs / a.cpuUs, cpuOff: a.cpuUs, cpuOn: b.cpuUs };
+      log(`  round ${i + 1}/${rounds}: without ${round(a.rps, 0)} req/s (${round(a.cpuUs, 1)} µs CPU/req), twin ${round(a2.rps, 0)} (${round(a2.cpuUs, 1)}), with metrics ${round(b.rps, 0)} (${round(b.cpuUs, 1)}); ratio ${run.ratio.toFixed(3)} (twin ${run.twinRatio.toFixed(3)}), CPU ratio ${run.cpuRatio.toFixed(3)} (twin ${run.twinCpuRatio.toFixed(3)})`);
+      runs.push(run);
     }
     // The listener counted what it served (a metrics build that counts nothing would be cheap too).
-    const counted = aa ? ['', '1000'] : /outpost_http_requests_total\{route="v2:manifest",method="GET",code="200"\} (\d+)/.exec(await scrapeOnce());
+    const counted = /outpost_http_requests_total\{route="v2:manifest",method="GET",code="200"\} (\d+)/.exec(await scrapeOnce());
     if (!counted || Number(counted[1]) < 1000) throw new Error('the metrics listener did not count the manifest GETs');
+    const med = (key) => median(runs.map((r) => r[key]));
     const detail = {
-      rounds: runs.map((r) => ({ off: round(r.off, 5), on: round(r.on, 5), ratio: round(r.ratio, 4), cpuUsOff: round(r.cpuOff, 4), cpuUsOn: round(r.cpuOn, 4), cpuRatio: round(r.cpuRatio, 4) })),
-      counted: Number(counted[1]), aa,
+      seconds, counted: Number(counted[1]),
+      rounds: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v, 4)]))),
     };
     return [
-      { id: 'metrics-off-manifest-get-rps', label: 'manifest GET, 64 conns, no metrics (median)', unit: 'req/s', better: 'higher', value: median(runs.map((r) => r.off)), detail },
-      { id: 'metrics-on-manifest-get-rps', label: '  the same with --metrics-listen (median)', unit: 'req/s', better: 'higher', value: median(runs.map((r) => r.on)), detail },
-      { id: 'metrics-cost-ratio', label: '  with / without metrics, median of rounds (goal >= 0.95)', unit: 'ratio', better: 'higher', value: median(runs.map((r) => r.ratio)), detail },
-      { id: 'metrics-cpu-per-request-ratio', label: '  CPU per request, with / without, median of rounds', unit: 'ratio', better: 'lower', value: median(runs.map((r) => r.cpuRatio)), detail },
+      { id: 'metrics-off-manifest-get-rps', label: 'manifest GET, 64 conns, no metrics (median)', unit: 'req/s', better: 'higher', value: med('off'), detail },
+      { id: 'metrics-on-manifest-get-rps', label: '  the same with --metrics-listen (median)', unit: 'req/s', better: 'higher', value: med('on'), detail },
+      { id: 'metrics-cost-ratio', label: '  with / without metrics, median of rounds (goal >= 0.95)', unit: 'ratio', better: 'higher', value: med('ratio'), detail },
+      { id: 'metrics-twin-ratio', label: '  twin / without (two identical processes: the noise floor)', unit: 'ratio', better: 'higher', value: med('twinRatio'), detail },
+      { id: 'metrics-cpu-per-request-ratio', label: '  CPU per request, with / without, median of rounds', unit: 'ratio', better: 'lower', value: med('cpuRatio'), detail },
+      { id: 'metrics-twin-cpu-ratio', label: '  CPU per request, twin / without', unit: 'ratio', better: 'lower', value: med('twinCpuRatio'), detail },
+      { id: 'metrics-cost-vs-twin', label: '  with metrics / twin, request rate (the cost, noise floor out)', unit: 'ratio', better: 'higher', value: med('ratio') / med('twinRatio'), detail },
     ];
   } finally {
-    await metered.stop();
-    await plain.stop();
+    for (const r of all) await r.stop();
   }
 }
 

@@ -39,7 +39,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --sync-images <n>    images in the initial-sync set          [BENCH_SYNC_IMAGES, 50]
   --idle-polls <n>     simulated idle children long-polling    [BENCH_IDLE_POLLS, 500]
   --idle-hold <s>      how long they are held and measured     [BENCH_IDLE_HOLD, 25]
-  --metrics-rounds <n> interleaved with/without-metrics rounds in metrics-cost [BENCH_METRICS_ROUNDS, 9]
+  --metrics-rounds <n> rounds of metrics-cost (without, twin, with metrics, order rotating) [BENCH_METRICS_ROUNDS, 15]
+  --metrics-seconds <s> load per process per round in metrics-cost [BENCH_METRICS_SECONDS, 4]
   --gc-manifests <n>   manifests in the garbage-collection store (2 blobs each) [BENCH_GC_MANIFESTS, 50000]
   --outpost-bin <path> Outpost launcher to run               [OUTPOST_BIN, ../bin/outpost]
   --out <file>         JSON output (default: bench/results/latest.json)
@@ -64,7 +65,8 @@ function options() {
       'sync-images': { type: 'string', default: env('BENCH_SYNC_IMAGES', '50') },
       'idle-polls': { type: 'string', default: env('BENCH_IDLE_POLLS', '500') },
       'idle-hold': { type: 'string', default: env('BENCH_IDLE_HOLD', '25') },
-      'metrics-rounds': { type: 'string', default: env('BENCH_METRICS_ROUNDS', '9') },
+      'metrics-rounds': { type: 'string', default: env('BENCH_METRICS_ROUNDS', '15') },
+      'metrics-seconds': { type: 'string', default: env('BENCH_METRICS_SECONDS', '4') },
       'gc-manifests': { type: 'string', default: env('BENCH_GC_MANIFESTS', '50000') },
       'outpost-bin': { type: 'string', default: env('OUTPOST_BIN', path.join(repoRoot, 'bin', 'outpost')) },
       out: { type: 'string', default: path.join(benchDir, 'results', 'latest.json') },
@@ -109,6 +111,7 @@ function options() {
     idlePolls: Math.max(1, Math.round(num(values['idle-polls'], 'idle-polls'))),
     idleHold,
     metricsRounds: Math.max(1, Math.round(num(values['metrics-rounds'], 'metrics-rounds'))),
+    metricsSeconds: Math.max(1, num(values['metrics-seconds'], 'metrics-seconds')),
     gcManifests: Math.max(PER_GC_REPOSITORY, Math.round(num(values['gc-manifests'], 'gc-manifests'))),
     out: path.resolve(values.out),
     outpostBin: path.resolve(values['outpost-bin']),

@@ -74,13 +74,31 @@ export function requiredAction(route: V2Route, method: string): RepositoryAction
 }
 
 /**
- * The kind of route a path after `/v2/` (no query string) addresses, by the same patterns as
- * parseV2Path but without validating or decoding anything: null for a path outside the API.
- * For labels that must never carry a name or a digest (metrics, logs).
+ * The kind of route a path after `/v2/` (no query string) addresses, by the same rules as
+ * parseV2Path's patterns but without validating or decoding anything: null for a path outside the
+ * API. For labels that must never carry a name or a digest (metrics, logs), computed on every
+ * request when metrics are on: string comparisons at the path's end, no regular expression
+ * (test/registry/route.test.ts holds it to the patterns).
  */
 export function v2RouteKindOf(path: string): V2RouteKind | null {
   if (path === '' || path === '/') return 'base';
   if (path === '_catalog') return 'catalog';
-  for (const [pattern, kind] of PATTERNS) if (pattern.test(path)) return kind;
+  // `<name>/blobs/uploads` with or without the final slash.
+  const end = path.endsWith('/') ? path.length - 1 : path.length;
+  if (endsAfterName(path, '/blobs/uploads', end)) return 'upload-start';
+  // Every other kind ends with a segment that is not empty.
+  const last = path.lastIndexOf('/');
+  if (last === path.length - 1) return null;
+  if (endsAfterName(path, '/manifests', last)) return 'manifest';
+  if (endsAfterName(path, '/blobs/uploads', last)) return 'upload';
+  if (endsAfterName(path, '/blobs', last)) return 'blob';
+  if (endsAfterName(path, '/referrers', last)) return 'referrers';
+  if (endsAfterName(path, '/tags/list', path.length)) return 'tags';
   return null;
+}
+
+/** Whether `path` has `suffix` ending at `end`, after at least one character (the name). */
+function endsAfterName(path: string, suffix: string, end: number): boolean {
+  const at = end - suffix.length;
+  return at >= 1 && path.startsWith(suffix, at);
 }

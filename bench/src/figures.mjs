@@ -2,7 +2,6 @@
 // { id, label, unit, better, value, detail }; main.mjs puts the registries side by side.
 import { performance } from 'node:perf_hooks';
 import { setInterval, clearInterval } from 'node:timers';
-import process from 'node:process';
 import { request } from 'undici';
 import { pushBlob, pushManifest, getAndCheck, OCI_MANIFEST } from './oci.mjs';
 import { launchers } from './registries.mjs';

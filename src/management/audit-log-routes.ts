@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccessGuard } from '../auth/index.js';
-import type { PolicyStatus } from '../metadata/index.js';
+import type { AuditLogSetting, PolicyStatus, SettingsStore } from '../metadata/index.js';
 import { parseAuditLogUpdate } from './lifecycle-requests.js';
 import { objectBody, useAdminJson } from './management-http.js';
 
@@ -13,11 +13,52 @@ export interface AuditLogState {
   lastUpdatedTime: string | null;
 }
 
-/** The root's audit log switch (observability/audit-switch.ts). */
-export interface AuditLogControl {
-  show(): Promise<AuditLogState>;
-  /** Stores the switch; `apply` then switches the log. */
-  update(status: PolicyStatus): Promise<{ state: AuditLogState; apply(): void }>;
+/** What the switch turns: the node's audit log (observability/audit-log.ts). */
+export interface AuditSwitched {
+  enabled: boolean;
+  readonly destination: string;
+}
+
+/**
+ * The root's audit log switch (docs/observability.md, "Audit log"): `serve --audit-log-status`
+ * decides until an administrator sets it through the API; from then the stored setting decides,
+ * at once and across restarts. An edge has no such switch: its resource's `auditLogStatus` does
+ * the same from the root.
+ */
+export class AuditLogSwitch {
+  constructor(
+    private readonly audit: AuditSwitched,
+    private readonly settings: SettingsStore,
+  ) {}
+
+  /** Applies the stored setting, if one was ever set (at start). */
+  async load(): Promise<void> {
+    const stored = await this.settings.auditLogSetting();
+    if (stored !== null) this.audit.enabled = stored.status === 'enabled';
+  }
+
+  async show(): Promise<AuditLogState> {
+    return this.stateOf(await this.settings.auditLogSetting());
+  }
+
+  /**
+   * Stores the switch; `apply` then switches the log. The route applies "enabled" at once and
+   * "disabled" once its own answer is recorded, so that switching the log off, like switching it
+   * on, leaves its line (who did it) in the log.
+   */
+  async update(status: PolicyStatus): Promise<{ state: AuditLogState; apply(): void }> {
+    const stored = await this.settings.updateAuditLogSetting(status);
+    const enabled = stored.status === 'enabled';
+    return { state: this.stateOf(stored, enabled), apply: () => { this.audit.enabled = enabled; } };
+  }
+
+  private stateOf(stored: AuditLogSetting | null, enabled = this.audit.enabled): AuditLogState {
+    return {
+      status: enabled ? 'enabled' : 'disabled',
+      destination: this.audit.destination,
+      lastUpdatedTime: stored ? stored.lastUpdatedTime.toISOString() : null,
+    };
+  }
 }
 
 /**
@@ -25,7 +66,7 @@ export interface AuditLogControl {
  * the rest of the management API. "enabled" applies at once (this request's line is recorded);
  * "disabled" once this request's line is recorded, so switching the log off leaves a trace too.
  */
-export async function registerAuditLogRoutes(app: FastifyInstance, deps: { control: AuditLogControl; guard: AccessGuard }): Promise<void> {
+export async function registerAuditLogRoutes(app: FastifyInstance, deps: { control: AuditLogSwitch; guard: AccessGuard }): Promise<void> {
   await app.register(async (api) => {
     useAdminJson(api, deps.guard);
     api.get('/mgmt/v1/config/audit-log', async () => deps.control.show());

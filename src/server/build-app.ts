@@ -58,8 +58,7 @@ import { registerWebhookRoutes } from '../management/webhook-routes.js';
 import { LogLevels, PINO_LEVELS } from '../observability/log-levels.js';
 import { NodeMetrics } from '../observability/node-metrics.js';
 import { MetricsServer } from '../observability/metrics-server.js';
-import { AuditLogSwitch } from '../observability/audit-switch.js';
-import { registerAuditLogRoutes } from '../management/audit-log-routes.js';
+import { AuditLogSwitch, registerAuditLogRoutes } from '../management/audit-log-routes.js';
 import { AUDIT_ROTATION_CHECK_MS, AuditLog } from '../observability/audit-log.js';
 import { AuditRecorder } from '../observability/audit-recorder.js';
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { REPOSITORY_EVENT_TYPES, type EventBus } from '../core/events.js';
-import type { Clock } from '../core/clock.js';
 import type { ChangeToNotify, ConnectedRegistryStore, MetadataStore, NotificationEvent, NotificationStore } from '../metadata/index.js';
 import { notificationsSelect } from './patterns.js';
 import { notificationsOfWrite, type NotificationDraft } from './write-notifications.js';
@@ -21,7 +20,6 @@ export interface LocalEventsDeps {
   connectedRegistries: Pick<ConnectedRegistryStore, 'listConnectedRegistries'>;
   /** This node's connected-registry name; null on the root. */
   selfName: string | null;
-  clock: Clock;
   logger: Logger;
 }
 
@@ -186,4 +184,3 @@ function writesOf(rows: readonly ChangeToNotify[]): ChangeToNotify[][] {
   }
   return writes;
 }
-

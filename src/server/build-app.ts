@@ -309,7 +309,7 @@ export async function buildApp(config: NodeConfig, logger: Logger = createLogger
   // webhooks, a connected node relays them to its parent (EventRelay, in the sync agent's sessions).
   const notificationLog = new NotificationLog(metadata.notifications, edge === null, events);
   const localEvents = new LocalEvents({
-    events, log: notificationLog, changes: metadata.notifications, metadata, connectedRegistries: metadata.connectedRegistries, selfName, clock, logger,
+    events, log: notificationLog, changes: metadata.notifications, metadata, connectedRegistries: metadata.connectedRegistries, selfName, logger,
   });
   localEvents.start();
   // What a failed attempt left (a busy disk) is made at the next write, or by this job.

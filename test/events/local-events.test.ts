@@ -38,7 +38,7 @@ describe('LocalEvents: which writes are notified', () => {
   function start(selfName: string | null): LocalEvents {
     local = new LocalEvents({
       events: bus, log: new NotificationLog(store.notifications, selfName === null, bus), changes: store.notifications, metadata: store,
-      connectedRegistries: store.connectedRegistries, selfName, clock, logger: pino({ level: 'silent' }),
+      connectedRegistries: store.connectedRegistries, selfName, logger: pino({ level: 'silent' }),
     });
     local.start();
     return local;

@@ -52,8 +52,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--connection-string-file <file>', 'read the connection string from this file (keeps the sync password out of the process list)')
     .option('--parent-ca <file>', 'PEM file of CA certificates trusted for an https parent, besides the system ones (env OUTPOST_PARENT_CA)')
     .option('--metrics-listen <host:port>', 'serve Prometheus metrics at GET /metrics on this address, a listener of its own without authentication: bind it to a private address (env OUTPOST_METRICS_LISTEN; off by default)')
-    .option('--audit-log <file|->', 'write the audit log (one JSON line per write, failed sign-in, management change and sync action) to this file, or - for standard output; reopened on SIGHUP (env OUTPOST_AUDIT_LOG; a connected node defaults to <data-dir>/audit.log)')
-    .option('--audit-log-status <status>', 'Enabled|Disabled: whether the root records to --audit-log (env OUTPOST_AUDIT_LOG_STATUS; default Enabled); a connected node follows its resource\'s auditLogStatus')
+    .option('--audit-log <file|->', 'write the audit log (one JSON line per write, failed sign-in, management change and sync action) to this file, or - for standard output; reopened on SIGHUP (env OUTPOST_AUDIT_LOG; default <data-dir>/audit.log, where a root records only once switched on)')
+    .option('--audit-log-status <status>', 'Enabled|Disabled: whether the root records to --audit-log (env OUTPOST_AUDIT_LOG_STATUS; default Enabled) until an administrator switches it with outpost config audit-log update (kept across restarts); a connected node follows its resource\'s auditLogStatus')
     .option('--gc-schedule <cron>', 'root only: collect garbage at each occurrence of this 5-field cron, UTC (env OUTPOST_GC_SCHEDULE; default: only when asked, outpost gc)')
     .option('--gc-grace <duration>', 'garbage collection leaves alone what was written or used within this long: ISO 8601 (PT1H) or 30m, 2h (env OUTPOST_GC_GRACE; default PT1H)')
     // Loaded only for `serve`: the server's modules cost ~0.6 s of start-up every management command would pay.

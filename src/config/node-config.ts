@@ -67,11 +67,12 @@ export interface NodeConfig {
   /** Where Prometheus metrics are served (`--metrics-listen host:port`, its own listener); null: not served. */
   metricsListen: { host: string; port: number } | null;
   /**
-   * Where audit lines go (`--audit-log <file|->`): a file, or `-` for standard output. Null: on
-   * the root, no audit log; on a connected node, `<data>/audit.log` (its resource switches it on).
+   * Where audit lines go (`--audit-log <file|->`): a file, or `-` for standard output. Null:
+   * `<data>/audit.log`, where a root records only once an administrator switches it on and a
+   * connected node while its resource has it on.
    */
   auditLog: string | null;
-  /** On the root, whether the audit log records (`--audit-log-status`; Enabled by default once `auditLog` is set). A connected node takes its resource's. */
+  /** On the root, whether the audit log records (`--audit-log-status`; Enabled by default once `auditLog` is set) until an administrator switches it (stored; wins from then on). A connected node takes its resource's. */
   auditLogEnabled: boolean;
   /**
    * When the root collects its garbage (5-field cron, UTC); null: only when asked (`outpost gc`).

@@ -78,7 +78,7 @@ export function requiredAction(route: V2Route, method: string): RepositoryAction
  * parseV2Path's patterns but without validating or decoding anything: null for a path outside the
  * API. For labels that must never carry a name or a digest (metrics, logs), computed on every
  * request when metrics are on: string comparisons at the path's end, no regular expression
- * (test/registry/route.test.ts holds it to the patterns).
+ * (test/registry/route-kind.test.ts holds it to the patterns).
  */
 export function v2RouteKindOf(path: string): V2RouteKind | null {
   if (path === '' || path === '/') return 'base';

@@ -90,14 +90,13 @@ export class SqliteNotificationStore implements NotificationStore {
   async recordNotified(events: readonly EventToRecord[], through: number): Promise<string[]> {
     return this.db.transaction((): string[] => {
       const fresh = this.insertEvents(events);
-      this.db.prepare(`INSERT INTO notification_state (key, value) VALUES (?, ?)
-        ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`).run(NOTIFIED_SEQ, through);
+      this.raiseState(NOTIFIED_SEQ, through);
       return fresh;
     }).immediate();
   }
 
   async notifiedSeq(): Promise<number> {
-    return this.db.prepare<[string], { value: number }>('SELECT value FROM notification_state WHERE key = ?').get(NOTIFIED_SEQ)?.value ?? 0;
+    return this.state(NOTIFIED_SEQ);
   }
 
   async localChangesToNotify(after: number, limit: number): Promise<ChangeToNotify[]> {
@@ -114,6 +113,17 @@ export class SqliteNotificationStore implements NotificationStore {
         actor: r.actor, request: r.request === null ? null : JSON.parse(r.request) as NotificationRequest, writeId: r.write_id,
       }));
     })();
+  }
+
+  /** A named number of notification_state (0 until set). */
+  private state(key: string): number {
+    return this.db.prepare<[string], { value: number }>('SELECT value FROM notification_state WHERE key = ?').get(key)?.value ?? 0;
+  }
+
+  /** Moves a named number of notification_state forward to `value` (never back). */
+  private raiseState(key: string, value: number): void {
+    this.db.prepare(`INSERT INTO notification_state (key, value) VALUES (?, ?)
+      ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`).run(key, value);
   }
 
   private insertEvents(events: readonly EventToRecord[]): string[] {
@@ -149,12 +159,11 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   async relayMark(): Promise<number> {
-    return this.db.prepare<[string], { value: number }>('SELECT value FROM notification_state WHERE key = ?').get(RELAY_MARK)?.value ?? 0;
+    return this.state(RELAY_MARK);
   }
 
   async markRelayed(position: number): Promise<void> {
-    this.db.prepare(`INSERT INTO notification_state (key, value) VALUES (?, ?)
-      ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`).run(RELAY_MARK, position);
+    this.raiseState(RELAY_MARK, position);
   }
 
   async pruneNotifications(olderThan: Date, keepAfter?: number): Promise<{ events: number; deliveries: number }> {

@@ -1,3 +1,5 @@
+import type { Change } from './types.js';
+
 /**
  * Notification events and webhooks (docs/observability.md, "Webhooks and notifications"): the
  * durable queue of push and delete events every node records, the relay mark of a connected
@@ -15,15 +17,8 @@ export interface NotificationRequest {
   useragent: string;
 }
 
-/** A row of the change log of a local write, with what the notifications need of it. */
-export interface ChangeToNotify {
-  seq: number;
-  repository: string;
-  kind: 'manifest' | 'tag' | 'tag-delete' | 'manifest-delete' | 'repository-delete' | 'blob-delete';
-  tag: string | null;
-  digest: string | null;
-  mediaType: string | null;
-  at: Date;
+/** A change of the change log of a local write, with what the notifications need of it. */
+export interface ChangeToNotify extends Change {
   /** Who made it (a token name, `admin`, `retention`); null: unknown or anonymous. */
   actor: string | null;
   request: NotificationRequest | null;

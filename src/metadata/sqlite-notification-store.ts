@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { RegistryError } from '../oci/errors.js';
+import { toChange, type ChangeRow } from './sqlite-change-rows.js';
 import {
   MAX_WEBHOOKS,
   type ChangeToNotify, type DeliveryAttempt, type DeliveryHistoryEntry, type DeliveryOutcome, type DeliveryState, type EventToRecord, type NotificationRequest,
@@ -60,14 +61,8 @@ interface HistoryRow {
 const RELAY_MARK = 'relay-mark';
 const NOTIFIED_SEQ = 'notified-seq';
 
-interface ChangeRow {
-  seq: number;
-  repository: string;
-  kind: ChangeToNotify['kind'];
-  tag: string | null;
-  digest: string | null;
-  media_type: string | null;
-  at: number;
+/** A change-log row with what the notifications need besides the change. */
+interface ChangeToNotifyRow extends ChangeRow {
   actor: string | null;
   request: string | null;
   write_id: number;
@@ -102,15 +97,14 @@ export class SqliteNotificationStore implements NotificationStore {
   async localChangesToNotify(after: number, limit: number): Promise<ChangeToNotify[]> {
     const columns = 'seq, repository, kind, tag, digest, media_type, at, actor, request, COALESCE(write_id, seq) AS write_id';
     return this.db.transaction((): ChangeToNotify[] => {
-      const rows = this.db.prepare<[number, number], ChangeRow>(
+      const rows = this.db.prepare<[number, number], ChangeToNotifyRow>(
         `SELECT ${columns} FROM changes WHERE origin = 'local' AND seq > ? ORDER BY seq LIMIT ?`).all(after, Math.max(1, Math.floor(limit)));
       // The rest of the write the limit cut: its rows follow one another (one transaction, one writer at a time).
-      const next = this.db.prepare<[number], ChangeRow>(`SELECT ${columns} FROM changes WHERE seq > ? ORDER BY seq LIMIT 1`);
+      const next = this.db.prepare<[number], ChangeToNotifyRow>(`SELECT ${columns} FROM changes WHERE seq > ? ORDER BY seq LIMIT 1`);
       const cut = rows.length >= limit ? rows.at(-1) : undefined;
       for (let row = cut && next.get(cut.seq); cut && row && row.write_id === cut.write_id; row = next.get(row.seq)) rows.push(row);
       return rows.map((r) => ({
-        seq: r.seq, repository: r.repository, kind: r.kind, tag: r.tag, digest: r.digest, mediaType: r.media_type, at: new Date(r.at),
-        actor: r.actor, request: r.request === null ? null : JSON.parse(r.request) as NotificationRequest, writeId: r.write_id,
+        ...toChange(r), actor: r.actor, request: r.request === null ? null : JSON.parse(r.request) as NotificationRequest, writeId: r.write_id,
       }));
     })();
   }

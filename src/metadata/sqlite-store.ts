@@ -15,6 +15,7 @@ import type {
 import { SqliteIdentityStore } from './sqlite-identity-store.js';
 import { SqliteConnectedRegistryStore } from './sqlite-connected-registry-store.js';
 import { SqliteSettingsStore } from './sqlite-settings-store.js';
+import { toChange, type ChangeRow } from './sqlite-change-rows.js';
 import { SqliteNotificationStore } from './sqlite-notification-store.js';
 import type { IdentityLimits } from './identity-types.js';
 
@@ -30,16 +31,6 @@ interface ManifestRow {
   subject: string | null;
   annotations: string | null;
   created_at: number;
-}
-
-interface ChangeRow {
-  seq: number;
-  repository: string;
-  kind: ChangeKind;
-  tag: string | null;
-  digest: string | null;
-  media_type: string | null;
-  at: number;
 }
 
 /** A descriptor whose declared size is not the stored one. */
@@ -1092,14 +1083,3 @@ function parseAnnotations(text: string): Record<string, string> {
   return annotations;
 }
 
-function toChange(row: ChangeRow): Change {
-  return {
-    seq: row.seq,
-    repository: row.repository,
-    kind: row.kind,
-    tag: row.tag,
-    digest: row.digest,
-    mediaType: row.media_type,
-    at: new Date(row.at),
-  };
-}
